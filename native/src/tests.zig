@@ -1,0 +1,584 @@
+//! Unit tests of the kernels (against the scalar Java ports in reference.zig)
+//! and of the JNI layer (through a fake JNI function table).
+const std = @import("std");
+const kernels = @import("kernels.zig");
+const reference = @import("reference.zig");
+const scratch = @import("scratch.zig");
+const arena = @import("arena.zig");
+const jni = @import("jni.zig");
+
+const testing = std.testing;
+const gpa = testing.allocator;
+
+test {
+    // The modules' own tests (scratch formulas, arena, exp sweep, features).
+    _ = @import("scratch.zig");
+    _ = @import("arena.zig");
+    _ = @import("exp.zig");
+    _ = @import("features.zig");
+}
+
+/// A 64-byte-aligned test arena of the given capacity.
+const TestArena = struct {
+    block: []align(64) u8,
+
+    fn init(capacity: usize) !TestArena {
+        return .{ .block = try gpa.alignedAlloc(u8, 64, @max(capacity, 64)) };
+    }
+    fn deinit(a: TestArena) void {
+        gpa.free(a.block);
+    }
+    fn bump(a: TestArena, capacity: usize) arena.Bump {
+        return arena.Bump.init(a.block.ptr, capacity);
+    }
+};
+
+fn randomVector(r: std.Random, v: []f32) void {
+    for (v) |*x| x.* = r.float(f32) * 2 - 1;
+}
+
+// ---------------------------------------------------------------- cosine ----
+
+test "cosineSimilarity matches the Java port for dims 1..70 and row ranges" {
+    var prng = std.Random.DefaultPrng.init(1);
+    const r = prng.random();
+    const ta = try TestArena.init(4096);
+    defer ta.deinit();
+    var dim: usize = 1;
+    while (dim <= 70) : (dim += 1) {
+        const rows = 9;
+        const q = try gpa.alloc(f32, dim);
+        defer gpa.free(q);
+        const c = try gpa.alloc(f32, rows * dim);
+        defer gpa.free(c);
+        randomVector(r, q);
+        randomVector(r, c);
+        var got: [rows]f32 = undefined;
+        var want: [rows]f32 = undefined;
+        for ([_][2]usize{ .{ 0, rows }, .{ 2, 5 }, .{ rows, 0 }, .{ 8, 1 } }) |fc| {
+            var b = ta.bump(4096);
+            try kernels.cosineSimilarity(&b, q, c, dim, fc[0], fc[1], &got);
+            try testing.expectEqual(scratch.cosineSimilarity(dim), b.used);
+            reference.cosineSimilarity(q, c, fc[0], fc[1], &want);
+            for (got[0..fc[1]], want[0..fc[1]]) |g, w| try testing.expectApproxEqAbs(w, g, 1e-5);
+        }
+    }
+}
+
+test "cosine special cases: zero, NaN, Inf, denormal, overflow, parallel, opposite" {
+    const ta = try TestArena.init(1024);
+    defer ta.deinit();
+    const dim = 11; // not a multiple of 8
+    const q = [_]f32{ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+    var c: [8 * dim]f32 = undefined;
+    for (0..dim) |j| {
+        c[0 * dim + j] = 0; // zero vector
+        c[1 * dim + j] = q[j]; // parallel
+        c[2 * dim + j] = -2 * q[j]; // opposite
+        c[3 * dim + j] = if (j == 5) std.math.nan(f32) else q[j];
+        c[4 * dim + j] = if (j == 10) std.math.inf(f32) else q[j];
+        c[5 * dim + j] = 1e-40; // denormal: squares flush to 0
+        c[6 * dim + j] = 1e20; // squares overflow to Inf
+        c[7 * dim + j] = if (j == 0) -1 else 0;
+    }
+    var got: [8]f32 = undefined;
+    var want: [8]f32 = undefined;
+    var b = ta.bump(1024);
+    try kernels.cosineSimilarity(&b, &q, &c, dim, 0, 8, &got);
+    reference.cosineSimilarity(&q, &c, 0, 8, &want);
+    try testing.expectEqual(@as(f32, 0), got[0]);
+    try testing.expectApproxEqAbs(@as(f32, 1), got[1], 1e-6);
+    try testing.expect(got[1] <= 1);
+    try testing.expectApproxEqAbs(@as(f32, -1), got[2], 1e-6);
+    try testing.expect(got[2] >= -1);
+    try testing.expectEqual(@as(f32, 0), got[3]);
+    try testing.expectEqual(@as(f32, 0), got[4]);
+    try testing.expectEqual(@as(f32, 0), got[5]);
+    try testing.expectEqual(@as(f32, 0), got[6]);
+    for (got, want) |g, w| try testing.expectApproxEqAbs(w, g, 1e-5);
+
+    // A NaN / zero query gives 0 everywhere.
+    var qn = q;
+    qn[3] = std.math.nan(f32);
+    b = ta.bump(1024);
+    try kernels.cosineSimilarity(&b, &qn, &c, dim, 0, 8, &got);
+    for (got) |g| try testing.expectEqual(@as(f32, 0), g);
+    const qz = [_]f32{0} ** dim;
+    b = ta.bump(1024);
+    try kernels.cosineSimilarity(&b, &qz, &c, dim, 0, 8, &got);
+    for (got) |g| try testing.expectEqual(@as(f32, 0), g);
+}
+
+test "cosine argument checks and a too-small arena write nothing" {
+    const ta = try TestArena.init(1024);
+    defer ta.deinit();
+    const q = [_]f32{ 1, 2, 3 };
+    const c = [_]f32{ 1, 2, 3, 4, 5, 6 };
+    var s = [_]f32{ 42, 42 };
+    const E = kernels.Error;
+    var b = ta.bump(1024);
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarity(&b, &q, &c, 0, 0, 1, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarity(&b, &q, &c, 2, 0, 1, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarity(&b, &q, c[0..5], 3, 0, 1, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarity(&b, &q, &c, 3, 1, 2, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarity(&b, &q, &c, 3, 3, 0, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarity(&b, &q, &c, 3, 0, 2, s[0..1]));
+    b = ta.bump(63);
+    try testing.expectError(E.ArenaTooSmall, kernels.cosineSimilarity(&b, &q, &c, 3, 0, 2, &s));
+    try testing.expectEqual(@as(usize, 0), b.used);
+    var rows = [_]i32{ 7, 7 };
+    try testing.expectError(E.ArenaTooSmall, kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, &rows, &s));
+    try testing.expectEqual([_]f32{ 42, 42 }, s);
+    try testing.expectEqual([_]i32{ 7, 7 }, rows);
+    b = ta.bump(64);
+    try testing.expectError(E.ArenaTooSmall, kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, &rows, &s));
+    b = ta.bump(128);
+    try testing.expectError(E.InvalidArguments, kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, rows[0..1], &s));
+    try testing.expectEqual(@as(usize, 2), try kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, &rows, &s));
+}
+
+test "cosineTopK matches a full sort, ties broken by row, rows absolute" {
+    var prng = std.Random.DefaultPrng.init(2);
+    const r = prng.random();
+    const ta = try TestArena.init(8192);
+    defer ta.deinit();
+    for ([_]usize{ 1, 7, 8, 13, 64, 100 }) |dim| {
+        const rows = 200;
+        const q = try gpa.alloc(f32, dim);
+        defer gpa.free(q);
+        const c = try gpa.alloc(f32, rows * dim);
+        defer gpa.free(c);
+        randomVector(r, q);
+        randomVector(r, c);
+        // Duplicate rows: equal scores must come out in ascending row order.
+        for (0..20) |i| @memcpy(c[(100 + i) * dim ..][0..dim], c[5 * dim ..][0..dim]);
+        for ([_][3]usize{ .{ 0, rows, 10 }, .{ 50, 100, 30 }, .{ 3, 4, 10 }, .{ 0, rows, 0 }, .{ 0, 0, 5 }, .{ 90, 50, 50 } }) |fck| {
+            var got_rows: [rows]i32 = undefined;
+            var got_scores: [rows]f32 = undefined;
+            var want_rows: [rows]i32 = undefined;
+            var want_scores: [rows]f32 = undefined;
+            var b = ta.bump(8192);
+            const got = try kernels.cosineTopK(&b, q, c, dim, fck[0], fck[1], fck[2], &got_rows, &got_scores);
+            const want = try reference.cosineTopK(gpa, q, c, fck[0], fck[1], fck[2], &want_rows, &want_scores);
+            try testing.expectEqual(want, got);
+            if (got > 0) try testing.expectEqual(scratch.cosineTopK(dim, fck[2], fck[1]), b.used);
+            for (0..got) |i| {
+                try testing.expectApproxEqAbs(want_scores[i], got_scores[i], 1e-5);
+                // Rows agree unless two scores are within rounding of each other.
+                if (got_rows[i] != want_rows[i]) {
+                    try testing.expectApproxEqAbs(want_scores[i], got_scores[i], 1e-6);
+                }
+                if (i > 0) {
+                    const better = got_scores[i - 1] > got_scores[i] or
+                        (got_scores[i - 1] == got_scores[i] and got_rows[i - 1] < got_rows[i]);
+                    try testing.expect(better);
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------ spreading ----
+
+const Graph = struct {
+    offsets: []i32,
+    targets: []i32,
+    weights: []f32,
+
+    fn deinit(g: Graph) void {
+        gpa.free(g.offsets);
+        gpa.free(g.targets);
+        gpa.free(g.weights);
+    }
+
+    /// CSR from an edge list, keeping each source's edges in list order (CsrGraph.fromEdges).
+    fn fromEdges(n: usize, edges: []const struct { i32, i32, f32 }) !Graph {
+        const offsets = try gpa.alloc(i32, n + 1);
+        @memset(offsets, 0);
+        for (edges) |e| offsets[@intCast(e[0] + 1)] += 1;
+        for (0..n) |u| offsets[u + 1] += offsets[u];
+        const fill = try gpa.dupe(i32, offsets[0..n]);
+        defer gpa.free(fill);
+        const targets = try gpa.alloc(i32, edges.len);
+        const weights = try gpa.alloc(f32, edges.len);
+        for (edges) |e| {
+            const slot: usize = @intCast(fill[@intCast(e[0])]);
+            fill[@intCast(e[0])] += 1;
+            targets[slot] = e[1];
+            weights[slot] = e[2];
+        }
+        return .{ .offsets = offsets, .targets = targets, .weights = weights };
+    }
+
+    fn random(r: std.Random, n: usize, m: usize) !Graph {
+        const edges = try gpa.alloc(struct { i32, i32, f32 }, m);
+        defer gpa.free(edges);
+        for (edges) |*e| e.* = .{
+            r.intRangeLessThan(i32, 0, @intCast(n)),
+            r.intRangeLessThan(i32, 0, @intCast(n)),
+            // Some exact 0 and 1 weights, the rest uniform.
+            switch (r.uintLessThan(u8, 10)) {
+                0 => 0,
+                1 => 1,
+                else => r.float(f32),
+            },
+        };
+        return fromEdges(n, edges);
+    }
+};
+
+/// Runs both implementations and requires bit-identical outputs.
+fn expectSpreadIdentical(
+    g: Graph,
+    seeds: []const i32,
+    seed_acts: []const f32,
+    max_hops: usize,
+    hop_decay: f32,
+    threshold: f32,
+) !void {
+    const n = g.offsets.len - 1;
+    const act = try gpa.alloc(f32, n + 3);
+    defer gpa.free(act);
+    const hops = try gpa.alloc(i32, n + 3);
+    defer gpa.free(hops);
+    const want_act = try gpa.alloc(f32, n);
+    defer gpa.free(want_act);
+    const want_hops = try gpa.alloc(i32, n);
+    defer gpa.free(want_hops);
+    @memset(act, 99);
+    @memset(hops, 99);
+    const ta = try TestArena.init(scratch.spreadActivation(n));
+    defer ta.deinit();
+    var b = ta.bump(@intCast(scratch.spreadActivation(n)));
+    try kernels.spreadActivation(&b, g.offsets, g.targets, g.weights, n, seeds, seed_acts, seeds.len, max_hops, hop_decay, threshold, act, hops);
+    try testing.expectEqual(scratch.spreadActivation(n), b.used);
+    try reference.spreadActivation(gpa, g.offsets, g.targets, g.weights, seeds, seed_acts, max_hops, hop_decay, threshold, want_act, want_hops);
+    for (act[0..n], want_act) |x, y| try testing.expectEqual(@as(u32, @bitCast(y)), @as(u32, @bitCast(x)));
+    try testing.expectEqualSlices(i32, want_hops, hops[0..n]);
+    // Nothing past n is touched.
+    for (act[n..]) |x| try testing.expectEqual(@as(f32, 99), x);
+    for (hops[n..]) |x| try testing.expectEqual(@as(i32, 99), x);
+}
+
+test "spread: empty graphs, maxHops 0, threshold 0" {
+    const empty = try Graph.fromEdges(0, &.{});
+    defer empty.deinit();
+    try expectSpreadIdentical(empty, &.{}, &.{}, 3, 0.5, 0.1);
+    const no_edges = try Graph.fromEdges(5, &.{});
+    defer no_edges.deinit();
+    try expectSpreadIdentical(no_edges, &.{ 3, 1 }, &.{ 0.5, 2 }, 3, 0.5, 0.1);
+    const chain = try Graph.fromEdges(4, &.{ .{ 0, 1, 1 }, .{ 1, 2, 1 }, .{ 2, 3, 0 } });
+    defer chain.deinit();
+    try expectSpreadIdentical(chain, &.{0}, &.{1}, 0, 0.5, 0.1);
+    try expectSpreadIdentical(chain, &.{0}, &.{1}, 10, 0.5, 0); // a 0-weight edge still counts at threshold 0
+    try expectSpreadIdentical(chain, &.{0}, &.{1}, 10, 0.5, 0.3);
+}
+
+test "spread: cycles, self-loops, multi-edges, duplicate and clamped seeds" {
+    const g = try Graph.fromEdges(6, &.{
+        .{ 0, 1, 0.9 }, .{ 1, 2, 0.8 }, .{ 2, 0, 0.7 }, // cycle
+        .{ 3, 3, 0.9 }, // self-loop
+        .{ 4, 5, 0.5 }, .{ 4, 5, 0.5 }, .{ 4, 5, 0.25 }, // multi-edge
+        .{ 5, 4, 1.0 }, .{ 2, 4, 0.3 }, .{ 0, 3, 1.0 },
+    });
+    defer g.deinit();
+    for ([_]f32{ 0, 0.01, 0.2 }) |threshold| {
+        for ([_]usize{ 1, 2, 5, 50 }) |hops| {
+            try expectSpreadIdentical(g, &.{ 4, 0, 3, 4 }, &.{ 0.3, 1.5, -0.0, 0.9 }, hops, 0.8, threshold);
+            try expectSpreadIdentical(g, &.{ 5, 5 }, &.{ -2, 0.7 }, hops, 1.0, threshold);
+        }
+    }
+}
+
+test "spread: random graphs, sparse and dense hops, bit-identical to Java" {
+    var prng = std.Random.DefaultPrng.init(3);
+    const r = prng.random();
+    for ([_][2]usize{ .{ 1, 3 }, .{ 10, 30 }, .{ 100, 150 }, .{ 1000, 5000 }, .{ 5000, 4000 }, .{ 20000, 100000 } }) |nm| {
+        const g = try Graph.random(r, nm[0], nm[1]);
+        defer g.deinit();
+        for (0..4) |_| {
+            var seeds: [16]i32 = undefined;
+            var acts: [16]f32 = undefined;
+            const k = r.intRangeAtMost(usize, 0, 16);
+            for (seeds[0..k], acts[0..k]) |*s, *a| {
+                s.* = r.intRangeLessThan(i32, 0, @intCast(nm[0]));
+                a.* = r.float(f32) * 1.4 - 0.2;
+            }
+            const thresholds = [_]f32{ 0, 1e-4, 0.01, 0.05 };
+            const decays = [_]f32{ 1, 0.9, 0.5 };
+            const threshold = thresholds[r.uintLessThan(usize, thresholds.len)];
+            const decay = decays[r.uintLessThan(usize, decays.len)];
+            try expectSpreadIdentical(g, seeds[0..k], acts[0..k], r.intRangeAtMost(usize, 0, 8), decay, threshold);
+        }
+    }
+}
+
+test "spread: invalid arguments and a too-small arena" {
+    const g = try Graph.fromEdges(3, &.{ .{ 0, 1, 0.5 }, .{ 1, 2, 0.5 } });
+    defer g.deinit();
+    const ta = try TestArena.init(1024);
+    defer ta.deinit();
+    var act = [_]f32{ 9, 9, 9 };
+    var hops = [_]i32{ 9, 9, 9 };
+    const E = kernels.Error;
+    const S = struct {
+        fn call(b: *arena.Bump, gr: Graph, n: usize, seeds: []const i32, sa: []const f32, mh: usize, d: f32, t: f32, a: []f32, h: []i32) E!void {
+            return kernels.spreadActivation(b, gr.offsets, gr.targets, gr.weights, n, seeds, sa, seeds.len, mh, d, t, a, h);
+        }
+    };
+    var b = ta.bump(1024);
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 4, &.{0}, &.{1}, 2, 0.5, 0, &act, &hops)); // n vs offsets
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{3}, &.{1}, 2, 0.5, 0, &act, &hops)); // seed >= n
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{-1}, &.{1}, 2, 0.5, 0, &act, &hops));
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{0}, &.{std.math.nan(f32)}, 2, 0.5, 0, &act, &hops));
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{0}, &.{1}, 1025, 0.5, 0, &act, &hops));
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{0}, &.{1}, 2, 0, 0, &act, &hops));
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{0}, &.{1}, 2, 0.5, -1, &act, &hops));
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{0}, &.{1}, 2, 0.5, std.math.inf(f32), &act, &hops));
+    try testing.expectError(E.InvalidArguments, S.call(&b, g, 3, &.{0}, &.{1}, 2, 0.5, 0, act[0..2], &hops));
+    try testing.expectError(E.InvalidArguments, kernels.spreadActivation(&b, g.offsets, g.targets, g.weights, 3, &.{0}, &.{1}, 2, 2, 0.5, 0, &act, &hops)); // seed count
+    try testing.expectEqual([_]f32{ 9, 9, 9 }, act);
+    try testing.expectEqual([_]i32{ 9, 9, 9 }, hops);
+    b = ta.bump(@intCast(scratch.spreadActivation(3) - 1));
+    try testing.expectError(E.ArenaTooSmall, S.call(&b, g, 3, &.{0}, &.{1}, 2, 0.5, 0, &act, &hops));
+    try testing.expectEqual([_]f32{ 9, 9, 9 }, act);
+    try testing.expectEqual([_]i32{ 9, 9, 9 }, hops);
+
+    // A corrupt graph (target out of range, offsets past the edges) is
+    // reported, never followed.
+    const bad = try Graph.fromEdges(3, &.{ .{ 0, 1, 0.5 }, .{ 1, 2, 0.5 } });
+    defer bad.deinit();
+    bad.targets[1] = 3;
+    b = ta.bump(1024);
+    try testing.expectError(E.InvalidArguments, S.call(&b, bad, 3, &.{0}, &.{1}, 5, 1, 0, &act, &hops));
+    bad.targets[1] = 2;
+    bad.offsets[2] = 7;
+    b = ta.bump(1024);
+    try testing.expectError(E.InvalidArguments, S.call(&b, bad, 3, &.{1}, &.{1}, 5, 1, 0, &act, &hops));
+    bad.offsets[2] = -1;
+    b = ta.bump(1024);
+    try testing.expectError(E.InvalidArguments, S.call(&b, bad, 3, &.{1}, &.{1}, 5, 1, 0, &act, &hops));
+}
+
+// ---------------------------------------------------------------- decay ----
+
+test "decay: special cases per DecaySemantics" {
+    const ta = try TestArena.init(64);
+    defer ta.deinit();
+    const now: i64 = 1_700_000_000_000;
+    const inf = std.math.inf(f32);
+    const nan = std.math.nan(f32);
+    const min = std.math.minInt(i64);
+    const max = std.math.maxInt(i64);
+    const last = [_]i64{ now, now + 5, now - 1000, now - 1000, now - 1000, now - 1000, now - 1000, now - 87_000, now - 87_001, now - 1000, max, now - 3_600_000 };
+    const stab = [_]f32{ 1, 1, 0, -1, nan, inf, 1, 1, 1, -inf, 1, 86400 };
+    var got: [last.len]f32 = undefined;
+    var b = ta.bump(0);
+    try kernels.decayRetention(&b, &last, &stab, last.len, now, &got);
+    try testing.expectEqual(@as(usize, 0), b.used);
+    try testing.expectEqual(@as(f32, 1), got[0]); // diff 0
+    try testing.expectEqual(@as(f32, 1), got[1]); // future access
+    try testing.expectEqual(@as(f32, 0), got[2]); // stability 0
+    try testing.expectEqual(@as(f32, 0), got[3]); // negative
+    try testing.expectEqual(@as(f32, 0), got[4]); // NaN
+    try testing.expectEqual(@as(f32, 1), got[5]); // Inf -> x = -0 -> 1
+    try testing.expectEqual(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), got[6]);
+    try testing.expect(got[7] > 0); // x = -87 exactly is still computed
+    try testing.expectEqual(@as(f32, 0), got[8]); // x < -87
+    try testing.expectEqual(@as(f32, 0), got[9]);
+    // now - max wraps to a large positive diff... -> tiny x, 0.
+    try testing.expectEqual(reference.retention(max, 1, now), got[10]);
+    for (last, stab, got) |l, s, g| try testing.expectEqual(reference.retention(l, s, now), g);
+
+    // Wrapping: now = MIN, last = MAX gives diff = 1 ms.
+    var one: [1]f32 = undefined;
+    try kernels.decayRetention(&b, &.{max}, &.{1}, 1, min, &one);
+    try testing.expectEqual(reference.retention(max, 1, min), one[0]);
+    try testing.expect(one[0] > 0.99 and one[0] < 1);
+}
+
+test "decay: random inputs and every tail length within 1e-6 relative" {
+    var prng = std.Random.DefaultPrng.init(4);
+    const r = prng.random();
+    const ta = try TestArena.init(64);
+    defer ta.deinit();
+    const now: i64 = 1_700_000_000_000;
+    var max_rel: f64 = 0;
+    for (0..2000) |round| {
+        const count = round % 13;
+        var last: [16]i64 = undefined;
+        var stab: [16]f32 = undefined;
+        var got = [_]f32{-5} ** 16;
+        for (0..count) |i| {
+            last[i] = now - r.intRangeAtMost(i64, -1000, 30 * 86_400_000);
+            stab[i] = r.float(f32) * 10 * 86_400;
+        }
+        var b = ta.bump(0);
+        try kernels.decayRetention(&b, last[0..count], stab[0..count], count, now, got[0..]);
+        for (0..count) |i| {
+            const want = reference.retention(last[i], stab[i], now);
+            if (want == 0) {
+                try testing.expectEqual(want, got[i]);
+            } else {
+                max_rel = @max(max_rel, @abs(@as(f64, got[i]) - want) / want);
+            }
+        }
+        for (got[count..]) |g| try testing.expectEqual(@as(f32, -5), g);
+    }
+    try testing.expect(max_rel <= 1e-6);
+    var b = ta.bump(0);
+    var out: [1]f32 = undefined;
+    try testing.expectError(kernels.Error.InvalidArguments, kernels.decayRetention(&b, &.{ 1, 2 }, &.{1}, 2, now, &out));
+}
+
+// ------------------------------------------------------------------ JNI ----
+
+/// A fake JVM: arrays are FakeArray structs, and the table counts pins.
+const FakeArray = struct {
+    bytes: []u8,
+    len: i32,
+    pinned: i32 = 0,
+    last_mode: i32 = -1,
+    fail_pin: bool = false,
+
+    fn of(comptime T: type, items: []T) FakeArray {
+        return .{ .bytes = std.mem.sliceAsBytes(items), .len = @intCast(items.len) };
+    }
+    fn ref(a: *FakeArray) jni.jarray {
+        return @ptrCast(a);
+    }
+};
+
+const fake = struct {
+    fn arr(array: jni.jarray) *FakeArray {
+        return @ptrCast(@alignCast(array.?));
+    }
+    fn getArrayLength(_: *const jni.Env, array: jni.jarray) callconv(.C) jni.jsize {
+        return arr(array).len;
+    }
+    fn getCritical(_: *const jni.Env, array: jni.jarray, _: ?*jni.jboolean) callconv(.C) ?*anyopaque {
+        const a = arr(array);
+        if (a.fail_pin) return null;
+        a.pinned += 1;
+        return @ptrCast(a.bytes.ptr);
+    }
+    fn releaseCritical(_: *const jni.Env, array: jni.jarray, ptr: ?*anyopaque, mode: jni.jint) callconv(.C) void {
+        const a = arr(array);
+        std.debug.assert(ptr == @as(?*anyopaque, @ptrCast(a.bytes.ptr)));
+        a.pinned -= 1;
+        a.last_mode = mode;
+    }
+    const table = blk: {
+        var t: jni.FunctionTable = undefined;
+        t.unused_0_170 = [_]?*const anyopaque{null} ** 171;
+        t.unused_172_221 = [_]?*const anyopaque{null} ** 50;
+        t.GetArrayLength = getArrayLength;
+        t.GetPrimitiveArrayCritical = getCritical;
+        t.ReleasePrimitiveArrayCritical = releaseCritical;
+        break :blk t;
+    };
+    const env_value: jni.Env = &table;
+    const env: *const jni.Env = &env_value;
+};
+
+test "JNI: abi version, arena create/destroy" {
+    try testing.expectEqual(@as(jni.jint, 1), jni.abiVersion(fake.env, null));
+    const bits = jni.compiledFeatures(fake.env, null);
+    try testing.expect(bits >= 0 and bits <= 7);
+    const addr = jni.arenaCreate(fake.env, null, 100_000);
+    try testing.expect(addr != 0 and @mod(addr, 64) == 0);
+    const p: [*]u8 = @ptrFromInt(@as(usize, @bitCast(addr)));
+    @memset(p[0..100_000], 1);
+    jni.arenaDestroy(fake.env, null, addr, 100_000);
+    try testing.expectEqual(@as(jni.jlong, 0), jni.arenaCreate(fake.env, null, 0));
+    try testing.expectEqual(@as(jni.jlong, 0), jni.arenaCreate(fake.env, null, -5));
+    jni.arenaDestroy(fake.env, null, 0, 100); // ignored
+}
+
+test "JNI: kernels run, pin and release every array with the right mode" {
+    const ta = try TestArena.init(4096);
+    defer ta.deinit();
+    const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
+    var q_items = [_]f32{ 1, 0, 0 };
+    var c_items = [_]f32{ 1, 0, 0, 0, 1, 0, -1, 0, 0 };
+    var s_items = [_]f32{ 5, 5, 5 };
+    var q = FakeArray.of(f32, &q_items);
+    var c = FakeArray.of(f32, &c_items);
+    var s = FakeArray.of(f32, &s_items);
+    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(fake.env, null, base, 4096, q.ref(), c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual([_]f32{ 1, 0, -1 }, s_items);
+    for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+    try testing.expectEqual(@as(i32, 2), q.last_mode); // JNI_ABORT for inputs
+    try testing.expectEqual(@as(i32, 0), s.last_mode); // copy back outputs
+
+    var rows_items = [_]i32{ 0, 0 };
+    var top_items = [_]f32{ 0, 0 };
+    var rows = FakeArray.of(i32, &rows_items);
+    var top = FakeArray.of(f32, &top_items);
+    try testing.expectEqual(@as(jni.jlong, 128), jni.cosineTopK(fake.env, null, base, 4096, q.ref(), c.ref(), 3, 1, 2, 5, rows.ref(), top.ref()));
+    try testing.expectEqual([_]i32{ 1, 2 }, rows_items);
+    try testing.expectEqual([_]f32{ 0, -1 }, top_items);
+
+    var off_items = [_]i32{ 0, 1, 2, 2 };
+    var tgt_items = [_]i32{ 1, 2 };
+    var w_items = [_]f32{ 0.5, 0.5 };
+    var sn_items = [_]i32{0};
+    var sa_items = [_]f32{1};
+    var act_items = [_]f32{ 9, 9, 9 };
+    var fh_items = [_]i32{ 9, 9, 9 };
+    var off = FakeArray.of(i32, &off_items);
+    var tgt = FakeArray.of(i32, &tgt_items);
+    var w = FakeArray.of(f32, &w_items);
+    var sn = FakeArray.of(i32, &sn_items);
+    var sa = FakeArray.of(f32, &sa_items);
+    var act = FakeArray.of(f32, &act_items);
+    var fh = FakeArray.of(i32, &fh_items);
+    try testing.expectEqual(@as(jni.jlong, @intCast(scratch.spreadActivation(3))), jni.spreadActivation(fake.env, null, base, 4096, off.ref(), tgt.ref(), w.ref(), 3, sn.ref(), sa.ref(), 1, 5, 1, 0, act.ref(), fh.ref()));
+    try testing.expectEqual([_]f32{ 1, 0.5, 0.25 }, act_items);
+    try testing.expectEqual([_]i32{ 0, 1, 2 }, fh_items);
+    // A target out of range is refused; every pin is still released.
+    tgt_items[1] = 3;
+    try testing.expectEqual(jni.status_invalid_arguments, jni.spreadActivation(fake.env, null, base, 4096, off.ref(), tgt.ref(), w.ref(), 3, sn.ref(), sa.ref(), 1, 5, 1, 0, act.ref(), fh.ref()));
+    for ([_]*FakeArray{ &off, &tgt, &w, &sn, &sa, &act, &fh }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+
+    var last_items = [_]i64{ 0, 1000 };
+    var stab_items = [_]f32{ 1, 1 };
+    var ret_items = [_]f32{ 0, 0 };
+    var last = FakeArray.of(i64, &last_items);
+    var stab = FakeArray.of(f32, &stab_items);
+    var ret = FakeArray.of(f32, &ret_items);
+    try testing.expectEqual(@as(jni.jlong, 0), jni.decayRetention(fake.env, null, base, 0, last.ref(), stab.ref(), 2, 1000, ret.ref()));
+    try testing.expectEqual(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), ret_items[0]);
+    try testing.expectEqual(@as(f32, 1), ret_items[1]);
+}
+
+test "JNI: defence in depth returns -2 or -1 and releases everything" {
+    const ta = try TestArena.init(4096);
+    defer ta.deinit();
+    const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
+    var q_items = [_]f32{ 1, 0, 0 };
+    var c_items = [_]f32{ 1, 0, 0, 0, 1, 0 };
+    var s_items = [_]f32{ 5, 5 };
+    var q = FakeArray.of(f32, &q_items);
+    var c = FakeArray.of(f32, &c_items);
+    var s = FakeArray.of(f32, &s_items);
+    const inv = jni.status_invalid_arguments;
+    const env = fake.env;
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, 0, 4096, q.ref(), c.ref(), 3, 0, 2, s.ref())); // no arena
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base + 8, 4096, q.ref(), c.ref(), 3, 0, 2, s.ref())); // misaligned
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, -1, q.ref(), c.ref(), 3, 0, 2, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, null, c.ref(), 3, 0, 2, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, -1, 2, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 1, 2, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarity(env, null, base, 63, q.ref(), c.ref(), 3, 0, 2, s.ref()));
+    c.fail_pin = true; // the VM could not pin: release what was pinned, answer -2
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 0, 2, s.ref()));
+    try testing.expectEqual([_]f32{ 5, 5 }, s_items);
+    for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+    // Zero-length arrays are never pinned, so a null pin of one cannot fail the call.
+    c.fail_pin = false;
+    var none = FakeArray.of(f32, &.{});
+    none.fail_pin = true;
+    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 2, 0, none.ref()));
+}
