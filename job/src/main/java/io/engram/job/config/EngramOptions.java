@@ -1,0 +1,201 @@
+package io.engram.job.config;
+
+import static org.apache.flink.configuration.ConfigOptions.key;
+
+import java.time.Duration;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.MemorySize;
+
+/**
+ * Every engram-flink setting, as typed Flink options. Settable with {@code -D} on {@code flink run}, in the cluster's
+ * config.yaml, or on the {@code engram} CLI. The table in docs/operations/configuration.md is generated from this
+ * class ({@code ConfigDocs}), and a test fails when it is stale.
+ */
+public final class EngramOptions {
+    private EngramOptions() {
+    }
+
+    /** Keys under this prefix are handed to every Kafka client, e.g. {@code engram.kafka.properties.sasl.mechanism}. */
+    public static final String KAFKA_PROPERTIES_PREFIX = "engram.kafka.properties.";
+
+    // ----- kernels -----------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<String> KERNEL_MODE = key("engram.kernels.mode")
+            .stringType().defaultValue("auto")
+            .withDescription("Kernel implementation: 'zig' (fail at start if the native library cannot load), "
+                    + "'java', or 'auto' (zig if it loads, else java with one warning).");
+
+    public static final ConfigOption<MemorySize> ARENA_SIZE = key("engram.kernels.arena.size")
+            .memoryType().noDefaultValue()
+            .withDescription("Native scratch arena per task slot (per subtask of the memory operator). Unset: "
+                    + "ENGRAM_ARENA_SIZE (bytes) or 2 MiB. Counted against taskmanager.memory.task.off-heap.size.");
+
+    public static final ConfigOption<String> ARENA_OVERFLOW = key("engram.kernels.arena.overflow")
+            .stringType().noDefaultValue()
+            .withDescription("When a call's scratch does not fit the arena: 'fallback' (serve it with Java), "
+                    + "'fail' (dead-letter the record with reason ARENA_OVERFLOW), 'fail-task' (fail the task). "
+                    + "Unset: ENGRAM_ARENA_OVERFLOW or 'fallback'.");
+
+    public static final ConfigOption<String> LIBRARY_PATH = key("engram.kernels.library-path")
+            .stringType().noDefaultValue()
+            .withDescription("Load the native library from this file instead of the copy inside the job jar.");
+
+    public static final ConfigOption<String> CPU_VARIANT = key("engram.kernels.cpu-variant")
+            .stringType().noDefaultValue()
+            .withDescription("Force a native build variant ('x86_64_v3' or 'baseline') instead of the one "
+                    + "picked from the CPU's features.");
+
+    public static final ConfigOption<Boolean> ARENA_BUDGET_CHECK = key("engram.kernels.arena.budget-check")
+            .booleanType().defaultValue(true)
+            .withDescription("Fail at start when arena size x task slots exceeds "
+                    + "taskmanager.memory.task.off-heap.size.");
+
+    public static final ConfigOption<Double> SHADOW_SAMPLE_RATE = key("engram.kernels.shadow.sample-rate")
+            .doubleType().defaultValue(0.001)
+            .withDescription("Share of Zig kernel calls that are also run in Java and compared within the "
+                    + "differential-test tolerances (the numerical divergence guard); 0 disables it.");
+
+    public static final ConfigOption<Boolean> SHADOW_AUTO_FALLBACK = key("engram.kernels.shadow.auto-fallback")
+            .booleanType().defaultValue(true)
+            .withDescription("On a divergence, switch that subtask to the Java kernels at once (and keep counting).");
+
+    public static final ConfigOption<Double> SHADOW_TEST_INJECT = key("engram.kernels.shadow.test-inject-divergence")
+            .doubleType().defaultValue(0.0)
+            .withDescription("TEST ONLY: adds this much to every Zig cosine score so drills and tests can prove the "
+                    + "divergence guard fires. Never set it in production; the job logs a warning when it is set.");
+
+    // ----- kafka -------------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<String> BOOTSTRAP_SERVERS = key("engram.kafka.bootstrap-servers")
+            .stringType().defaultValue("127.0.0.1:9092")
+            .withDescription("Kafka bootstrap servers for every source and sink.");
+
+    public static final ConfigOption<String> GROUP_ID = key("engram.kafka.group-id")
+            .stringType().defaultValue("engram-flink")
+            .withDescription("Consumer group id of the sources (offsets are kept in Flink checkpoints).");
+
+    public static final ConfigOption<String> TRANSACTIONAL_ID_PREFIX = key("engram.kafka.transactional-id-prefix")
+            .stringType().defaultValue("engram")
+            .withDescription("Prefix of the exactly-once sinks' transactional ids; unique per job on a cluster.");
+
+    public static final ConfigOption<Duration> TRANSACTION_TIMEOUT = key("engram.kafka.transaction-timeout")
+            .durationType().defaultValue(Duration.ofMinutes(10))
+            .withDescription("transaction.timeout.ms of the exactly-once sinks; at most the broker's "
+                    + "transaction.max.timeout.ms and longer than the checkpoint interval.");
+
+    public static final ConfigOption<String> TOPIC_MEMORY_EVENTS = key("engram.topics.memory-events")
+            .stringType().defaultValue("engram.memory-events")
+            .withDescription("Topic of MemoryEvent records (Avro single-object encoding, key = space).");
+
+    public static final ConfigOption<String> TOPIC_RECALL_QUERIES = key("engram.topics.recall-queries")
+            .stringType().defaultValue("engram.recall-queries")
+            .withDescription("Topic of RecallQuery records (key = space).");
+
+    public static final ConfigOption<String> TOPIC_RECALL_RESULTS = key("engram.topics.recall-results")
+            .stringType().defaultValue("engram.recall-results")
+            .withDescription("Topic the RecallResult records are written to, transactionally; read it with "
+                    + "isolation.level=read_committed.");
+
+    public static final ConfigOption<String> TOPIC_DEAD_LETTERS = key("engram.topics.dead-letters")
+            .stringType().defaultValue("engram.dead-letters")
+            .withDescription("Topic of DeadLetter records: every input that could not be applied, with a reason.");
+
+    public static final ConfigOption<String> TOPIC_CONTROL = key("engram.topics.control")
+            .stringType().defaultValue("engram.control")
+            .withDescription("Topic of KernelControl records (runtime kernel switch), broadcast to every subtask.");
+
+    public static final ConfigOption<String> STARTING_OFFSETS = key("engram.kafka.starting-offsets")
+            .stringType().defaultValue("earliest")
+            .withDescription("Where sources start without a checkpoint: 'earliest', 'latest' or 'committed' "
+                    + "(committed group offsets, earliest if none).");
+
+    public static final ConfigOption<Duration> MAX_OUT_OF_ORDERNESS = key("engram.watermark.max-out-of-orderness")
+            .durationType().defaultValue(Duration.ofSeconds(5))
+            .withDescription("Bounded out-of-orderness of event time; decay sweeps fire when the watermark passes.");
+
+    public static final ConfigOption<Duration> IDLENESS = key("engram.watermark.idleness")
+            .durationType().defaultValue(Duration.ofSeconds(30))
+            .withDescription("A source partition without records for this long stops holding back the watermark.");
+
+    // ----- memory model ------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<Duration> DEFAULT_STABILITY = key("engram.memory.default-stability")
+            .durationType().defaultValue(Duration.ofDays(1))
+            .withDescription("Stability of a stored memory that gives none: the e-folding time of its retention.");
+
+    public static final ConfigOption<Double> REINFORCE_FACTOR = key("engram.memory.reinforce-factor")
+            .doubleType().defaultValue(2.0)
+            .withDescription("Spacing effect: a reinforced memory's stability is multiplied by this (>= 1).");
+
+    public static final ConfigOption<Duration> MAX_STABILITY = key("engram.memory.max-stability")
+            .durationType().defaultValue(Duration.ofDays(3650))
+            .withDescription("Cap on a memory's stability after reinforcement.");
+
+    public static final ConfigOption<Duration> DEDUP_WINDOW = key("engram.memory.dedup-window")
+            .durationType().defaultValue(Duration.ofHours(24))
+            .withDescription("How long (event time) an applied event_id is remembered; a replay within it changes "
+                    + "nothing.");
+
+    // ----- decay -------------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<Duration> SWEEP_INTERVAL = key("engram.decay.sweep-interval")
+            .durationType().defaultValue(Duration.ofMinutes(1))
+            .withDescription("Event-time interval of each space's decay sweep.");
+
+    public static final ConfigOption<Double> FORGET_THRESHOLD = key("engram.decay.forget-threshold")
+            .doubleType().defaultValue(0.01)
+            .withDescription("A sweep removes memories whose retention is below this, with their edges; 0 keeps all.");
+
+    // ----- recall ------------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<Integer> MAX_HOPS = key("engram.recall.max-hops")
+            .intType().defaultValue(3)
+            .withDescription("Default spreading depth when a query gives none.");
+
+    public static final ConfigOption<Double> HOP_DECAY = key("engram.recall.hop-decay")
+            .doubleType().defaultValue(0.8)
+            .withDescription("Default per-hop activation factor, in (0, 1].");
+
+    public static final ConfigOption<Double> THRESHOLD = key("engram.recall.threshold")
+            .doubleType().defaultValue(0.01)
+            .withDescription("Default minimum contribution that spreads further, >= 0.");
+
+    public static final ConfigOption<Integer> SEED_K = key("engram.recall.seed-k")
+            .intType().defaultValue(16)
+            .withDescription("Default number of most similar memories that seed the spreading.");
+
+    // ----- limits ------------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<Integer> MAX_DIM = key("engram.limits.max-dim")
+            .intType().defaultValue(4096)
+            .withDescription("Largest accepted embedding/cue dimension; larger ones are dead-lettered (DIM_TOO_LARGE).");
+
+    public static final ConfigOption<Integer> MAX_K = key("engram.limits.max-k")
+            .intType().defaultValue(1000)
+            .withDescription("Largest accepted k of a query.");
+
+    public static final ConfigOption<Integer> MAX_QUERY_HOPS = key("engram.limits.max-hops")
+            .intType().defaultValue(16)
+            .withDescription("Largest accepted max_hops of a query.");
+
+    public static final ConfigOption<Integer> MAX_SEED_K = key("engram.limits.max-seed-k")
+            .intType().defaultValue(1000)
+            .withDescription("Largest accepted seed_k of a query.");
+
+    public static final ConfigOption<Integer> MAX_MEMORIES_PER_SPACE = key("engram.limits.max-memories-per-space")
+            .intType().defaultValue(1_000_000)
+            .withDescription("A store that would grow a space beyond this is dead-lettered (SPACE_FULL).");
+
+    public static final ConfigOption<Integer> MAX_ID_LENGTH = key("engram.limits.max-id-length")
+            .intType().defaultValue(256)
+            .withDescription("Longest accepted event, memory or query id, in characters.");
+
+    public static final ConfigOption<Integer> MAX_CONTENT_LENGTH = key("engram.limits.max-content-length")
+            .intType().defaultValue(65536)
+            .withDescription("Longest accepted memory content, in characters.");
+
+    public static final ConfigOption<Duration> MAX_FUTURE_SKEW = key("engram.limits.max-future-skew")
+            .durationType().defaultValue(Duration.ofHours(1))
+            .withDescription("Records stamped further than this ahead of the wall clock are dead-lettered "
+                    + "(FUTURE_TIMESTAMP): they would drag the watermark and fire every decay timer early.");
+}

@@ -1,0 +1,144 @@
+package io.engram.job.config;
+
+import io.engram.kernels.ArenaConfig;
+import io.engram.kernels.KernelMode;
+import io.engram.kernels.KernelsConfig;
+import io.engram.kernels.OverflowStrategy;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.MemorySize;
+
+/**
+ * The engram options resolved and checked once, at job build time, into plain values the operators carry. Invalid
+ * values fail the submission with a message that names the key.
+ */
+public final class EngramSettings implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public final KernelMode kernelMode;
+    public final Long arenaSize;
+    public final OverflowStrategy arenaOverflow;
+    public final String libraryPath;
+    public final String cpuVariant;
+    public final boolean arenaBudgetCheck;
+    public final double shadowSampleRate;
+    public final boolean shadowAutoFallback;
+    public final float shadowTestInject;
+
+    public final float defaultStabilitySeconds;
+    public final float reinforceFactor;
+    public final float maxStabilitySeconds;
+    public final long dedupWindowMs;
+    public final long sweepIntervalMs;
+    public final float forgetThreshold;
+
+    public final int maxHops;
+    public final float hopDecay;
+    public final float threshold;
+    public final int seedK;
+
+    public final int maxDim;
+    public final int maxK;
+    public final int maxQueryHops;
+    public final int maxSeedK;
+    public final int maxMemoriesPerSpace;
+    public final int maxIdLength;
+    public final int maxContentLength;
+    public final long maxFutureSkewMs;
+
+    public EngramSettings(Configuration c) {
+        try {
+            kernelMode = KernelMode.parse(c.get(EngramOptions.KERNEL_MODE));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("invalid configuration: " + EngramOptions.KERNEL_MODE.key() + ": "
+                    + e.getMessage(), e);
+        }
+        MemorySize size = c.get(EngramOptions.ARENA_SIZE);
+        arenaSize = size == null ? null : size.getBytes();
+        String overflow = c.get(EngramOptions.ARENA_OVERFLOW);
+        arenaOverflow = overflow == null ? null : OverflowStrategy.parse(overflow);
+        libraryPath = c.get(EngramOptions.LIBRARY_PATH);
+        cpuVariant = c.get(EngramOptions.CPU_VARIANT);
+        arenaBudgetCheck = c.get(EngramOptions.ARENA_BUDGET_CHECK);
+        shadowSampleRate = c.get(EngramOptions.SHADOW_SAMPLE_RATE);
+        require(shadowSampleRate >= 0 && shadowSampleRate <= 1, EngramOptions.SHADOW_SAMPLE_RATE.key(),
+                "must be in [0, 1]");
+        shadowAutoFallback = c.get(EngramOptions.SHADOW_AUTO_FALLBACK);
+        shadowTestInject = (float) (double) c.get(EngramOptions.SHADOW_TEST_INJECT);
+        require(Float.isFinite(shadowTestInject), EngramOptions.SHADOW_TEST_INJECT.key(), "must be finite");
+        arenaConfig(); // fail at submission, not in every subtask, when the arena settings are invalid
+
+        defaultStabilitySeconds = seconds(c.get(EngramOptions.DEFAULT_STABILITY).toMillis(),
+                EngramOptions.DEFAULT_STABILITY.key());
+        reinforceFactor = (float) (double) c.get(EngramOptions.REINFORCE_FACTOR);
+        require(reinforceFactor >= 1f && Float.isFinite(reinforceFactor), EngramOptions.REINFORCE_FACTOR.key(),
+                "must be a finite number >= 1");
+        maxStabilitySeconds = seconds(c.get(EngramOptions.MAX_STABILITY).toMillis(), EngramOptions.MAX_STABILITY.key());
+        dedupWindowMs = c.get(EngramOptions.DEDUP_WINDOW).toMillis();
+        require(dedupWindowMs >= 0, EngramOptions.DEDUP_WINDOW.key(), "must be >= 0");
+        sweepIntervalMs = c.get(EngramOptions.SWEEP_INTERVAL).toMillis();
+        require(sweepIntervalMs >= 1, EngramOptions.SWEEP_INTERVAL.key(), "must be at least 1 ms");
+        forgetThreshold = (float) (double) c.get(EngramOptions.FORGET_THRESHOLD);
+        require(forgetThreshold >= 0f && forgetThreshold < 1f, EngramOptions.FORGET_THRESHOLD.key(),
+                "must be in [0, 1)");
+
+        maxQueryHops = positive(c, EngramOptions.MAX_QUERY_HOPS.key(), c.get(EngramOptions.MAX_QUERY_HOPS), 0);
+        maxHops = c.get(EngramOptions.MAX_HOPS);
+        require(maxHops >= 0 && maxHops <= maxQueryHops, EngramOptions.MAX_HOPS.key(),
+                "must be in [0, engram.limits.max-hops]");
+        hopDecay = (float) (double) c.get(EngramOptions.HOP_DECAY);
+        require(hopDecay > 0f && hopDecay <= 1f, EngramOptions.HOP_DECAY.key(), "must be in (0, 1]");
+        threshold = (float) (double) c.get(EngramOptions.THRESHOLD);
+        require(threshold >= 0f && Float.isFinite(threshold), EngramOptions.THRESHOLD.key(), "must be finite, >= 0");
+        maxSeedK = positive(c, EngramOptions.MAX_SEED_K.key(), c.get(EngramOptions.MAX_SEED_K), 1);
+        seedK = c.get(EngramOptions.SEED_K);
+        require(seedK >= 1 && seedK <= maxSeedK, EngramOptions.SEED_K.key(), "must be in [1, engram.limits.max-seed-k]");
+
+        maxDim = positive(c, EngramOptions.MAX_DIM.key(), c.get(EngramOptions.MAX_DIM), 1);
+        maxK = positive(c, EngramOptions.MAX_K.key(), c.get(EngramOptions.MAX_K), 1);
+        maxMemoriesPerSpace = positive(c, EngramOptions.MAX_MEMORIES_PER_SPACE.key(),
+                c.get(EngramOptions.MAX_MEMORIES_PER_SPACE), 1);
+        maxIdLength = positive(c, EngramOptions.MAX_ID_LENGTH.key(), c.get(EngramOptions.MAX_ID_LENGTH), 1);
+        maxContentLength = positive(c, EngramOptions.MAX_CONTENT_LENGTH.key(),
+                c.get(EngramOptions.MAX_CONTENT_LENGTH), 0);
+        maxFutureSkewMs = c.get(EngramOptions.MAX_FUTURE_SKEW).toMillis();
+        require(maxFutureSkewMs >= 0, EngramOptions.MAX_FUTURE_SKEW.key(), "must be >= 0");
+    }
+
+    /** The kernels' configuration for one subtask: explicit options win over ENGRAM_ARENA_* variables. */
+    public KernelsConfig kernelsConfig() {
+        return new KernelsConfig(kernelMode, arenaConfig(), Optional.ofNullable(libraryPath).map(Path::of),
+                Optional.ofNullable(cpuVariant));
+    }
+
+    public ArenaConfig arenaConfig() {
+        return arenaConfig(System.getenv());
+    }
+
+    ArenaConfig arenaConfig(Map<String, String> env) {
+        try {
+            return ArenaConfig.resolve(arenaSize, arenaOverflow, env);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("engram.kernels.arena.*: " + e.getMessage(), e);
+        }
+    }
+
+    private static float seconds(long millis, String key) {
+        require(millis > 0, key, "must be positive");
+        return millis / 1000f;
+    }
+
+    private static int positive(Configuration c, String key, int value, int min) {
+        require(value >= min, key, "must be >= " + min);
+        return value;
+    }
+
+    private static void require(boolean ok, String key, String what) {
+        if (!ok) {
+            throw new IllegalArgumentException("invalid configuration: " + key + " " + what);
+        }
+    }
+}

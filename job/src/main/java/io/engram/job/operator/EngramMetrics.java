@@ -1,0 +1,131 @@
+package io.engram.job.operator;
+
+import io.engram.job.model.Reason;
+import io.engram.kernels.ArenaStats;
+import io.engram.kernels.KernelMode;
+import java.util.EnumMap;
+import java.util.Map;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+
+/**
+ * The operator's metrics, all under the {@code engram} group. With the Prometheus reporter they appear as
+ * {@code flink_taskmanager_job_task_operator_engram_*}; key/value groups (kernel, mode, reason) become labels.
+ * The full list with meanings is in docs/operations/metrics.md.
+ */
+final class EngramMetrics {
+    static final String[] KERNELS = {"cosineSimilarity", "cosineTopK", "spreadActivation", "decayRetention"};
+    private static final int WINDOW = 1024;
+
+    private final MetricGroup engram;
+    private final Map<KernelMode, Map<String, Counter>> calls = new EnumMap<>(KernelMode.class);
+    private final Map<KernelMode, Map<String, Histogram>> latency = new EnumMap<>(KernelMode.class);
+    private final Map<KernelMode, Counter> recalls = new EnumMap<>(KernelMode.class);
+    private final Map<Reason, Counter> deadLetters = new EnumMap<>(Reason.class);
+    private final Histogram recallLatencyUs;
+    private final Counter duplicates;
+    private final Counter decayForgotten;
+    private final Counter sweepsSkipped;
+    private final Counter shadowComparisons;
+    private final Counter shadowDivergences;
+    private long memories;
+    private long edges;
+
+    EngramMetrics(MetricGroup operator, KernelRouter router) {
+        engram = operator.addGroup("engram");
+        for (KernelMode mode : new KernelMode[] {KernelMode.ZIG, KernelMode.JAVA}) {
+            Map<String, Counter> c = new java.util.HashMap<>();
+            Map<String, Histogram> h = new java.util.HashMap<>();
+            for (String kernel : KERNELS) {
+                MetricGroup g = engram.addGroup("kernel", kernel).addGroup("mode", mode.label());
+                c.put(kernel, g.counter("calls"));
+                h.put(kernel, g.histogram("latencyNs", new DescriptiveStatisticsHistogram(WINDOW)));
+            }
+            calls.put(mode, c);
+            latency.put(mode, h);
+            recalls.put(mode, engram.addGroup("mode", mode.label()).counter("recalls"));
+        }
+        for (Reason r : Reason.values()) {
+            deadLetters.put(r, engram.addGroup("reason", r.name()).counter("deadLetters"));
+        }
+        recallLatencyUs = engram.histogram("recallLatencyUs", new DescriptiveStatisticsHistogram(WINDOW));
+        duplicates = engram.counter("duplicateEvents");
+        decayForgotten = engram.counter("decayForgotten");
+        sweepsSkipped = engram.counter("sweepsSkipped");
+        shadowComparisons = engram.counter("shadowComparisons");
+        shadowDivergences = engram.counter("shadowDivergences");
+        engram.gauge("kernelMode", router::defaultModeIsZig);
+        engram.gauge("memories", () -> memories);
+        engram.gauge("edges", () -> edges);
+        MetricGroup arena = engram.addGroup("arena");
+        arena.gauge("capacityBytes", () -> stats(router).capacityBytes());
+        arena.gauge("highWaterBytes", () -> stats(router).highWaterBytes());
+        arena.gauge("inUseBytes", () -> stats(router).inUseBytes());
+        arena.gauge("overflows", () -> stats(router).overflows());
+        arena.gauge("resets", () -> stats(router).resets());
+        arena.gauge("fallbacks", () -> stats(router).fallbacks());
+    }
+
+    private static ArenaStats stats(KernelRouter router) {
+        return router.configured().arenaStats();
+    }
+
+    void kernelCall(KernelMode mode, String kernel, long nanos) {
+        calls.get(mode).get(kernel).inc();
+        latency.get(mode).get(kernel).update(nanos);
+    }
+
+    void recalled(KernelMode mode, long latencyUs) {
+        recalls.get(mode).inc();
+        recallLatencyUs.update(latencyUs);
+    }
+
+    void deadLetter(Reason reason) {
+        deadLetters.get(reason).inc();
+    }
+
+    void duplicate() {
+        duplicates.inc();
+    }
+
+    void decayForgot(int count) {
+        decayForgotten.inc(count);
+    }
+
+    void shadowCompared() {
+        shadowComparisons.inc();
+    }
+
+    void shadowDiverged() {
+        shadowDivergences.inc();
+    }
+
+    long shadowDivergences() {
+        return shadowDivergences.getCount();
+    }
+
+    void sweepSkipped() {
+        sweepsSkipped.inc();
+    }
+
+    /** Per-subtask totals: kept as deltas on the task thread, read by the reporter. */
+    void memoriesChanged(long memoriesDelta, long edgesDelta) {
+        memories += memoriesDelta;
+        edges += edgesDelta;
+    }
+
+    long memories() {
+        return memories;
+    }
+
+    long edges() {
+        return edges;
+    }
+
+    void restoreTotals(long m, long e) {
+        memories = m;
+        edges = e;
+    }
+}
