@@ -2,6 +2,7 @@ package io.engram.job;
 
 import io.engram.job.config.EngramOptions;
 import io.engram.job.config.EngramSettings;
+import io.engram.job.kafka.ControlWatermarks;
 import io.engram.job.kafka.KafkaSettings;
 import io.engram.job.model.OutRecord;
 import io.engram.job.model.RawRecord;
@@ -61,7 +62,7 @@ public final class EngramJob {
                 .uid(Operators.SOURCE_RECALL_QUERIES);
         BroadcastStream<RawRecord> control = env
                 .fromSource(kafka.source(conf.get(EngramOptions.TOPIC_CONTROL), RawRecord.Kind.CONTROL),
-                        WatermarkStrategy.noWatermarks(), "kernel-control")
+                        ControlWatermarks.strategy(), "kernel-control")
                 .uid(Operators.SOURCE_CONTROL)
                 .setParallelism(1)
                 .broadcast(io.engram.job.operator.Operators.CONTROL_STATE);

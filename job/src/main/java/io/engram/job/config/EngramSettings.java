@@ -4,6 +4,7 @@ import io.engram.kernels.ArenaConfig;
 import io.engram.kernels.KernelMode;
 import io.engram.kernels.KernelsConfig;
 import io.engram.kernels.OverflowStrategy;
+import io.engram.kernels.SpreadSemantics;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.Map;
@@ -58,8 +59,15 @@ public final class EngramSettings implements Serializable {
         }
         MemorySize size = c.get(EngramOptions.ARENA_SIZE);
         arenaSize = size == null ? null : size.getBytes();
+        require(arenaSize == null || (arenaSize >= ArenaConfig.MIN_CAPACITY && arenaSize <= ArenaConfig.MAX_CAPACITY),
+                EngramOptions.ARENA_SIZE.key(), "must be between " + ArenaConfig.MIN_CAPACITY + " bytes and 1 GiB");
         String overflow = c.get(EngramOptions.ARENA_OVERFLOW);
-        arenaOverflow = overflow == null ? null : OverflowStrategy.parse(overflow);
+        try {
+            arenaOverflow = overflow == null ? null : OverflowStrategy.parse(overflow);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("invalid configuration: " + EngramOptions.ARENA_OVERFLOW.key() + ": "
+                    + e.getMessage(), e);
+        }
         libraryPath = c.get(EngramOptions.LIBRARY_PATH);
         cpuVariant = c.get(EngramOptions.CPU_VARIANT);
         arenaBudgetCheck = c.get(EngramOptions.ARENA_BUDGET_CHECK);
@@ -86,6 +94,10 @@ public final class EngramSettings implements Serializable {
                 "must be in [0, 1)");
 
         maxQueryHops = positive(c, EngramOptions.MAX_QUERY_HOPS.key(), c.get(EngramOptions.MAX_QUERY_HOPS), 0);
+        // The spreading kernel refuses more hops with an IllegalArgumentException, which would fail the task on
+        // every replay of such a query instead of dead-lettering it.
+        require(maxQueryHops <= SpreadSemantics.MAX_HOPS, EngramOptions.MAX_QUERY_HOPS.key(),
+                "must be at most " + SpreadSemantics.MAX_HOPS);
         maxHops = c.get(EngramOptions.MAX_HOPS);
         require(maxHops >= 0 && maxHops <= maxQueryHops, EngramOptions.MAX_HOPS.key(),
                 "must be in [0, engram.limits.max-hops]");

@@ -45,7 +45,7 @@ public final class KafkaSettings {
                 .setTopics(topic)
                 .setGroupId(conf.get(EngramOptions.GROUP_ID) + (kind == RawRecord.Kind.CONTROL ? "-control" : ""))
                 .setStartingOffsets(startingOffsets(conf.get(EngramOptions.STARTING_OFFSETS)))
-                .setDeserializer(new RawRecordDeserializer(kind))
+                .setDeserializer(new RawRecordDeserializer(kind, conf.get(EngramOptions.MAX_FUTURE_SKEW).toMillis()))
                 .setProperties(props)
                 .build();
     }

@@ -1,5 +1,6 @@
 package io.engram.job.kafka;
 
+import io.engram.job.config.EngramOptions;
 import io.engram.job.model.RawRecord;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
@@ -10,14 +11,30 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 public final class RawRecordDeserializer implements KafkaRecordDeserializationSchema<RawRecord> {
     private static final long serialVersionUID = 1L;
     private final RawRecord.Kind kind;
+    private final long maxFutureSkewMs;
 
+    /** With the default engram.limits.max-future-skew. */
     public RawRecordDeserializer(RawRecord.Kind kind) {
+        this(kind, EngramOptions.MAX_FUTURE_SKEW.defaultValue().toMillis());
+    }
+
+    /**
+     * @param maxFutureSkewMs engram.limits.max-future-skew: a payload time further ahead of the wall clock than this
+     *                        is not used as event time (the operator dead-letters the record as FUTURE_TIMESTAMP; its
+     *                        time must not drag the watermark and fire every decay sweep up to that time first)
+     */
+    public RawRecordDeserializer(RawRecord.Kind kind, long maxFutureSkewMs) {
         this.kind = kind;
+        this.maxFutureSkewMs = maxFutureSkewMs;
     }
 
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<RawRecord> out) {
         long eventTime = kind == RawRecord.Kind.CONTROL ? r.timestamp() : TimestampPeek.eventTime(r.value(), r.timestamp());
+        long now = System.currentTimeMillis();
+        if (eventTime - now > maxFutureSkewMs) {
+            eventTime = now;
+        }
         out.collect(new RawRecord(kind, r.topic(), r.partition(), r.offset(), eventTime, r.key(), r.value()));
     }
 

@@ -180,13 +180,21 @@ final class KernelRouter implements AutoCloseable {
         return true;
     }
 
-    /** A stable position of the space in [0, 1): FNV-1a over its UTF-8 bytes. Same in every JVM and release. */
+    /**
+     * A stable position of the space in [0, 1): FNV-1a over its UTF-8 bytes, then the MurmurHash3 64-bit finalizer
+     * so that sequential names (space-1, space-2, ...) spread evenly. Same in every JVM and release.
+     */
     static double stableFraction(String space) {
         long h = 0xcbf29ce484222325L;
         for (byte b : space.getBytes(StandardCharsets.UTF_8)) {
             h ^= b & 0xff;
             h *= 0x100000001b3L;
         }
+        h ^= h >>> 33;
+        h *= 0xff51afd7ed558ccdL;
+        h ^= h >>> 33;
+        h *= 0xc4ceb9fe1a85ec53L;
+        h ^= h >>> 33;
         return (h >>> 11) * 0x1.0p-53;
     }
 

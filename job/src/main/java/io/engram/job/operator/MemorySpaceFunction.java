@@ -289,7 +289,13 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             sweep(s, timestamp, ctx.getCurrentKey());
         }
         expireDedup(timestamp);
-        boolean more = (s != null && s.size() > 0) || !dedup.isEmpty();
+        boolean dedupEmpty = dedup.isEmpty();
+        if (dedupEmpty) {
+            // Removing the last entries through the iterator leaves an empty map behind on the heap backend (only
+            // MapState.remove/clear drop it), which would keep the key in every checkpoint.
+            dedup.clear();
+        }
+        boolean more = (s != null && s.size() > 0) || !dedupEmpty;
         if (more) {
             long at = timestamp + settings.sweepIntervalMs;
             ctx.timerService().registerEventTimeTimer(at);

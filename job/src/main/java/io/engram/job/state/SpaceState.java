@@ -11,7 +11,7 @@ import java.util.Map;
  *
  * <p>Edges are parallel arrays in insertion order; the CSR the spreading kernel needs is derived from them and
  * cached until the next mutation. The id index and edge index are derived too, rebuilt lazily after a restore.
- * Removing a memory moves the last row into its place, so rows stay dense.
+ * Removing memories compacts the columns in one pass, keeping the other rows in their order.
  *
  * <p>Not thread-safe: a space is only touched by the keyed operator's task thread.
  */
