@@ -12,6 +12,7 @@ import java.time.Duration;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.streaming.api.datastream.BroadcastStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -35,7 +36,8 @@ public final class EngramJob {
         Configuration conf = Configuration.fromMap(env.getConfiguration().toMap());
         conf.addAll(overrides);
         build(env, conf);
-        env.execute("engram-flink");
+        // pipeline.name lets a canary and production run side by side under different job names (and metric labels).
+        env.execute(conf.getOptional(PipelineOptions.NAME).orElse("engram-flink"));
     }
 
     /** Adds the job's graph to {@code env}; {@code conf} holds the engram.* options. */
