@@ -124,11 +124,22 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
      *     (the cause is attached); nothing is left behind in that case.
      */
     public static EmbeddedKafkaBroker start(Map<String, String> extraBrokerProperties) {
+        return start(0, extraBrokerProperties);
+    }
+
+    /**
+     * As {@link #start(Map)}, with the client listener on {@code brokerPort} of 127.0.0.1 ({@code 0}: a free port,
+     * as {@link #start(Map)} does). A fixed port that is taken is an immediate {@link BrokerStartException}.
+     */
+    public static EmbeddedKafkaBroker start(int brokerPort, Map<String, String> extraBrokerProperties) {
         Objects.requireNonNull(extraBrokerProperties, "extraBrokerProperties");
+        if (brokerPort < 0 || brokerPort > 65535) {
+            throw new IllegalArgumentException("broker port must be in [0, 65535]: " + brokerPort);
+        }
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         for (int attempt = 1; ; attempt++) {
             try {
-                return startOnce(extraBrokerProperties, deadline);
+                return startOnce(brokerPort, extraBrokerProperties, deadline);
             } catch (BrokerStartException e) {
                 if (attempt < BIND_ATTEMPTS && isBindFailure(e) && System.nanoTime() < deadline) {
                     LOG.warn("Embedded Kafka: a chosen port was taken meanwhile, retrying with new ports ({})",
@@ -140,11 +151,21 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
     }
 
-    private static EmbeddedKafkaBroker startOnce(Map<String, String> extra, long deadline) {
+    private static EmbeddedKafkaBroker startOnce(int fixedBrokerPort, Map<String, String> extra, long deadline) {
         long t0 = System.nanoTime();
         int[] ports = freePorts(2);
         int brokerPort = ports[0];
         int controllerPort = ports[1];
+        if (fixedBrokerPort != 0) {
+            try (ServerSocket probe = new ServerSocket(fixedBrokerPort, 50, InetAddress.getByName(HOST))) {
+                probe.setReuseAddress(true);
+            } catch (IOException e) {
+                throw new BrokerStartException("Embedded Kafka broker: port " + fixedBrokerPort + " on " + HOST
+                        + " is not available (" + e.getMessage() + ")", null);
+            }
+            brokerPort = fixedBrokerPort;
+            controllerPort = ports[0] != fixedBrokerPort ? ports[0] : ports[1];
+        }
         String clusterId = Uuid.randomUuid().toString();
         Path dir;
         try {
