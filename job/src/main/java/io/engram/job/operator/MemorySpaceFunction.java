@@ -360,18 +360,6 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
                     System.currentTimeMillis()));
             return;
         }
-        // The newest command by timestamp_ms wins (the KernelControl contract), not the last to arrive: commands
-        // in different partitions of the control topic can arrive out of order.
-        byte[] inForceBytes = ctx.getBroadcastState(KernelRouter.CONTROL).get(KernelRouter.CURRENT);
-        if (inForceBytes != null) {
-            KernelControl inForce = AvroCodec.decodeKernelControl(inForceBytes);
-            if (control.getTimestampMs() < inForce.getTimestampMs()) {
-                LOG.warn("engram kernel switch ignored: mode {} issued by {} at {} is older than the one in force "
-                                + "(mode {} issued by {} at {})", control.getMode(), control.getIssuedBy(),
-                        control.getTimestampMs(), inForce.getMode(), inForce.getIssuedBy(), inForce.getTimestampMs());
-                return;
-            }
-        }
         byte[] current = ctx.getBroadcastState(KernelRouter.CONTROL).get(KernelRouter.CURRENT);
         if (current != null && AvroCodec.decodeKernelControl(current).getTimestampMs() > control.getTimestampMs()) {
             LOG.info("engram kernel switch ignored: a newer one is in force ({} is older)", raw);
