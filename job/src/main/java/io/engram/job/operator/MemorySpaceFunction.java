@@ -79,6 +79,8 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     /** Operator state: this subtask's memory and edge totals, so the gauges survive a restore. */
     private transient ListState<long[]> totals;
     private transient long[] restoredTotals;
+    /** The broadcast state, reachable before any record arrives, so a restored kernel switch applies at once. */
+    private transient org.apache.flink.api.common.state.BroadcastState<String, byte[]> restoredControl;
 
     public MemorySpaceFunction(EngramSettings settings) {
         this.settings = settings;
@@ -97,6 +99,10 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         if (restoredTotals != null) {
             metrics.restoreTotals(restoredTotals[0], restoredTotals[1]);
         }
+        if (restoredControl != null) {
+            // A switch kept in a savepoint is in force from the first moment, gauge included, not from the first record.
+            kernels.observe(restoredControl);
+        }
     }
 
     @Override
@@ -111,6 +117,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         }
         // After a rescale the per-subtask split is approximate; the job-wide sum stays exact.
         restoredTotals = new long[] {m, e};
+        restoredControl = context.getOperatorStateStore().getBroadcastState(KernelRouter.CONTROL);
     }
 
     @Override

@@ -37,4 +37,39 @@ class KernelSwitchOrderTest {
                     .get(KernelRouter.CURRENT)).getMode()).isEqualTo("zig");
         }
     }
+
+    @Test
+    void aRestoredSwitchIsInForceBeforeTheFirstRecord() throws Exception {
+        Configuration c = new Configuration();
+        c.setString("engram.kernels.mode", "zig");
+        c.setString("engram.kernels.arena.budget-check", "false");
+        org.apache.flink.runtime.checkpoint.OperatorSubtaskState snapshot;
+        try (var h = ProcessFunctionTestHarnesses.forKeyedBroadcastProcessFunction(
+                new MemorySpaceFunction(new EngramSettings(c)), RawRecord::getSpace, Types.STRING,
+                KernelRouter.CONTROL)) {
+            assertThat(router(h).defaultModeIsZig()).isEqualTo(1);
+            h.processBroadcastElement(control("java", 2_000, 1), 0L);
+            assertThat(router(h).defaultModeIsZig()).isZero();
+            snapshot = h.snapshot(1, 1);
+        }
+        var h = new org.apache.flink.streaming.util.KeyedBroadcastOperatorTestHarness<>(
+                new org.apache.flink.streaming.api.operators.co.CoBroadcastWithKeyedOperator<>(
+                        new MemorySpaceFunction(new EngramSettings(c)), java.util.List.of(KernelRouter.CONTROL)),
+                RawRecord::getSpace, Types.STRING, 1, 1, 0);
+        try (h) {
+            h.setup();
+            h.initializeState(snapshot);
+            h.open();
+            assertThat(router(h).defaultModeIsZig()).as("no record processed yet").isZero();
+        }
+    }
+
+    /** The function's router, for the gauge value (the harness has no metric registry to read it from). */
+    private static KernelRouter router(org.apache.flink.streaming.util.KeyedBroadcastOperatorTestHarness<?, ?, ?, ?> h)
+            throws Exception {
+        var op = (org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator<?, ?>) h.getOperator();
+        var f = MemorySpaceFunction.class.getDeclaredField("kernels");
+        f.setAccessible(true);
+        return (KernelRouter) f.get(op.getUserFunction());
+    }
 }
