@@ -1,0 +1,458 @@
+package io.engram.job.reliability;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.engram.job.config.EngramOptions;
+import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.schemas.Associate;
+import io.engram.schemas.AvroCodec;
+import io.engram.schemas.DeadLetter;
+import io.engram.schemas.Forget;
+import io.engram.schemas.MemoryEvent;
+import io.engram.schemas.RecallHit;
+import io.engram.schemas.RecallQuery;
+import io.engram.schemas.RecallResult;
+import io.engram.schemas.ReinforceMemory;
+import io.engram.schemas.StoreMemory;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.message.BinaryMessageEncoder;
+import org.apache.flink.api.common.JobStatus;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A corpus of malformed and hostile records, interleaved with valid ones, produced with a real KafkaProducer into a
+ * running job. Each bad record must be dead-lettered exactly once with its reason; duplicates are applied once and
+ * not dead-lettered; the valid records are applied; the job keeps RUNNING (restart strategy none: any task failure
+ * would end it).
+ */
+class BadInputCorpusIT {
+    private static final Logger LOG = LoggerFactory.getLogger(BadInputCorpusIT.class);
+
+    private static final String SPACE = "corpus";
+    /** Same valid events as SPACE but each applied once: the yardstick for "duplicates are applied once". */
+    private static final String CONTROL = "control";
+    private static final int DIM = 4;
+    private static final int MAX_DIM = 64;
+    private static final int MAX_CONTENT = 100;
+
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = new MiniClusterExtension(
+            new MiniClusterResourceConfiguration.Builder()
+                    .setNumberTaskManagers(1)
+                    .setNumberSlotsPerTaskManager(Rel.PARALLELISM)
+                    .build());
+
+    private static EmbeddedKafkaBroker kafka;
+
+    @BeforeAll
+    static void start() {
+        kafka = EmbeddedKafkaBroker.start();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (kafka != null) {
+            kafka.close();
+        }
+    }
+
+    /** One record of the corpus: where it goes, its bytes, the reason it must get (null: valid). */
+    record In(String topic, byte[] key, byte[] value, String reason, String what) {
+    }
+
+    private final List<In> corpus = new ArrayList<>();
+    private final long now = System.currentTimeMillis() - 60_000;
+    private long tick;
+
+    private long ts() {
+        return now + (tick++);
+    }
+
+    private static byte[] utf8(String s) {
+        return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static List<Float> vec(float... v) {
+        List<Float> l = new ArrayList<>();
+        for (float x : v) {
+            l.add(x);
+        }
+        return l;
+    }
+
+    private static List<Float> dims(int n) {
+        List<Float> l = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            l.add(1f / (i + 1));
+        }
+        return l;
+    }
+
+    private static MemoryEvent ev(String space, String id, long ts, Object payload) {
+        return MemoryEvent.newBuilder().setSpace(space).setEventId(id).setTimestampMs(ts).setPayload(payload).build();
+    }
+
+    private static StoreMemory store(String id, List<Float> emb, float strength, Float stab, String content) {
+        return StoreMemory.newBuilder().setMemoryId(id).setEmbedding(emb).setStrength(strength).setStabilityS(stab)
+                .setContent(content).build();
+    }
+
+    private void event(String what, String reason, MemoryEvent e) {
+        event(what, reason, SPACE, AvroCodec.encode(e));
+    }
+
+    private void event(String what, String reason, String key, byte[] value) {
+        corpus.add(new In(t.events(), utf8(key), value, reason, what));
+    }
+
+    /** A valid event applied to both SPACE and CONTROL with the same ids. */
+    private void valid(String id, Object payload) {
+        long ts = ts();
+        event("valid " + id, null, ev(SPACE, id, ts, payload));
+        event("valid " + id + " (control)", null, CONTROL, AvroCodec.encode(ev(CONTROL, id, ts, payload)));
+    }
+
+    private RecallQuery.Builder query(String id) {
+        return RecallQuery.newBuilder().setQueryId(id).setSpace(SPACE).setTimestampMs(now + 10_000)
+                .setCue(vec(1, 0, 0, 0)).setK(10);
+    }
+
+    private void badQuery(String what, String reason, RecallQuery q) {
+        corpus.add(new In(t.queries(), utf8(q.getSpace()), AvroCodec.encode(q), reason, what));
+    }
+
+    private Rel.Topics t;
+
+    /** MemoryEvent's schema with one more field: a writer "from the future". */
+    private static byte[] futureEvent() throws Exception {
+        Schema cur = MemoryEvent.getClassSchema();
+        String json = cur.toString().replaceFirst("\"fields\"\\s*:\\s*\\[",
+                "\"fields\":[{\"name\":\"tenant_tier\",\"type\":\"int\",\"default\":0},");
+        Schema future = new Schema.Parser().parse(json);
+        assertThat(future.getFields()).hasSize(cur.getFields().size() + 1);
+        GenericRecord r = new GenericData.Record(future);
+        MemoryEvent base = ev(SPACE, "future-1", System.currentTimeMillis(),
+                store("future-m", vec(1, 1, 1, 1), 1f, null, null));
+        // copy the current fields generically through a round trip of the payload's generic form
+        GenericRecord baseGeneric = (GenericRecord) GenericData.get().deepCopy(cur, base);
+        for (Schema.Field f : cur.getFields()) {
+            r.put(f.name(), baseGeneric.get(f.name()));
+        }
+        r.put("tenant_tier", 7);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new BinaryMessageEncoder<GenericRecord>(GenericData.get(), future).encode(r, out);
+        return out.toByteArray();
+    }
+
+    private void buildCorpus() throws Exception {
+        byte[] goodEvent = AvroCodec.encode(ev(SPACE, "template", ts(), store("template", vec(1, 0, 0, 0), 1f, null,
+                null)));
+        // valid base
+        valid("e-m1", store("m1", vec(1, 0, 0, 0), 1f, null, "first"));
+        valid("e-m2", store("m2", vec(0, 1, 0, 0), 1f, null, null));
+        // ---- decoding
+        event("truncated bytes", "UNDECODABLE", SPACE, Arrays.copyOf(goodEvent, 14));
+        event("garbage", "BAD_HEADER", SPACE, utf8("{\"not\":\"avro\"}"));
+        byte[] wrongFp = goodEvent.clone();
+        wrongFp[2] ^= 0x5A; // first fingerprint byte
+        event("wrong fingerprint", "UNKNOWN_SCHEMA", SPACE, wrongFp);
+        event("schema from the future (extra field)", "UNKNOWN_SCHEMA", SPACE, futureEvent());
+        event("a RecallQuery on the events topic", "UNKNOWN_SCHEMA", SPACE,
+                AvroCodec.encode(query("wrong-topic").build()));
+        event("tombstone (null value)", "EMPTY", SPACE, null);
+        event("empty value (0 bytes)", "EMPTY", SPACE, new byte[0]);
+        valid("e-m3", store("m3", vec(0, 0, 1, 0), 1f, null, null));
+        // ---- envelope
+        event("empty event id", "BAD_ID", ev(SPACE, "", ts(), store("x1", vec(1, 0, 0, 0), 1f, null, null)));
+        event("oversize event id", "BAD_ID", ev(SPACE, "e".repeat(257), ts(),
+                store("x2", vec(1, 0, 0, 0), 1f, null, null)));
+        event("empty memory id", "BAD_ID", ev(SPACE, "bad-empty-mid", ts(), store("", vec(1, 0, 0, 0), 1f, null,
+                null)));
+        event("oversize memory id", "BAD_ID", ev(SPACE, "bad-long-mid", ts(),
+                store("m".repeat(300), vec(1, 0, 0, 0), 1f, null, null)));
+        event("bad space id", "BAD_SPACE", "Bad Space!", AvroCodec.encode(ev("Bad Space!", "bad-space", ts(),
+                store("x3", vec(1, 0, 0, 0), 1f, null, null))));
+        event("key/payload space mismatch", "SPACE_MISMATCH", "other-space", AvroCodec.encode(ev(SPACE,
+                "bad-mismatch", ts(), store("x4", vec(1, 0, 0, 0), 1f, null, null))));
+        event("negative timestamp", "BAD_TIMESTAMP", ev(SPACE, "bad-neg-ts", -5L,
+                store("x5", vec(1, 0, 0, 0), 1f, null, null)));
+        event("timestamp a year ahead (watermark abuse)", "FUTURE_TIMESTAMP", ev(SPACE, "bad-future-ts",
+                System.currentTimeMillis() + 365L * 86_400_000L, store("x6", vec(1, 0, 0, 0), 1f, null, null)));
+        event("timestamp Long.MAX_VALUE", "FUTURE_TIMESTAMP", ev(SPACE, "bad-max-ts", Long.MAX_VALUE,
+                store("x7", vec(1, 0, 0, 0), 1f, null, null)));
+        // ---- payload
+        event("dim 0", "EMPTY_EMBEDDING", ev(SPACE, "bad-dim0", ts(), store("x8", vec(), 1f, null, null)));
+        event("dim over max-dim", "DIM_TOO_LARGE", ev(SPACE, "bad-dim-big", ts(),
+                store("x9", dims(MAX_DIM + 1), 1f, null, null)));
+        event("dimension mismatch", "DIM_MISMATCH", ev(SPACE, "bad-dim-mm", ts(),
+                store("x10", dims(DIM + 1), 1f, null, null)));
+        event("NaN in embedding", "NON_FINITE", ev(SPACE, "bad-nan", ts(),
+                store("x11", vec(1, Float.NaN, 0, 0), 1f, null, null)));
+        event("+Inf in embedding", "NON_FINITE", ev(SPACE, "bad-inf", ts(),
+                store("x12", vec(1, 0, Float.POSITIVE_INFINITY, 0), 1f, null, null)));
+        event("negative stability", "BAD_STABILITY", ev(SPACE, "bad-stab-neg", ts(),
+                store("x13", vec(1, 0, 0, 0), 1f, -10f, null)));
+        event("zero stability", "BAD_STABILITY", ev(SPACE, "bad-stab-0", ts(),
+                store("x14", vec(1, 0, 0, 0), 1f, 0f, null)));
+        event("negative strength", "BAD_STRENGTH", ev(SPACE, "bad-strength", ts(),
+                store("x15", vec(1, 0, 0, 0), -1f, null, null)));
+        event("oversize content", "CONTENT_TOO_LONG", ev(SPACE, "bad-content", ts(),
+                store("x16", vec(1, 0, 0, 0), 1f, null, "c".repeat(MAX_CONTENT + 1))));
+        valid("e-m4", store("m4", vec(0, 0, 0, 1), 1f, null, null));
+        valid("e-a12", Associate.newBuilder().setFromId("m1").setToId("m2").setWeight(0.9f).setBidirectional(false)
+                .build());
+        valid("e-a13", Associate.newBuilder().setFromId("m1").setToId("m3").setWeight(0.5f).setBidirectional(false)
+                .build());
+        valid("e-forget-m4", Forget.newBuilder().setMemoryId("m4").build());
+        event("NaN weight", "NON_FINITE", ev(SPACE, "bad-w-nan", ts(), Associate.newBuilder().setFromId("m1")
+                .setToId("m2").setWeight(Float.NaN).setBidirectional(false).build()));
+        event("weight 1.5", "BAD_WEIGHT", ev(SPACE, "bad-w-big", ts(), Associate.newBuilder().setFromId("m1")
+                .setToId("m2").setWeight(1.5f).setBidirectional(false).build()));
+        event("edge to an unknown id", "UNKNOWN_MEMORY", ev(SPACE, "bad-edge-unknown", ts(),
+                Associate.newBuilder().setFromId("m1").setToId("never-stored").setWeight(0.5f)
+                        .setBidirectional(false).build()));
+        event("edge to a forgotten id", "UNKNOWN_MEMORY", ev(SPACE, "bad-edge-forgotten", ts(),
+                Associate.newBuilder().setFromId("m1").setToId("m4").setWeight(0.5f).setBidirectional(false)
+                        .build()));
+        event("self-edge", "SELF_EDGE", ev(SPACE, "bad-self", ts(), Associate.newBuilder().setFromId("m2")
+                .setToId("m2").setWeight(0.5f).setBidirectional(false).build()));
+        event("reinforce a forgotten id", "UNKNOWN_MEMORY", ev(SPACE, "bad-reinforce", ts(),
+                ReinforceMemory.newBuilder().setMemoryId("m4").build()));
+        // ---- duplicates: handled (ignored), never dead-lettered
+        long rts = ts();
+        MemoryEvent reinforce = ev(SPACE, "e-r1", rts, ReinforceMemory.newBuilder().setMemoryId("m1").build());
+        event("valid reinforce m1", null, reinforce);
+        event("valid reinforce m1 (control)", null, CONTROL, AvroCodec.encode(ev(CONTROL, "e-r1", rts,
+                ReinforceMemory.newBuilder().setMemoryId("m1").build())));
+        event("duplicate: exact replay of reinforce e-r1", null, reinforce);
+        event("duplicate: exact replay of reinforce e-r1 again", null, reinforce);
+        event("duplicate: event id e-m2 reused with another payload", null, ev(SPACE, "e-m2", ts(),
+                store("dupx", vec(1, 0, 0, 0), 1f, null, null)));
+        // ---- a dead-lettered record last in each space: once its dead letter is out, all before it was applied
+        event("trailing: reinforce of a never-stored id", "UNKNOWN_MEMORY", ev(SPACE, "bad-trailing", ts(),
+                ReinforceMemory.newBuilder().setMemoryId("never-stored").build()));
+        event("trailing (control space): dimension mismatch", "DIM_MISMATCH", CONTROL, AvroCodec.encode(ev(CONTROL,
+                "bad-trailing-control", ts(), store("x21", dims(DIM + 2), 1f, null, null))));
+        // ---- queries
+        badQuery("k 0", "BAD_K", query("q-k0").setK(0).build());
+        badQuery("k negative", "BAD_K", query("q-kneg").setK(-3).build());
+        badQuery("k huge", "BAD_K", query("q-khuge").setK(Integer.MAX_VALUE).build());
+        badQuery("max_hops negative", "BAD_HOPS", query("q-hneg").setMaxHops(-1).build());
+        badQuery("max_hops huge", "BAD_HOPS", query("q-hhuge").setMaxHops(1_000_000).build());
+        badQuery("seed_k 0", "BAD_SEED_K", query("q-s0").setSeedK(0).build());
+        badQuery("seed_k negative", "BAD_SEED_K", query("q-sneg").setSeedK(-1).build());
+        badQuery("seed_k huge", "BAD_SEED_K", query("q-shuge").setSeedK(Integer.MAX_VALUE).build());
+        badQuery("hop_decay 0", "BAD_HOP_DECAY", query("q-d0").setHopDecay(0f).build());
+        badQuery("hop_decay > 1", "BAD_HOP_DECAY", query("q-d2").setHopDecay(1.5f).build());
+        badQuery("negative threshold", "BAD_THRESHOLD", query("q-tneg").setThreshold(-0.1f).build());
+        badQuery("NaN in cue", "NON_FINITE", query("q-nan").setCue(vec(Float.NaN, 0, 0, 0)).build());
+        badQuery("-Inf in cue", "NON_FINITE", query("q-inf").setCue(vec(Float.NEGATIVE_INFINITY, 0, 0, 0))
+                .build());
+        badQuery("cue dim 0", "EMPTY_EMBEDDING", query("q-dim0").setCue(vec()).build());
+        badQuery("cue dim mismatch", "DIM_MISMATCH", query("q-dimmm").setCue(vec(1, 0)).build());
+        badQuery("cue over max-dim", "DIM_TOO_LARGE", query("q-dimbig").setCue(dims(MAX_DIM + 1)).build());
+        badQuery("query timestamp far in the future", "FUTURE_TIMESTAMP", query("q-future")
+                .setTimestampMs(System.currentTimeMillis() + 30L * 86_400_000L).build());
+        badQuery("query negative timestamp", "BAD_TIMESTAMP", query("q-negts").setTimestampMs(-1).build());
+        badQuery("empty query id", "BAD_ID", query("").build());
+        corpus.add(new In(t.queries(), utf8(SPACE), AvroCodec.encode(ev(SPACE, "ev-on-q", ts(),
+                store("x20", vec(1, 0, 0, 0), 1f, null, null))), "UNKNOWN_SCHEMA", "a MemoryEvent on the queries topic"));
+        corpus.add(new In(t.queries(), utf8(SPACE), new byte[] {(byte) 0xC3, 0x01, 1, 2}, "BAD_HEADER",
+                "query: 4 bytes, the single-object header cut short"));
+        corpus.add(new In(t.queries(), utf8(SPACE), null, "EMPTY", "query tombstone"));
+    }
+
+    @Test
+    void everyBadRecordIsDeadLetteredOnceWithItsReasonAndTheJobKeepsRunning() throws Exception {
+        long t0 = System.nanoTime();
+        t = Rel.Topics.suffixed("corpus");
+        kafka.createTopics(2, t.all());
+        buildCorpus();
+        Configuration conf = Rel.jobConfig(kafka.bootstrapServers(), t, "corpus");
+        conf.set(EngramOptions.MAX_DIM, MAX_DIM);
+        conf.set(EngramOptions.MAX_CONTENT_LENGTH, MAX_CONTENT);
+        JobClient job = Rel.start(conf, "engram-bad-input-corpus");
+        try (Rel.Reader dl = new Rel.Reader(kafka.bootstrapServers(), t.deadLetters(), Map.of());
+             Rel.Reader results = new Rel.Reader(kafka.bootstrapServers(), t.results(), Map.of())) {
+            Rel.waitUntil(() -> statusIs(job, JobStatus.RUNNING), Rel.WAIT, () -> "job RUNNING", job);
+            // produce the corpus, in order, into the running job
+            Map<String, In> bySource = new LinkedHashMap<>();
+            List<String> goodSources = new ArrayList<>();
+            // Events first, queries once the events are applied: the two topics are two sources with no order
+            // between them, and a query's DIM_MISMATCH needs the space's dimension.
+            List<In> events = corpus.stream().filter(c -> c.topic().equals(t.events())).toList();
+            List<In> queries = corpus.stream().filter(c -> !c.topic().equals(t.events())).toList();
+            produce(events, bySource, goodSources);
+            long badEvents = events.stream().filter(c -> c.reason() != null).count();
+            Rel.waitUntil(() -> {
+                dl.pollOnce();
+                return dl.records.size() >= badEvents;
+            }, Rel.WAIT, () -> badEvents + " dead letters of events, have " + dl.records.size(), job);
+            // the valid events interleaved with the bad ones are in the same partition, before the last bad one
+            produce(queries, bySource, goodSources);
+            long produced = System.nanoTime();
+            long distinctBad = corpus.stream().filter(c -> c.reason() != null).map(In::what).distinct().count();
+            LOG.info("corpus: {} records, {} distinct bad, {} valid/duplicate", corpus.size(), distinctBad,
+                    goodSources.size());
+            assertThat(distinctBad).isGreaterThanOrEqualTo(30);
+
+            // until every bad record has its dead letter, or none arrived for 30 s (then the table below says which
+            // record is missing)
+            long[] lastGrowth = {System.nanoTime(), 0};
+            Rel.waitUntil(() -> {
+                dl.pollOnce();
+                if (dl.records.size() != lastGrowth[1]) {
+                    lastGrowth[0] = System.nanoTime();
+                    lastGrowth[1] = dl.records.size();
+                }
+                return dl.records.size() >= bySource.size()
+                        || (dl.records.size() > 0 && System.nanoTime() - lastGrowth[0] > 30_000_000_000L);
+            }, Rel.WAIT, () -> bySource.size() + " dead letters, have " + dl.records.size(), job);
+            long allDead = System.nanoTime();
+
+            // valid records applied: queries answer as expected
+            RecallQuery probe = query("q-probe").build();
+            RecallQuery probeControl = RecallQuery.newBuilder(probe).setQueryId("q-probe-control").setSpace(CONTROL)
+                    .build();
+            RecallQuery forgotten = query("q-forgotten").setCue(vec(0, 0, 0, 1)).build();
+            try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), Map.of())) {
+                for (RecallQuery q : List.of(probe, probeControl, forgotten)) {
+                    p.send(new ProducerRecord<>(t.queries(), utf8(q.getSpace()), AvroCodec.encode(q))).get();
+                }
+            }
+            Map<String, RecallResult> answers = new HashMap<>();
+            Rel.waitUntil(() -> {
+                results.pollOnce();
+                for (ConsumerRecord<byte[], byte[]> r : results.records) {
+                    RecallResult res = AvroCodec.decodeRecallResult(r.value());
+                    answers.put(res.getQueryId(), res);
+                }
+                return answers.size() >= 3;
+            }, Rel.WAIT, () -> "3 answers, have " + answers.keySet(), job);
+            long answered = System.nanoTime();
+            dl.drainCommitted();
+            results.drainCommitted();
+
+            // the job is still RUNNING: no task failed (restart strategy none would have ended it)
+            assertThat(job.getJobStatus().get(30, TimeUnit.SECONDS)).isEqualTo(JobStatus.RUNNING);
+
+            // each bad record: exactly one dead letter, with its reason; nothing else dead-lettered
+            Map<String, DeadLetter> got = new HashMap<>();
+            Map<String, Integer> byReason = new TreeMap<>();
+            for (ConsumerRecord<byte[], byte[]> r : dl.records) {
+                DeadLetter d = AvroCodec.decodeDeadLetter(r.value());
+                String at = d.getSourceTopic() + "/" + d.getSourcePartition() + "/" + d.getSourceOffset();
+                assertThat(got.put(at, d)).as("second dead letter for %s", at).isNull();
+                byReason.merge(d.getReason(), 1, Integer::sum);
+            }
+            Map<String, String> wrong = new TreeMap<>();
+            for (Map.Entry<String, In> e : bySource.entrySet()) {
+                DeadLetter d = got.get(e.getKey());
+                String actual = d == null ? "(none)" : d.getReason() + " (" + d.getMessage() + ")";
+                if (d == null || !d.getReason().equals(e.getValue().reason())) {
+                    wrong.put(e.getValue().what(), "expected " + e.getValue().reason() + ", got " + actual);
+                }
+            }
+            assertThat(wrong).as("records with a wrong or missing dead letter").isEmpty();
+            assertThat(got.keySet()).as("dead-lettered records").containsExactlyInAnyOrderElementsOf(
+                    bySource.keySet());
+            assertThat(goodSources).as("valid and duplicate records must not be dead-lettered")
+                    .doesNotContainAnyElementsOf(got.keySet());
+
+            // exactly one answer per query
+            Map<String, Long> answerCount = results.records.stream().map(r -> AvroCodec.decodeRecallResult(
+                    r.value()).getQueryId()).collect(Collectors.groupingBy(x -> x, Collectors.counting()));
+            assertThat(answerCount).containsOnly(Map.entry("q-probe", 1L), Map.entry("q-probe-control", 1L),
+                    Map.entry("q-forgotten", 1L));
+
+            RecallResult a = answers.get("q-probe");
+            List<String> ids = a.getHits().stream().map(RecallHit::getMemoryId).collect(Collectors.toList());
+            LOG.info("probe answer: {}", a.getHits());
+            assertThat(ids).as("hits of the probe").isNotEmpty().first().isEqualTo("m1");
+            assertThat(ids).as("applied edges m1->m2, m1->m3 spread").contains("m2", "m3");
+            Set<String> never = new HashSet<>(List.of("m4", "dupx", "future-m", "template"));
+            for (int i = 1; i <= 20; i++) {
+                never.add("x" + i);
+            }
+            assertThat(ids).doesNotContainAnyElementsOf(never);
+            assertThat(answers.get("q-forgotten").getHits().stream().map(RecallHit::getMemoryId))
+                    .doesNotContainAnyElementsOf(never);
+            // duplicates applied once: the corpus space (reinforce e-r1 x3, e-m2 reused) answers exactly as the
+            // control space that got each valid event once
+            RecallResult c = answers.get("q-probe-control");
+            assertThat(hitsSansLatency(a)).as("corpus space vs control space").isEqualTo(hitsSansLatency(c));
+
+            LOG.info("dead letters by reason: {}", byReason);
+            LOG.info("bad-input corpus: {} records ({} bad, {} distinct), produce {} ms, all dead letters {} ms after"
+                            + " produce, 3 queries answered {} ms later, total {} ms; job {}", corpus.size(),
+                    bySource.size(), distinctBad, (produced - t0) / 1_000_000, (allDead - produced) / 1_000_000,
+                    (answered - allDead) / 1_000_000, (System.nanoTime() - t0) / 1_000_000,
+                    job.getJobStatus().get());
+            System.out.println("dead letters by reason: " + byReason);
+        } finally {
+            Rel.cancel(job);
+        }
+    }
+
+    private static void produce(List<In> batch, Map<String, In> bySource, List<String> goodSources)
+            throws Exception {
+        try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), Map.of())) {
+            List<Future<RecordMetadata>> sent = new ArrayList<>();
+            for (In in : batch) {
+                sent.add(p.send(new ProducerRecord<>(in.topic(), in.key(), in.value())));
+            }
+            p.flush();
+            for (int i = 0; i < batch.size(); i++) {
+                RecordMetadata md = sent.get(i).get(60, TimeUnit.SECONDS);
+                String at = md.topic() + "/" + md.partition() + "/" + md.offset();
+                if (batch.get(i).reason() != null) {
+                    bySource.put(at, batch.get(i));
+                } else {
+                    goodSources.add(at);
+                }
+            }
+        }
+    }
+
+    private static List<String> hitsSansLatency(RecallResult r) {
+        return r.getHits().stream().map(h -> h.getMemoryId() + ":" + h.getScore() + ":" + h.getSimilarity() + ":"
+                + h.getActivation() + ":" + h.getRetention() + ":" + h.getHops()).collect(Collectors.toList());
+    }
+
+    private static boolean statusIs(JobClient job, JobStatus s) {
+        try {
+            return job.getJobStatus().get(30, TimeUnit.SECONDS) == s;
+        } catch (Exception e) {
+            return false;
+        }
+    }
+}
