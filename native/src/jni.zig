@@ -30,7 +30,7 @@ pub const jarray = jobject;
 pub const Env = *const FunctionTable;
 
 /// ZigNative.ABI_VERSION.
-pub const abi_version: jint = 1;
+pub const abi_version: jint = 2;
 /// ZigNative.STATUS_ARENA_TOO_SMALL / STATUS_INVALID_ARGUMENTS.
 pub const status_arena_too_small: jlong = -1;
 pub const status_invalid_arguments: jlong = -2;
@@ -149,15 +149,18 @@ comptime {
     @export(arenaCreate, .{ .name = prefix ++ "arenaCreate" });
     @export(arenaDestroy, .{ .name = prefix ++ "arenaDestroy" });
     @export(cosineSimilarity, .{ .name = prefix ++ "cosineSimilarity" });
+    @export(cosineSimilarityBatch, .{ .name = prefix ++ "cosineSimilarityBatch" });
     @export(cosineTopK, .{ .name = prefix ++ "cosineTopK" });
     @export(spreadActivation, .{ .name = prefix ++ "spreadActivation" });
     @export(decayRetention, .{ .name = prefix ++ "decayRetention" });
+    @export(memorySweep, .{ .name = prefix ++ "memorySweep" });
 }
 
 /// The exported symbol names, for tests and the build's symbol check.
 pub const exported_names = [_][]const u8{
-    "abiVersion",       "compiledFeatures", "arenaCreate",      "arenaDestroy",
-    "cosineSimilarity", "cosineTopK",       "spreadActivation", "decayRetention",
+    "abiVersion",       "compiledFeatures",      "arenaCreate",      "arenaDestroy",
+    "cosineSimilarity", "cosineSimilarityBatch", "cosineTopK",       "spreadActivation",
+    "decayRetention",   "memorySweep",
 };
 
 pub fn abiVersion(env: *const Env, class: jclass) callconv(.C) jint {
@@ -219,6 +222,40 @@ pub fn cosineSimilarity(
     const out = pins.output(f32, scores, scores_len);
     if (pins.failed) return invalid;
     kernels.cosineSimilarity(&bump, q, cand, d, f, c, out) catch |err| return statusOf(err);
+    return @intCast(bump.used);
+}
+
+pub fn cosineSimilarityBatch(
+    env: *const Env,
+    class: jclass,
+    arena_address: jlong,
+    arena_capacity: jlong,
+    queries: jarray,
+    query_count: jint,
+    candidates: jarray,
+    dim: jint,
+    first: jint,
+    count: jint,
+    scores: jarray,
+) callconv(.C) jlong {
+    _ = class;
+    const invalid = status_invalid_arguments;
+    var bump = bumpOf(arena_address, arena_capacity) orelse return invalid;
+    const queries_len = length(env, queries) orelse return invalid;
+    const candidates_len = length(env, candidates) orelse return invalid;
+    const scores_len = length(env, scores) orelse return invalid;
+    const qc = index(query_count) orelse return invalid;
+    const d = index(dim) orelse return invalid;
+    const f = index(first) orelse return invalid;
+    const c = index(count) orelse return invalid;
+
+    var pins = Pins{ .env = env };
+    defer pins.releaseAll();
+    const q = pins.input(f32, queries, queries_len);
+    const cand = pins.input(f32, candidates, candidates_len);
+    const out = pins.output(f32, scores, scores_len);
+    if (pins.failed) return invalid;
+    kernels.cosineSimilarityBatch(&bump, q, qc, cand, d, f, c, out) catch |err| return statusOf(err);
     return @intCast(bump.used);
 }
 
@@ -333,4 +370,21 @@ pub fn decayRetention(
     if (pins.failed) return invalid;
     kernels.decayRetention(&bump, last, stab, c, now_millis, out) catch |err| return statusOf(err);
     return @intCast(bump.used);
+}
+
+/// A read-only pass over every byte of `floats` and then `longs` (either may
+/// be null): the bandwidth ceiling for the benchmarks. Returns a non-negative
+/// checksum of the bytes (so the reads cannot be optimised away), or
+/// status_invalid_arguments if a pin fails. Uses no arena.
+pub fn memorySweep(env: *const Env, class: jclass, floats: jarray, longs: jarray) callconv(.C) jlong {
+    _ = class;
+    const floats_len = length(env, floats) orelse 0;
+    const longs_len = length(env, longs) orelse 0;
+    var pins = Pins{ .env = env };
+    defer pins.releaseAll();
+    const f = pins.input(f32, floats, floats_len);
+    const l = pins.input(i64, longs, longs_len);
+    if (pins.failed) return status_invalid_arguments;
+    const sum = kernels.memorySweep(std.mem.sliceAsBytes(f)) +% kernels.memorySweep(std.mem.sliceAsBytes(l));
+    return @intCast(sum & std.math.maxInt(i63));
 }

@@ -16,6 +16,12 @@ pub fn cosineSimilarity(dim: u64) u64 {
     return alignUp(4 * dim);
 }
 
+/// The padded copy of every query (as cosineSimilarity makes of one) plus
+/// their sums of squares.
+pub fn cosineSimilarityBatch(dim: u64, query_count: u64) u64 {
+    return query_count * alignUp(4 * dim) + alignUp(4 * query_count);
+}
+
 /// The query copy plus a heap of min(k, count) (score, row) pairs, 8 bytes each.
 pub fn cosineTopK(dim: u64, k: u64, count: u64) u64 {
     return alignUp(4 * dim) + alignUp(8 * @min(k, count));
@@ -39,6 +45,10 @@ test "scratch formulas match Scratch.java" {
     try std.testing.expectEqual(@as(u64, 128), alignUp(65));
     try std.testing.expectEqual(@as(u64, 64), cosineSimilarity(3));
     try std.testing.expectEqual(@as(u64, 1536), cosineSimilarity(384));
+    try std.testing.expectEqual(@as(u64, 0), cosineSimilarityBatch(3, 0));
+    try std.testing.expectEqual(@as(u64, 64 + 64), cosineSimilarityBatch(3, 1));
+    try std.testing.expectEqual(@as(u64, 8 * 3072 + 64), cosineSimilarityBatch(768, 8));
+    try std.testing.expectEqual(@as(u64, 17 * 1536 + 128), cosineSimilarityBatch(384, 17));
     try std.testing.expectEqual(@as(u64, 64 + 64), cosineTopK(3, 10, 5));
     try std.testing.expectEqual(@as(u64, 64), cosineTopK(3, 0, 5));
     try std.testing.expectEqual(@as(u64, 64 + 128), cosineTopK(16, 9, 100));

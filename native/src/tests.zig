@@ -137,6 +137,81 @@ test "cosine argument checks and a too-small arena write nothing" {
     try testing.expectEqual(@as(usize, 2), try kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, &rows, &s));
 }
 
+test "cosineSimilarityBatch equals cosineSimilarity per query: dims, query counts, row ranges, specials" {
+    var prng = std.Random.DefaultPrng.init(7);
+    const r = prng.random();
+    const ta = try TestArena.init(1 << 20);
+    defer ta.deinit();
+    const dims = [_]usize{ 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 384, 769 };
+    for (dims) |dim| {
+        for ([_]usize{ 0, 1, 2, 3, 4, 5, 7, 8, 9, 13 }) |qc| {
+            const rows = 7;
+            const qs = try gpa.alloc(f32, qc * dim + 5); // a longer buffer is fine
+            defer gpa.free(qs);
+            const c = try gpa.alloc(f32, rows * dim);
+            defer gpa.free(c);
+            randomVector(r, qs);
+            randomVector(r, c);
+            if (dim > 2 and qc > 1) qs[dim + 1] = std.math.nan(f32); // query 1 scores 0 everywhere
+            if (dim > 2) c[2 * dim + 1] = std.math.inf(f32); // row 2 scores 0 for every query
+            if (qc > 2) @memset(qs[2 * dim ..][0..dim], 0); // a zero query
+            for ([_][2]usize{ .{ 0, rows }, .{ 1, 5 }, .{ 3, 1 }, .{ rows, 0 }, .{ 2, 2 } }) |fc| {
+                const got = try gpa.alloc(f32, qc * fc[1]);
+                defer gpa.free(got);
+                @memset(got, 42);
+                var b = ta.bump(1 << 20);
+                try kernels.cosineSimilarityBatch(&b, qs, qc, c, dim, fc[0], fc[1], got);
+                try testing.expectEqual(scratch.cosineSimilarityBatch(dim, qc), b.used);
+                var want: [rows]f32 = undefined;
+                for (0..qc) |qi| {
+                    var b1 = ta.bump(1 << 20);
+                    try kernels.cosineSimilarity(&b1, qs[qi * dim ..][0..dim], c, dim, fc[0], fc[1], &want);
+                    for (got[qi * fc[1] ..][0..fc[1]], want[0..fc[1]]) |g, w| try testing.expectApproxEqAbs(w, g, 1e-5);
+                }
+            }
+        }
+    }
+}
+
+test "cosineSimilarityBatch argument checks and a too-small arena write nothing" {
+    const ta = try TestArena.init(1024);
+    defer ta.deinit();
+    const q = [_]f32{ 1, 2, 3, 4, 5, 6 };
+    const c = [_]f32{ 1, 2, 3, 4, 5, 6 };
+    var s = [_]f32{ 42, 42, 42, 42 };
+    const E = kernels.Error;
+    var b = ta.bump(1024);
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarityBatch(&b, &q, 2, &c, 0, 0, 2, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarityBatch(&b, &q, 3, &c, 3, 0, 2, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarityBatch(&b, &q, 2, c[0..5], 3, 0, 1, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarityBatch(&b, &q, 2, &c, 3, 1, 2, &s));
+    try testing.expectError(E.InvalidArguments, kernels.cosineSimilarityBatch(&b, &q, 2, &c, 3, 0, 2, s[0..3]));
+    b = ta.bump(64 + 64 + 63);
+    try testing.expectError(E.ArenaTooSmall, kernels.cosineSimilarityBatch(&b, &q, 2, &c, 3, 0, 2, &s));
+    try testing.expectEqual(@as(usize, 0), b.used);
+    try testing.expectEqual([_]f32{ 42, 42, 42, 42 }, s);
+    b = ta.bump(64 + 64 + 64);
+    try kernels.cosineSimilarityBatch(&b, &q, 2, &c, 3, 0, 2, &s);
+    try testing.expectApproxEqAbs(@as(f32, 1), s[0], 1e-6);
+    try testing.expectApproxEqAbs(@as(f32, 1), s[3], 1e-6);
+}
+
+test "memorySweep folds every byte, for every length and offset" {
+    var buf: [1000]u8 = undefined;
+    for (&buf, 0..) |*x, i| x.* = @truncate(i *% 7 +% 3);
+    for (0..260) |len| {
+        for ([_]usize{ 0, 1, 5 }) |off| {
+            const bytes = buf[off..][0..len];
+            // Lanes of 8 bytes summed as little-endian u64 words, plus the byte tail.
+            var want: u64 = 0;
+            const words = len / 128 * 16;
+            for (0..words) |w| want +%= std.mem.readInt(u64, bytes[w * 8 ..][0..8], .little);
+            for (bytes[words * 8 ..]) |x| want +%= x;
+            try testing.expectEqual(want, kernels.memorySweep(bytes));
+        }
+    }
+}
+
 test "cosineTopK matches a full sort, ties broken by row, rows absolute" {
     var prng = std.Random.DefaultPrng.init(2);
     const r = prng.random();
@@ -362,6 +437,31 @@ test "spread: invalid arguments and a too-small arena" {
 
 // ---------------------------------------------------------------- decay ----
 
+test "decay: the -87 cutoff falls exactly where Java's two divisions put it" {
+    const ta = try TestArena.init(64);
+    defer ta.deinit();
+    var prng = std.Random.DefaultPrng.init(87);
+    const r = prng.random();
+    const now: i64 = 1_700_000_000_000;
+    const n = 4096;
+    var last: [n]i64 = undefined;
+    var stab: [n]f32 = undefined;
+    var got: [n]f32 = undefined;
+    for (&last, &stab, 0..) |*l, *s, i| {
+        // Stabilities whose cutoff age 87000 * s ms is not an integer, ages 1 ms around it.
+        s.* = @floatCast(1.0 + r.float(f64) * 1e6);
+        const edge: i64 = @intFromFloat(@round(87_000.0 * @as(f64, s.*)));
+        l.* = now - (edge + @as(i64, @intCast(i % 3)) - 1);
+    }
+    var b = ta.bump(0);
+    try kernels.decayRetention(&b, &last, &stab, n, now, &got);
+    for (last, stab, got) |l, s, g| {
+        const want = reference.retention(l, s, now);
+        try testing.expectEqual(want == 0, g == 0);
+        try testing.expectApproxEqRel(want, g, 1e-6);
+    }
+}
+
 test "decay: special cases per DecaySemantics" {
     const ta = try TestArena.init(64);
     defer ta.deinit();
@@ -482,7 +582,7 @@ const fake = struct {
 };
 
 test "JNI: abi version, arena create/destroy" {
-    try testing.expectEqual(@as(jni.jint, 1), jni.abiVersion(fake.env, null));
+    try testing.expectEqual(@as(jni.jint, 2), jni.abiVersion(fake.env, null));
     const bits = jni.compiledFeatures(fake.env, null);
     try testing.expect(bits >= 0 and bits <= 7);
     const addr = jni.arenaCreate(fake.env, null, 100_000);
@@ -550,6 +650,44 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     try testing.expectEqual(@as(jni.jlong, 0), jni.decayRetention(fake.env, null, base, 0, last.ref(), stab.ref(), 2, 1000, ret.ref()));
     try testing.expectEqual(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), ret_items[0]);
     try testing.expectEqual(@as(f32, 1), ret_items[1]);
+}
+
+test "JNI: batch cosine and memory sweep pin, release and re-check" {
+    const ta = try TestArena.init(4096);
+    defer ta.deinit();
+    const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
+    var q_items = [_]f32{ 1, 0, 0, 0, 1, 0 };
+    var c_items = [_]f32{ 1, 0, 0, 0, 1, 0, -1, 0, 0 };
+    var s_items = [_]f32{ 5, 5, 5, 5, 5, 5 };
+    var q = FakeArray.of(f32, &q_items);
+    var c = FakeArray.of(f32, &c_items);
+    var s = FakeArray.of(f32, &s_items);
+    const env = fake.env;
+    try testing.expectEqual(@as(jni.jlong, 3 * 64), jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 2, c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual([_]f32{ 1, 0, -1, 0, 1, 0 }, s_items);
+    for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+    try testing.expectEqual(@as(i32, 2), q.last_mode);
+    try testing.expectEqual(@as(i32, 0), s.last_mode);
+    const inv = jni.status_invalid_arguments;
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 3, c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), -1, c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 2, c.ref(), 3, 1, 3, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, null, 2, c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarityBatch(env, null, base, 191, q.ref(), 2, c.ref(), 3, 0, 3, s.ref()));
+    s.fail_pin = true;
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 2, c.ref(), 3, 0, 3, s.ref()));
+    for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+
+    var l_items = [_]i64{ 1, 2, 3 };
+    var l = FakeArray.of(i64, &l_items);
+    var f_items = [_]f32{0} ** 3;
+    var f = FakeArray.of(f32, &f_items);
+    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, f.ref(), l.ref()));
+    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, null, l.ref()));
+    try testing.expectEqual(@as(jni.jlong, 0), jni.memorySweep(env, null, null, null));
+    l.fail_pin = true;
+    try testing.expectEqual(inv, jni.memorySweep(env, null, f.ref(), l.ref()));
+    try testing.expectEqual(@as(i32, 0), f.pinned);
 }
 
 test "JNI: defence in depth returns -2 or -1 and releases everything" {

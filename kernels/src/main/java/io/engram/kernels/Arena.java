@@ -1,13 +1,34 @@
 package io.engram.kernels;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
 /**
  * A native bump allocator owned by one operator subtask: every Zig kernel call takes its scratch from the start of
  * the block and the arena is reset when the call returns. It is never shared between threads: the first thread
  * that uses it becomes its owner, and any other thread is refused.
  *
- * <p>Counters are written only by the owner thread and are volatile so a metrics thread can read them cheaply.
+ * <p>Counters are written only by the owner thread and are volatile so a metrics thread can read them cheaply. The
+ * owner writes them with release stores ({@link VarHandle#setRelease}): a metrics thread's volatile read still sees
+ * every write in order, but the kernel call path pays no StoreLoad fence (a plain store on x86) for them. A call
+ * updates them twice, so full volatile stores would cost several fences per JNI call.
  */
 public final class Arena implements AutoCloseable {
+    private static final VarHandle IN_USE;
+    private static final VarHandle HIGH_WATER;
+    private static final VarHandle RESETS;
+
+    static {
+        try {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            IN_USE = lookup.findVarHandle(Arena.class, "inUse", long.class);
+            HIGH_WATER = lookup.findVarHandle(Arena.class, "highWater", long.class);
+            RESETS = lookup.findVarHandle(Arena.class, "resets", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     private final ArenaConfig config;
     private long address;
     private Thread owner;
@@ -48,24 +69,24 @@ public final class Arena implements AutoCloseable {
     long begin(long bytes) {
         checkUsable();
         assert bytes >= 0 && bytes <= config.capacityBytes();
-        inUse = bytes;
+        IN_USE.setRelease(this, bytes);
         return address;
     }
 
     /** Ends the call that {@link #begin} started: the native side used {@code usedBytes}; the arena resets. */
     void end(long usedBytes) {
         assert usedBytes >= 0 && usedBytes <= config.capacityBytes();
-        if (usedBytes > highWater) {
-            highWater = usedBytes;
+        if (usedBytes > (long) HIGH_WATER.getOpaque(this)) {
+            HIGH_WATER.setRelease(this, usedBytes);
         }
-        inUse = 0;
-        resets++;
+        IN_USE.setRelease(this, 0L);
+        RESETS.setRelease(this, (long) RESETS.getOpaque(this) + 1);
     }
 
     /** The call could not run natively; the arena resets without having been used. */
     void abort() {
-        inUse = 0;
-        resets++;
+        IN_USE.setRelease(this, 0L);
+        RESETS.setRelease(this, (long) RESETS.getOpaque(this) + 1);
     }
 
     void recordOverflow() {

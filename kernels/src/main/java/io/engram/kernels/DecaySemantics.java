@@ -7,7 +7,7 @@ package io.engram.kernels;
  *   diff  = nowMillis - lastAccessMillis          (64-bit, wrapping)
  *   diff &lt;= 0                      -&gt; 1          (future or present access: fully retained)
  *   !(stability &gt; 0)  (≤ 0, NaN)   -&gt; 0
- *   x = -((double) diff / 1000.0) / (double) stability     (in f64, identical in Java and Zig)
+ *   x = -((double) diff / 1000.0) / (double) stability     (in f64; Zig divides once by 1000·stability, ≤ 1 ulp apart)
  *   x &lt; UNDERFLOW_EXPONENT         -&gt; 0          (below the f32 normal range)
  *   otherwise                       -&gt; (float) exp(x)
  * </pre>

@@ -27,6 +27,46 @@ public final class JavaKernels implements MemoryKernels {
         }
     }
 
+    /**
+     * One pass over the candidates: each row's sum of squares once, then its dot with every query. The sums are
+     * the ones {@link #cosineSimilarity} computes, in the same order, so the scores are bit-identical to it.
+     */
+    @Override
+    public void cosineSimilarityBatch(float[] queries, int queryCount, float[] candidates, int dim, int first,
+                                      int count, float[] scores) {
+        Validation.cosineBatch(queries, queryCount, candidates, dim, first, count, scores);
+        if (queryCount == 0 || count == 0) {
+            return;
+        }
+        float[] qq = new float[queryCount];
+        for (int q = 0; q < queryCount; q++) {
+            qq[q] = sumOfSquares(queries, q * dim, dim);
+        }
+        for (int i = 0; i < count; i++) {
+            int base = (first + i) * dim;
+            float cc = sumOfSquares(candidates, base, dim);
+            for (int q = 0; q < queryCount; q++) {
+                scores[q * count + i] = CosineSemantics.finish(dot(queries, q * dim, candidates, base, dim), qq[q], cc);
+            }
+        }
+    }
+
+    /** The dot product of {@link #cosineRow}: the same four accumulators in the same order. */
+    private static float dot(float[] q, int qBase, float[] c, int cBase, int dim) {
+        float d0 = 0f, d1 = 0f, d2 = 0f, d3 = 0f;
+        int j = 0;
+        for (; j + 3 < dim; j += 4) {
+            d0 += q[qBase + j] * c[cBase + j];
+            d1 += q[qBase + j + 1] * c[cBase + j + 1];
+            d2 += q[qBase + j + 2] * c[cBase + j + 2];
+            d3 += q[qBase + j + 3] * c[cBase + j + 3];
+        }
+        for (; j < dim; j++) {
+            d0 += q[qBase + j] * c[cBase + j];
+        }
+        return (d0 + d1) + (d2 + d3);
+    }
+
     @Override
     public int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k,
                           int[] topRows, float[] topScores) {

@@ -23,6 +23,28 @@ public interface MemoryKernels extends AutoCloseable {
     void cosineSimilarity(float[] query, float[] candidates, int dim, int first, int count, float[] scores);
 
     /**
+     * {@link #cosineSimilarity} for {@code queryCount} queries against the same candidate rows in one call:
+     * {@code scores[q * count + i]} = cos(query q, row {@code first + i}) (row-major, {@code queryCount × count}),
+     * where query q is {@code queries[q * dim .. q * dim + dim - 1]}. {@code queries} may be longer than
+     * {@code queryCount * dim}. Identical semantics to calling {@link #cosineSimilarity} once per query, within
+     * {@link Tolerances#COSINE_ABS}; implementations make one pass over the candidates for all queries.
+     *
+     * <p>The default loops over {@link #cosineSimilarity}, so decorators keep their behaviour; a decorator that
+     * wants the batched kernel must override this and delegate.
+     */
+    default void cosineSimilarityBatch(float[] queries, int queryCount, float[] candidates, int dim, int first,
+                                       int count, float[] scores) {
+        Validation.cosineBatch(queries, queryCount, candidates, dim, first, count, scores);
+        float[] query = new float[dim];
+        float[] row = new float[count];
+        for (int q = 0; q < queryCount; q++) {
+            System.arraycopy(queries, q * dim, query, 0, dim);
+            cosineSimilarity(query, candidates, dim, first, count, row);
+            System.arraycopy(row, 0, scores, q * count, count);
+        }
+    }
+
+    /**
      * The {@code k} best rows of {@link #cosineSimilarity} over the same range, ordered by score descending, ties by
      * row index ascending. Row indices are absolute (in {@code first .. first+count-1}).
      *

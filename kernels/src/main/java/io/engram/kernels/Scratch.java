@@ -21,6 +21,11 @@ public final class Scratch {
         return align(4L * dim);
     }
 
+    /** The padded copy of every query (as {@link #cosineSimilarity} makes of one) plus their sums of squares. */
+    public static long cosineSimilarityBatch(int dim, int queryCount) {
+        return queryCount * align(4L * dim) + align(4L * queryCount);
+    }
+
     /** The query copy plus a heap of k (score, row) pairs. */
     public static long cosineTopK(int dim, int k, int count) {
         return align(4L * dim) + align(8L * Math.min(k, count));

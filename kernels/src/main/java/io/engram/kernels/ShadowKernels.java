@@ -61,6 +61,19 @@ public final class ShadowKernels implements MemoryKernels {
     }
 
     @Override
+    public void cosineSimilarityBatch(float[] queries, int queryCount, float[] candidates, int dim, int first,
+                                      int count, float[] scores) {
+        primary.cosineSimilarityBatch(queries, queryCount, candidates, dim, first, count, scores);
+        if (sample()) {
+            int cells = queryCount * count;
+            float[] expected = new float[cells];
+            reference.cosineSimilarityBatch(queries, queryCount, candidates, dim, first, count, expected);
+            compareAbsolute("cosineSimilarityBatch", scores, expected, cells, Tolerances.COSINE_ABS,
+                    "dim " + dim + ", queries " + queryCount + ", rows " + first + ".." + (first + count));
+        }
+    }
+
+    @Override
     public int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k, int[] topRows,
                           float[] topScores) {
         int found = primary.cosineTopK(query, candidates, dim, first, count, k, topRows, topScores);

@@ -18,6 +18,39 @@ final class Validation {
         }
     }
 
+    static void cosineBatch(float[] queries, int queryCount, float[] candidates, int dim, int first, int count,
+                            float[] scores) {
+        if (queries == null || candidates == null) {
+            throw new IllegalArgumentException("queries and candidates must not be null");
+        }
+        if (dim < 1) {
+            throw new IllegalArgumentException("dim must be >= 1, got " + dim);
+        }
+        if (queryCount < 0) {
+            throw new IllegalArgumentException("queryCount must be >= 0, got " + queryCount);
+        }
+        if ((long) queryCount * dim > queries.length) {
+            throw new IllegalArgumentException("queries has " + queries.length + " floats, " + queryCount
+                    + " queries of dimension " + dim + " need " + (long) queryCount * dim);
+        }
+        if (candidates.length % dim != 0) {
+            throw new IllegalArgumentException(
+                    "candidates length " + candidates.length + " is not a multiple of dim " + dim);
+        }
+        int rows = candidates.length / dim;
+        if (first < 0 || count < 0 || first > rows || count > rows - first) {
+            throw new IndexOutOfBoundsException(
+                    "rows [" + first + ", " + first + "+" + count + ") outside the " + rows + " candidates");
+        }
+        if (scores == null) {
+            throw new IllegalArgumentException("scores must not be null");
+        }
+        if ((long) queryCount * count > scores.length) {
+            throw new IllegalArgumentException("scores has " + scores.length + " slots, need " + queryCount + " x "
+                    + count);
+        }
+    }
+
     static void cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k,
                            int[] topRows, float[] topScores) {
         cosineRange(query, candidates, dim, first, count);

@@ -38,6 +38,21 @@ public final class ZigKernels implements MemoryKernels {
     }
 
     @Override
+    public void cosineSimilarityBatch(float[] queries, int queryCount, float[] candidates, int dim, int first,
+                                      int count, float[] scores) {
+        Validation.cosineBatch(queries, queryCount, candidates, dim, first, count, scores);
+        long need = Scratch.cosineSimilarityBatch(dim, queryCount);
+        if (fits("cosineSimilarityBatch", need)) {
+            long status = ZigNative.cosineSimilarityBatch(arena.begin(need), arena.capacityBytes(), queries,
+                    queryCount, candidates, dim, first, count, scores);
+            if (finished("cosineSimilarityBatch", status, need)) {
+                return;
+            }
+        }
+        java.cosineSimilarityBatch(queries, queryCount, candidates, dim, first, count, scores);
+    }
+
+    @Override
     public int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k,
                           int[] topRows, float[] topScores) {
         Validation.cosineTopK(query, candidates, dim, first, count, k, topRows, topScores);

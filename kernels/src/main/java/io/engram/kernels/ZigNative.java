@@ -17,7 +17,7 @@ package io.engram.kernels;
  */
 final class ZigNative {
     /** Bumped whenever a signature or status code below changes; the loader refuses a mismatched library. */
-    static final int ABI_VERSION = 1;
+    static final int ABI_VERSION = 2;
 
     static final long STATUS_ARENA_TOO_SMALL = -1;
     static final long STATUS_INVALID_ARGUMENTS = -2;
@@ -43,6 +43,9 @@ final class ZigNative {
     static native long cosineSimilarity(long arena, long arenaCapacity, float[] query, float[] candidates,
                                         int dim, int first, int count, float[] scores);
 
+    static native long cosineSimilarityBatch(long arena, long arenaCapacity, float[] queries, int queryCount,
+                                             float[] candidates, int dim, int first, int count, float[] scores);
+
     static native long cosineTopK(long arena, long arenaCapacity, float[] query, float[] candidates, int dim,
                                   int first, int count, int k, int[] topRows, float[] topScores);
 
@@ -53,4 +56,11 @@ final class ZigNative {
 
     static native long decayRetention(long arena, long arenaCapacity, long[] lastAccessMillis,
                                       float[] stabilitySeconds, int count, long nowMillis, float[] retention);
+
+    /**
+     * A read-only pass over every byte of {@code floats} and then {@code longs} (either may be null), for the
+     * benchmarks' bandwidth ceiling: not a kernel, uses no arena. Returns a non-negative checksum of the bytes, or
+     * {@link #STATUS_INVALID_ARGUMENTS} if an array could not be pinned.
+     */
+    static native long memorySweep(float[] floats, long[] longs);
 }

@@ -7,11 +7,10 @@ import java.util.Random;
 import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
-import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 
 /** Zig vs Java for cosineSimilarity and cosineTopK: 10,000 random cases plus named edge cases. */
-@DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
-        disabledReason = "a Java-only build has no Zig kernels; JavaOnlyBuildTest covers that build")
+@AddLifecycleHook(SkipInJavaOnlyBuild.class)
 class CosineSimilarityDifferentialTest {
     private final JavaKernels java = new JavaKernels();
 

@@ -6,15 +6,14 @@ import java.util.Random;
 import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
-import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 
 /**
  * Zig vs Java for decayRetention, and both vs a double-precision {@code Math.exp} reference: 10,000 random batches
  * plus named edge cases. The tolerance is relative ({@link Tolerances#DECAY_REL}); values the semantics pin (0 and 1)
  * must match exactly.
  */
-@DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
-        disabledReason = "a Java-only build has no Zig kernels; JavaOnlyBuildTest covers that build")
+@AddLifecycleHook(SkipInJavaOnlyBuild.class)
 class DecayRetentionDifferentialTest {
     private static final long NOW = 1_800_000_000_000L;
 

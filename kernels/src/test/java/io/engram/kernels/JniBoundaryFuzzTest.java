@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.Random;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
-import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 
 /**
  * Fuzzes the JNI boundary. Through the API: random, often invalid lengths, offsets, counts and nulls must give the
@@ -13,8 +13,7 @@ import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
  * raw {@link ZigNative} calls with arguments Java validation would have refused must be answered with
  * {@link ZigNative#STATUS_INVALID_ARGUMENTS}, never with a crash or a write out of bounds.
  */
-@DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
-        disabledReason = "no native boundary in a Java-only build")
+@AddLifecycleHook(SkipInJavaOnlyBuild.class)
 class JniBoundaryFuzzTest {
 
     private static int len(Random r, int typical) {
@@ -60,7 +59,22 @@ class JniBoundaryFuzzTest {
             int count = any(r, rows);
             float[] outJ = new float[len(r, Math.max(0, Math.min(count, rows + 2)))];
             float[] outZ = outJ.clone();
-            switch (r.nextInt(4)) {
+            switch (r.nextInt(5)) {
+                case 4 -> {
+                    int queryCount = any(r, 3);
+                    float[] qs = new float[len(r, 3 * dim)];
+                    fill(r, qs);
+                    float[] bJ = new float[len(r, 3 * Math.max(0, Math.min(count, rows + 2)))];
+                    float[] bZ = bJ.clone();
+                    Class<?> j = outcome(() -> java.cosineSimilarityBatch(qs, queryCount, c, d, first, count, bJ));
+                    Class<?> z = outcome(() -> zig.cosineSimilarityBatch(qs, queryCount, c, d, first, count, bZ));
+                    assertThat(z).as("seed %d", seed).isEqualTo(j);
+                    if (j == null) {
+                        for (int i = 0; i < queryCount * count; i++) {
+                            assertThat(Math.abs(bZ[i] - bJ[i])).isLessThanOrEqualTo((float) Tolerances.COSINE_ABS);
+                        }
+                    }
+                }
                 case 0 -> {
                     Class<?> j = outcome(() -> java.cosineSimilarity(q, c, d, first, count, outJ));
                     Class<?> z = outcome(() -> zig.cosineSimilarity(q, c, d, first, count, outZ));
@@ -135,8 +149,10 @@ class JniBoundaryFuzzTest {
             float[] c = new float[len(r, 4 * dim)];
             float[] out = new float[len(r, 4)];
             long status;
-            switch (r.nextInt(4)) {
+            switch (r.nextInt(5)) {
                 case 0 -> status = ZigNative.cosineSimilarity(a, cap, q, c, any(r, dim), any(r, 4), any(r, 4), out);
+                case 4 -> status = ZigNative.cosineSimilarityBatch(a, cap, new float[len(r, 3 * dim)], any(r, 3), c,
+                        any(r, dim), any(r, 4), any(r, 4), new float[len(r, 12)]);
                 case 1 -> status = ZigNative.cosineTopK(a, cap, q, c, any(r, dim), any(r, 4), any(r, 4), any(r, 4),
                         new int[len(r, 4)], out);
                 case 2 -> {
@@ -184,8 +200,9 @@ class JniBoundaryFuzzTest {
             long s3 = ZigNative.spreadActivation(a, 8192, nullArena ? new int[] {0, 0} : null, new int[0],
                     new float[0], 1, i8, f, 1, 1, 0.5f, 0f, f, i8);
             long s4 = ZigNative.decayRetention(a, 8192, nullArena ? l : null, f, 1, 1, f);
+            long s5 = ZigNative.cosineSimilarityBatch(a, 8192, nullArena ? f : null, 1, f, 8, 0, 1, f);
             arena.abort();
-            assertThat(new long[] {s1, s2, s3, s4}).containsOnly(ZigNative.STATUS_INVALID_ARGUMENTS);
+            assertThat(new long[] {s1, s2, s3, s4, s5}).containsOnly(ZigNative.STATUS_INVALID_ARGUMENTS);
         }
     }
 }

@@ -7,11 +7,10 @@ import java.util.Random;
 import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
-import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 
 /** Zig vs Java for spreadActivation: 10,000 random graphs plus named edge cases. */
-@DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
-        disabledReason = "a Java-only build has no Zig kernels; JavaOnlyBuildTest covers that build")
+@AddLifecycleHook(SkipInJavaOnlyBuild.class)
 class SpreadActivationDifferentialTest {
 
     /** A random spreading problem; fields are what both implementations receive. */

@@ -16,7 +16,8 @@ import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
  * The full list with meanings is in docs/operations/metrics.md.
  */
 final class EngramMetrics {
-    static final String[] KERNELS = {"cosineSimilarity", "cosineTopK", "spreadActivation", "decayRetention"};
+    static final String[] KERNELS = {"cosineSimilarity", "cosineSimilarityBatch", "cosineTopK", "spreadActivation",
+        "decayRetention"};
     private static final int WINDOW = 1024;
 
     private final MetricGroup engram;

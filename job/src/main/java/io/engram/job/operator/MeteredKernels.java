@@ -34,6 +34,15 @@ final class MeteredKernels implements MemoryKernels {
         metrics.kernelCall(mode, "cosineSimilarity", System.nanoTime() - t);
     }
 
+    /** Delegates as one call, so a batching delegate keeps its single pass over the candidates. */
+    @Override
+    public void cosineSimilarityBatch(float[] queries, int queryCount, float[] candidates, int dim, int first,
+                                      int count, float[] scores) {
+        long t = System.nanoTime();
+        delegate.cosineSimilarityBatch(queries, queryCount, candidates, dim, first, count, scores);
+        metrics.kernelCall(mode, "cosineSimilarityBatch", System.nanoTime() - t);
+    }
+
     @Override
     public int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k, int[] topRows,
                           float[] topScores) {

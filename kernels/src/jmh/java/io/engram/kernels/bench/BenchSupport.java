@@ -1,0 +1,80 @@
+package io.engram.kernels.bench;
+
+import io.engram.kernels.ArenaConfig;
+import io.engram.kernels.BenchAccess;
+import io.engram.kernels.KernelMode;
+import io.engram.kernels.Kernels;
+import io.engram.kernels.KernelsConfig;
+import io.engram.kernels.MemoryKernels;
+import io.engram.kernels.OverflowStrategy;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SplittableRandom;
+
+/** Shared set-up of the kernel benchmarks: data, kernel sets, and the test-only slowdown knob. */
+final class BenchSupport {
+    /**
+     * TEST-ONLY knob for verifying the regression gate: {@code -Dengram.bench.inject-slowdown=cosineSimilarity:0.25}
+     * makes the Zig benchmark of that kernel do 25% extra work (the kernel runs again on a quarter of its input, or,
+     * for spreading, once more every fourth call). Several entries are separated by commas. Never set it for real
+     * measurements: it exists only so that the gate can be shown to fail on a real-looking slowdown.
+     */
+    static final String SLOWDOWN_PROPERTY = "engram.bench.inject-slowdown";
+
+    /** Arena for every Zig set: room for the largest call the benchmarks make (spreading over 100k nodes). */
+    private static final long ARENA_BYTES = 16L << 20;
+
+    private BenchSupport() {
+    }
+
+    static MemoryKernels zig() {
+        MemoryKernels k = Kernels.open(new KernelsConfig(KernelMode.ZIG,
+                ArenaConfig.resolve(ARENA_BYTES, OverflowStrategy.FAIL, Map.of()), Optional.empty(),
+                Optional.empty()));
+        if (k.mode() != KernelMode.ZIG) {
+            throw new IllegalStateException("the Zig kernels did not load");
+        }
+        return k;
+    }
+
+    static MemoryKernels java() {
+        return Kernels.open(KernelsConfig.of(KernelMode.JAVA));
+    }
+
+    /** Uniform floats in [-1, 1). */
+    static float[] floats(long seed, int n) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (r.nextDouble() * 2 - 1);
+        }
+        return v;
+    }
+
+    /** The extra fraction of work injected into {@code kernel}'s Zig benchmark; 0 unless the test knob says so. */
+    static double slowdown(String kernel) {
+        String spec = System.getProperty(SLOWDOWN_PROPERTY, "").trim();
+        if (spec.isEmpty()) {
+            return 0;
+        }
+        for (String entry : spec.split(",")) {
+            String[] kv = entry.trim().split(":");
+            if (kv.length != 2) {
+                throw new IllegalArgumentException(SLOWDOWN_PROPERTY + ": expected kernel:fraction, got '" + entry + "'");
+            }
+            if (kv[0].trim().equals(kernel)) {
+                double f = Double.parseDouble(kv[1].trim());
+                if (!(f >= 0 && f <= 10)) {
+                    throw new IllegalArgumentException(SLOWDOWN_PROPERTY + ": fraction out of range: " + f);
+                }
+                System.err.println("[bench] TEST-ONLY slowdown injected into " + kernel + ": +" + f);
+                return f;
+            }
+        }
+        return 0;
+    }
+
+    static void checkNative() {
+        BenchAccess.loadNative();
+    }
+}
