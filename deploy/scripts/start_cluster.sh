@@ -194,8 +194,11 @@ start_taskmanager() {
     local t0
     t0=$(date +%s)
     # Registered = its 2 slots are in the cluster (a dead predecessor may still be listed until its heartbeat
-    # times out, so count slots of live TaskManagers, not TaskManagers).
-    until [ "$(rest GET /taskmanagers | jq -r '[.taskmanagers[] | select(.timeSinceLastHeartbeat < 15000)] | map(.slotsNumber) | add // 0')" -ge 2 ] \
+    # times out, so count slots of live TaskManagers, not TaskManagers). Despite its name, REST's
+    # timeSinceLastHeartbeat is the epoch millis of the last heartbeat (0 before the first one).
+    until [ "$(rest GET /taskmanagers | jq -r --argjson now "$(date +%s%3N)" \
+                '[.taskmanagers[] | select(.timeSinceLastHeartbeat == 0 or ($now - .timeSinceLastHeartbeat) < 15000)]
+                 | map(.slotsNumber) | add // 0')" -ge 2 ] \
         && [ "$(rest GET /overview | jq -r '."slots-total"')" -ge 2 ]; do
         recorded_alive taskmanager || { tail_log "$LOGS/taskmanager.log"; tail_log "$LOGS/taskmanager.out" 10; die "the TaskManager died while starting"; }
         [ $(($(date +%s) - t0)) -lt "$TIMEOUT" ] || { tail_log "$LOGS/taskmanager.log"; die "TaskManager not registered after ${TIMEOUT}s"; }
