@@ -87,7 +87,7 @@ command -v "$JAVA" >/dev/null || die "java not found"
 # The short suite: fixed benchmarks and parameters (JMH applies -p to every benchmark that has the parameter).
 suite=('SimilarityBench\.(zig|java|ceiling)$' 'BatchBench\.zig(Batch|Loop)$' 'SpreadBench\.(zig|java)$'
     'DecayBench\.(zig|java|ceiling)$' 'JniBench\.(zigTinyCosine|nativeNoop)$'
-    -p dim=768 -p n=10000 -p b=8 -p nodes=1000 -p m=1000000)
+    -p dim=768 -p n=10000 -p b=8 -p residency=hot -p nodes=1000 -p m=1000000)
 
 start=$SECONDS
 if $build; then

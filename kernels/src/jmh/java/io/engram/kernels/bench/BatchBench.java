@@ -20,6 +20,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code vector_similarity_batch<b>_<dim>d_<n>c}: b queries against the same n candidates, as one
  * cosineSimilarityBatch call or as b cosineSimilarity calls (the one-at-a-time baseline), Zig and Java.
  * Every method does the same work (b × n scores), so queries/s = b / time.
+ *
+ * <p>{@code residency} says where the candidates live. {@code hot}: one block, re-read by every call, so a block
+ * that fits in L3 (32 MiB here) is served from cache, which flatters the one-at-a-time baseline. {@code cold}: the
+ * job's case when a TaskManager holds more spaces than the cache does: the calls rotate over enough blocks
+ * (at least {@value #COLD_BYTES} bytes together) that every block comes from DRAM. The batch reads one block for
+ * its b queries; the loop answers each of its b queries from the next block, as b queries of b different spaces
+ * would be. Both compute b × n scores over the same block shape.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -37,9 +44,16 @@ public class BatchBench {
     @Param({"8"})
     public int b;
 
+    @Param({"hot", "cold"})
+    public String residency;
+
+    /** Four times this machine class's L3, so a rotated block has always been evicted before its next use. */
+    static final long COLD_BYTES = 128L << 20;
+
     float[] queries;
     float[] query;
-    float[] candidates;
+    float[][] blocks;
+    int next;
     float[] scores;
     MemoryKernels zig;
     MemoryKernels java;
@@ -51,12 +65,27 @@ public class BatchBench {
         BenchSupport.checkNative();
         queries = BenchSupport.floats(3, b * dim);
         query = new float[dim];
-        candidates = BenchSupport.floats(2, n * dim);
+        if (!residency.equals("hot") && !residency.equals("cold")) {
+            throw new IllegalArgumentException("residency must be hot or cold: " + residency);
+        }
+        long blockBytes = 4L * n * dim;
+        int count = residency.equals("hot") ? 1 : (int) Math.max(2, (COLD_BYTES + blockBytes - 1) / blockBytes);
+        blocks = new float[count][];
+        for (int i = 0; i < count; i++) {
+            blocks[i] = BenchSupport.floats(2 + i, n * dim);
+        }
         scores = new float[b * n];
         zig = BenchSupport.zig();
         java = BenchSupport.java();
         extraRowsBatch = (int) Math.round(n * BenchSupport.slowdown("cosineSimilarityBatch"));
         extraRowsSingle = (int) Math.round(n * BenchSupport.slowdown("cosineSimilarity"));
+    }
+
+    /** The next candidate block: always the same one when hot, the least recently used one when cold. */
+    private float[] nextBlock() {
+        float[] block = blocks[next];
+        next = next + 1 == blocks.length ? 0 : next + 1;
+        return block;
     }
 
     @TearDown(Level.Trial)
@@ -67,6 +96,7 @@ public class BatchBench {
     @Benchmark
     public float[] zigBatch(CpuTime cpu) {
         cpu.ops++;
+        float[] candidates = nextBlock();
         zig.cosineSimilarityBatch(queries, b, candidates, dim, 0, n, scores);
         if (extraRowsBatch > 0) {
             zig.cosineSimilarityBatch(queries, b, candidates, dim, 0, extraRowsBatch, scores);
@@ -80,6 +110,7 @@ public class BatchBench {
         cpu.ops++;
         for (int q = 0; q < b; q++) {
             System.arraycopy(queries, q * dim, query, 0, dim);
+            float[] candidates = nextBlock();
             zig.cosineSimilarity(query, candidates, dim, 0, n, scores);
             if (extraRowsSingle > 0) {
                 zig.cosineSimilarity(query, candidates, dim, 0, extraRowsSingle, scores);
@@ -91,7 +122,7 @@ public class BatchBench {
     @Benchmark
     public float[] javaBatch(CpuTime cpu) {
         cpu.ops++;
-        java.cosineSimilarityBatch(queries, b, candidates, dim, 0, n, scores);
+        java.cosineSimilarityBatch(queries, b, nextBlock(), dim, 0, n, scores);
         return scores;
     }
 
@@ -100,7 +131,7 @@ public class BatchBench {
         cpu.ops++;
         for (int q = 0; q < b; q++) {
             System.arraycopy(queries, q * dim, query, 0, dim);
-            java.cosineSimilarity(query, candidates, dim, 0, n, scores);
+            java.cosineSimilarity(query, nextBlock(), dim, 0, n, scores);
         }
         return scores;
     }
