@@ -2,12 +2,14 @@
 //! of kernels/src/main/java/io/engram/kernels/ZigNative.java, and a
 //! hand-written slice of the JNI function table (no C, no jni.h).
 //!
-//! Each kernel export: checks the arena, reads every array length (before any
-//! array is pinned: the JNI spec allows no other JNI calls inside a critical
-//! region), pins the arrays with GetPrimitiveArrayCritical, runs the kernel on
-//! slices of exactly those lengths, and releases every pinned array (mode 0
-//! for outputs, JNI_ABORT for read-only inputs). It never calls back into the
-//! JVM otherwise, never throws, and answers with a status.
+//! Each kernel export: checks the arena, takes every array's length from the
+//! argument that follows the array (ZigNative's private natives are called only
+//! by wrappers that pass `array.length`, or -1 for null: an array's length is
+//! immutable, so this is the length GetArrayLength would answer, without its
+//! ~12 ns VM transition), pins the arrays with GetPrimitiveArrayCritical, runs
+//! the kernel on slices of exactly those lengths, and releases every pinned
+//! array (mode 0 for outputs, JNI_ABORT for read-only inputs). It never calls
+//! back into the JVM otherwise, never throws, and answers with a status.
 const std = @import("std");
 const builtin = @import("builtin");
 const kernels = @import("kernels.zig");
@@ -30,7 +32,7 @@ pub const jarray = jobject;
 pub const Env = *const FunctionTable;
 
 /// ZigNative.ABI_VERSION.
-pub const abi_version: jint = 2;
+pub const abi_version: jint = 3;
 /// ZigNative.STATUS_ARENA_TOO_SMALL / STATUS_INVALID_ARGUMENTS.
 pub const status_arena_too_small: jlong = -1;
 pub const status_invalid_arguments: jlong = -2;
@@ -45,32 +47,28 @@ const Slot = ?*const anyopaque;
 /// Indices counted in /usr/lib/jvm/java-17-openjdk-amd64/include/jni.h: the
 /// struct opens with 4 reserved pointers (reserved0..3 = 0..3), GetVersion is
 /// 4, and counting the function pointers in declaration order from there:
-///   171 GetArrayLength                (after ReleaseStringUTFChars = 170)
 ///   222 GetPrimitiveArrayCritical     (after GetStringUTFRegion = 221)
 ///   223 ReleasePrimitiveArrayCritical
 /// The table is append-only across JDK versions, so these never move.
 pub const FunctionTable = extern struct {
-    unused_0_170: [171]Slot,
-    GetArrayLength: *const fn (env: *const Env, array: jarray) callconv(.C) jsize,
-    unused_172_221: [222 - 172]Slot,
+    unused_0_221: [222]Slot,
     GetPrimitiveArrayCritical: *const fn (env: *const Env, array: jarray, is_copy: ?*jboolean) callconv(.C) ?*anyopaque,
     ReleasePrimitiveArrayCritical: *const fn (env: *const Env, array: jarray, carray: ?*anyopaque, mode: jint) callconv(.C) void,
 };
 
 comptime {
     const slot = @sizeOf(Slot);
-    std.debug.assert(@offsetOf(FunctionTable, "GetArrayLength") == 171 * slot);
     std.debug.assert(@offsetOf(FunctionTable, "GetPrimitiveArrayCritical") == 222 * slot);
     std.debug.assert(@offsetOf(FunctionTable, "ReleasePrimitiveArrayCritical") == 223 * slot);
 }
 
 // -------------------------------------------------------------- helpers ----
 
-/// An array's length, or null for a null reference.
-fn length(env: *const Env, array: jarray) ?usize {
-    if (array == null) return null;
-    const n = env.*.GetArrayLength(env, array);
-    return if (n < 0) null else @intCast(n);
+/// An array's length as passed by ZigNative's wrapper, or null for a null
+/// reference (passed as -1) or an impossible length.
+fn length(array: jarray, n: jint) ?usize {
+    if (array == null or n < 0) return null;
+    return @intCast(n);
 }
 
 /// A jint that must be >= 0, as usize.
@@ -199,18 +197,21 @@ pub fn cosineSimilarity(
     arena_address: jlong,
     arena_capacity: jlong,
     query: jarray,
+    query_length: jint,
     candidates: jarray,
+    candidates_length: jint,
     dim: jint,
     first: jint,
     count: jint,
     scores: jarray,
+    scores_length: jint,
 ) callconv(.C) jlong {
     _ = class;
     const invalid = status_invalid_arguments;
     var bump = bumpOf(arena_address, arena_capacity) orelse return invalid;
-    const query_len = length(env, query) orelse return invalid;
-    const candidates_len = length(env, candidates) orelse return invalid;
-    const scores_len = length(env, scores) orelse return invalid;
+    const query_len = length(query, query_length) orelse return invalid;
+    const candidates_len = length(candidates, candidates_length) orelse return invalid;
+    const scores_len = length(scores, scores_length) orelse return invalid;
     const d = index(dim) orelse return invalid;
     const f = index(first) orelse return invalid;
     const c = index(count) orelse return invalid;
@@ -231,19 +232,22 @@ pub fn cosineSimilarityBatch(
     arena_address: jlong,
     arena_capacity: jlong,
     queries: jarray,
+    queries_length: jint,
     query_count: jint,
     candidates: jarray,
+    candidates_length: jint,
     dim: jint,
     first: jint,
     count: jint,
     scores: jarray,
+    scores_length: jint,
 ) callconv(.C) jlong {
     _ = class;
     const invalid = status_invalid_arguments;
     var bump = bumpOf(arena_address, arena_capacity) orelse return invalid;
-    const queries_len = length(env, queries) orelse return invalid;
-    const candidates_len = length(env, candidates) orelse return invalid;
-    const scores_len = length(env, scores) orelse return invalid;
+    const queries_len = length(queries, queries_length) orelse return invalid;
+    const candidates_len = length(candidates, candidates_length) orelse return invalid;
+    const scores_len = length(scores, scores_length) orelse return invalid;
     const qc = index(query_count) orelse return invalid;
     const d = index(dim) orelse return invalid;
     const f = index(first) orelse return invalid;
@@ -265,21 +269,25 @@ pub fn cosineTopK(
     arena_address: jlong,
     arena_capacity: jlong,
     query: jarray,
+    query_length: jint,
     candidates: jarray,
+    candidates_length: jint,
     dim: jint,
     first: jint,
     count: jint,
     k: jint,
     top_rows: jarray,
+    top_rows_length: jint,
     top_scores: jarray,
+    top_scores_length: jint,
 ) callconv(.C) jlong {
     _ = class;
     const invalid = status_invalid_arguments;
     var bump = bumpOf(arena_address, arena_capacity) orelse return invalid;
-    const query_len = length(env, query) orelse return invalid;
-    const candidates_len = length(env, candidates) orelse return invalid;
-    const rows_len = length(env, top_rows) orelse return invalid;
-    const scores_len = length(env, top_scores) orelse return invalid;
+    const query_len = length(query, query_length) orelse return invalid;
+    const candidates_len = length(candidates, candidates_length) orelse return invalid;
+    const rows_len = length(top_rows, top_rows_length) orelse return invalid;
+    const scores_len = length(top_scores, top_scores_length) orelse return invalid;
     const d = index(dim) orelse return invalid;
     const f = index(first) orelse return invalid;
     const c = index(count) orelse return invalid;
@@ -302,28 +310,35 @@ pub fn spreadActivation(
     arena_address: jlong,
     arena_capacity: jlong,
     offsets: jarray,
+    offsets_length: jint,
     targets: jarray,
+    targets_length: jint,
     weights: jarray,
+    weights_length: jint,
     node_count: jint,
     seed_nodes: jarray,
+    seed_nodes_length: jint,
     seed_activations: jarray,
+    seed_activations_length: jint,
     seed_count: jint,
     max_hops: jint,
     hop_decay: jfloat,
     threshold: jfloat,
     activation: jarray,
+    activation_length: jint,
     first_hop: jarray,
+    first_hop_length: jint,
 ) callconv(.C) jlong {
     _ = class;
     const invalid = status_invalid_arguments;
     var bump = bumpOf(arena_address, arena_capacity) orelse return invalid;
-    const offsets_len = length(env, offsets) orelse return invalid;
-    const targets_len = length(env, targets) orelse return invalid;
-    const weights_len = length(env, weights) orelse return invalid;
-    const seed_nodes_len = length(env, seed_nodes) orelse return invalid;
-    const seed_activations_len = length(env, seed_activations) orelse return invalid;
-    const activation_len = length(env, activation) orelse return invalid;
-    const first_hop_len = length(env, first_hop) orelse return invalid;
+    const offsets_len = length(offsets, offsets_length) orelse return invalid;
+    const targets_len = length(targets, targets_length) orelse return invalid;
+    const weights_len = length(weights, weights_length) orelse return invalid;
+    const seed_nodes_len = length(seed_nodes, seed_nodes_length) orelse return invalid;
+    const seed_activations_len = length(seed_activations, seed_activations_length) orelse return invalid;
+    const activation_len = length(activation, activation_length) orelse return invalid;
+    const first_hop_len = length(first_hop, first_hop_length) orelse return invalid;
     const n = index(node_count) orelse return invalid;
     const seeds = index(seed_count) orelse return invalid;
     const hops = index(max_hops) orelse return invalid;
@@ -349,17 +364,20 @@ pub fn decayRetention(
     arena_address: jlong,
     arena_capacity: jlong,
     last_access_millis: jarray,
+    last_access_millis_length: jint,
     stability_seconds: jarray,
+    stability_seconds_length: jint,
     count: jint,
     now_millis: jlong,
     retention: jarray,
+    retention_length: jint,
 ) callconv(.C) jlong {
     _ = class;
     const invalid = status_invalid_arguments;
     var bump = bumpOf(arena_address, arena_capacity) orelse return invalid;
-    const last_len = length(env, last_access_millis) orelse return invalid;
-    const stab_len = length(env, stability_seconds) orelse return invalid;
-    const out_len = length(env, retention) orelse return invalid;
+    const last_len = length(last_access_millis, last_access_millis_length) orelse return invalid;
+    const stab_len = length(stability_seconds, stability_seconds_length) orelse return invalid;
+    const out_len = length(retention, retention_length) orelse return invalid;
     const c = index(count) orelse return invalid;
 
     var pins = Pins{ .env = env };
@@ -376,10 +394,17 @@ pub fn decayRetention(
 /// be null): the bandwidth ceiling for the benchmarks. Returns a non-negative
 /// checksum of the bytes (so the reads cannot be optimised away), or
 /// status_invalid_arguments if a pin fails. Uses no arena.
-pub fn memorySweep(env: *const Env, class: jclass, floats: jarray, longs: jarray) callconv(.C) jlong {
+pub fn memorySweep(
+    env: *const Env,
+    class: jclass,
+    floats: jarray,
+    floats_length: jint,
+    longs: jarray,
+    longs_length: jint,
+) callconv(.C) jlong {
     _ = class;
-    const floats_len = length(env, floats) orelse 0;
-    const longs_len = length(env, longs) orelse 0;
+    const floats_len = length(floats, floats_length) orelse 0;
+    const longs_len = length(longs, longs_length) orelse 0;
     var pins = Pins{ .env = env };
     defer pins.releaseAll();
     const f = pins.input(f32, floats, floats_len);

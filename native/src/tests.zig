@@ -553,9 +553,6 @@ const fake = struct {
     fn arr(array: jni.jarray) *FakeArray {
         return @ptrCast(@alignCast(array.?));
     }
-    fn getArrayLength(_: *const jni.Env, array: jni.jarray) callconv(.C) jni.jsize {
-        return arr(array).len;
-    }
     fn getCritical(_: *const jni.Env, array: jni.jarray, _: ?*jni.jboolean) callconv(.C) ?*anyopaque {
         const a = arr(array);
         if (a.fail_pin) return null;
@@ -570,9 +567,7 @@ const fake = struct {
     }
     const table = blk: {
         var t: jni.FunctionTable = undefined;
-        t.unused_0_170 = [_]?*const anyopaque{null} ** 171;
-        t.unused_172_221 = [_]?*const anyopaque{null} ** 50;
-        t.GetArrayLength = getArrayLength;
+        t.unused_0_221 = [_]?*const anyopaque{null} ** 222;
         t.GetPrimitiveArrayCritical = getCritical;
         t.ReleasePrimitiveArrayCritical = releaseCritical;
         break :blk t;
@@ -582,7 +577,7 @@ const fake = struct {
 };
 
 test "JNI: abi version, arena create/destroy" {
-    try testing.expectEqual(@as(jni.jint, 2), jni.abiVersion(fake.env, null));
+    try testing.expectEqual(@as(jni.jint, 3), jni.abiVersion(fake.env, null));
     const bits = jni.compiledFeatures(fake.env, null);
     try testing.expect(bits >= 0 and bits <= 7);
     const addr = jni.arenaCreate(fake.env, null, 100_000);
@@ -605,7 +600,7 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     var q = FakeArray.of(f32, &q_items);
     var c = FakeArray.of(f32, &c_items);
     var s = FakeArray.of(f32, &s_items);
-    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(fake.env, null, base, 4096, q.ref(), c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(fake.env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
     try testing.expectEqual([_]f32{ 1, 0, -1 }, s_items);
     for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
     try testing.expectEqual(@as(i32, 2), q.last_mode); // JNI_ABORT for inputs
@@ -615,7 +610,7 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     var top_items = [_]f32{ 0, 0 };
     var rows = FakeArray.of(i32, &rows_items);
     var top = FakeArray.of(f32, &top_items);
-    try testing.expectEqual(@as(jni.jlong, 128), jni.cosineTopK(fake.env, null, base, 4096, q.ref(), c.ref(), 3, 1, 2, 5, rows.ref(), top.ref()));
+    try testing.expectEqual(@as(jni.jlong, 128), jni.cosineTopK(fake.env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 1, 2, 5, rows.ref(), rows.len, top.ref(), top.len));
     try testing.expectEqual([_]i32{ 1, 2 }, rows_items);
     try testing.expectEqual([_]f32{ 0, -1 }, top_items);
 
@@ -633,12 +628,12 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     var sa = FakeArray.of(f32, &sa_items);
     var act = FakeArray.of(f32, &act_items);
     var fh = FakeArray.of(i32, &fh_items);
-    try testing.expectEqual(@as(jni.jlong, @intCast(scratch.spreadActivation(3))), jni.spreadActivation(fake.env, null, base, 4096, off.ref(), tgt.ref(), w.ref(), 3, sn.ref(), sa.ref(), 1, 5, 1, 0, act.ref(), fh.ref()));
+    try testing.expectEqual(@as(jni.jlong, @intCast(scratch.spreadActivation(3))), jni.spreadActivation(fake.env, null, base, 4096, off.ref(), off.len, tgt.ref(), tgt.len, w.ref(), w.len, 3, sn.ref(), sn.len, sa.ref(), sa.len, 1, 5, 1, 0, act.ref(), act.len, fh.ref(), fh.len));
     try testing.expectEqual([_]f32{ 1, 0.5, 0.25 }, act_items);
     try testing.expectEqual([_]i32{ 0, 1, 2 }, fh_items);
     // A target out of range is refused; every pin is still released.
     tgt_items[1] = 3;
-    try testing.expectEqual(jni.status_invalid_arguments, jni.spreadActivation(fake.env, null, base, 4096, off.ref(), tgt.ref(), w.ref(), 3, sn.ref(), sa.ref(), 1, 5, 1, 0, act.ref(), fh.ref()));
+    try testing.expectEqual(jni.status_invalid_arguments, jni.spreadActivation(fake.env, null, base, 4096, off.ref(), off.len, tgt.ref(), tgt.len, w.ref(), w.len, 3, sn.ref(), sn.len, sa.ref(), sa.len, 1, 5, 1, 0, act.ref(), act.len, fh.ref(), fh.len));
     for ([_]*FakeArray{ &off, &tgt, &w, &sn, &sa, &act, &fh }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
 
     var last_items = [_]i64{ 0, 1000 };
@@ -647,7 +642,7 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     var last = FakeArray.of(i64, &last_items);
     var stab = FakeArray.of(f32, &stab_items);
     var ret = FakeArray.of(f32, &ret_items);
-    try testing.expectEqual(@as(jni.jlong, 0), jni.decayRetention(fake.env, null, base, 0, last.ref(), stab.ref(), 2, 1000, ret.ref()));
+    try testing.expectEqual(@as(jni.jlong, 0), jni.decayRetention(fake.env, null, base, 0, last.ref(), last.len, stab.ref(), stab.len, 2, 1000, ret.ref(), ret.len));
     try testing.expectEqual(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), ret_items[0]);
     try testing.expectEqual(@as(f32, 1), ret_items[1]);
 }
@@ -663,30 +658,30 @@ test "JNI: batch cosine and memory sweep pin, release and re-check" {
     var c = FakeArray.of(f32, &c_items);
     var s = FakeArray.of(f32, &s_items);
     const env = fake.env;
-    try testing.expectEqual(@as(jni.jlong, 3 * 64), jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 2, c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(@as(jni.jlong, 3 * 64), jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
     try testing.expectEqual([_]f32{ 1, 0, -1, 0, 1, 0 }, s_items);
     for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
     try testing.expectEqual(@as(i32, 2), q.last_mode);
     try testing.expectEqual(@as(i32, 0), s.last_mode);
     const inv = jni.status_invalid_arguments;
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 3, c.ref(), 3, 0, 3, s.ref()));
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), -1, c.ref(), 3, 0, 3, s.ref()));
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 2, c.ref(), 3, 1, 3, s.ref()));
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, null, 2, c.ref(), 3, 0, 3, s.ref()));
-    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarityBatch(env, null, base, 191, q.ref(), 2, c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 3, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, -1, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 2, c.ref(), c.len, 3, 1, 3, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, null, -1, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
+    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarityBatch(env, null, base, 191, q.ref(), q.len, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
     s.fail_pin = true;
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), 2, c.ref(), 3, 0, 3, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
     for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
 
     var l_items = [_]i64{ 1, 2, 3 };
     var l = FakeArray.of(i64, &l_items);
     var f_items = [_]f32{0} ** 3;
     var f = FakeArray.of(f32, &f_items);
-    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, f.ref(), l.ref()));
-    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, null, l.ref()));
-    try testing.expectEqual(@as(jni.jlong, 0), jni.memorySweep(env, null, null, null));
+    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, f.ref(), f.len, l.ref(), l.len));
+    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, null, -1, l.ref(), l.len));
+    try testing.expectEqual(@as(jni.jlong, 0), jni.memorySweep(env, null, null, -1, null, -1));
     l.fail_pin = true;
-    try testing.expectEqual(inv, jni.memorySweep(env, null, f.ref(), l.ref()));
+    try testing.expectEqual(inv, jni.memorySweep(env, null, f.ref(), f.len, l.ref(), l.len));
     try testing.expectEqual(@as(i32, 0), f.pinned);
 }
 
@@ -702,21 +697,26 @@ test "JNI: defence in depth returns -2 or -1 and releases everything" {
     var s = FakeArray.of(f32, &s_items);
     const inv = jni.status_invalid_arguments;
     const env = fake.env;
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, 0, 4096, q.ref(), c.ref(), 3, 0, 2, s.ref())); // no arena
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base + 8, 4096, q.ref(), c.ref(), 3, 0, 2, s.ref())); // misaligned
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, -1, q.ref(), c.ref(), 3, 0, 2, s.ref()));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, null, c.ref(), 3, 0, 2, s.ref()));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, -1, 2, s.ref()));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 1, 2, s.ref()));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 0, 3, s.ref()));
-    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarity(env, null, base, 63, q.ref(), c.ref(), 3, 0, 2, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, 0, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len)); // no arena
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base + 8, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len)); // misaligned
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, -1, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, null, -1, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    // A length that says null for a non-null array, or a null array with a length, is refused.
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), -1, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, null, 3, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    // The kernel bounds its reads by the lengths passed: a row past a (shorter) length is refused.
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), 3, 3, 0, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, -1, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 1, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
+    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarity(env, null, base, 63, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
     c.fail_pin = true; // the VM could not pin: release what was pinned, answer -2
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 0, 2, s.ref()));
+    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
     try testing.expectEqual([_]f32{ 5, 5 }, s_items);
     for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
     // Zero-length arrays are never pinned, so a null pin of one cannot fail the call.
     c.fail_pin = false;
     var none = FakeArray.of(f32, &.{});
     none.fail_pin = true;
-    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(env, null, base, 4096, q.ref(), c.ref(), 3, 2, 0, none.ref()));
+    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 2, 0, none.ref(), none.len));
 }
