@@ -339,7 +339,7 @@ class SavepointRoundTripIT {
         }
     }
 
-    private static boolean terminal(JobClient job) {
+    static boolean terminal(JobClient job) {
         try {
             return job.getJobStatus().get(30, TimeUnit.SECONDS).isGloballyTerminalState();
         } catch (Exception e) {
@@ -393,7 +393,7 @@ class SavepointRoundTripIT {
         return ids;
     }
 
-    private static void waitForResults(TopicReader results, List<String> ids, JobClient job) throws Exception {
+    static void waitForResults(TopicReader results, List<String> ids, JobClient job) throws Exception {
         Set<String> answered = new java.util.HashSet<>();
         int[] seen = {0};
         E2eSupport.waitUntil(() -> {
