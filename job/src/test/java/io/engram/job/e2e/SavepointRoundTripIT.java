@@ -355,9 +355,15 @@ class SavepointRoundTripIT {
      */
     private static String stopWhileQueriesArrive(Topics topics, Workload w, JobClient job, String target)
             throws Exception {
+        return stopWhileQueriesArrive(kafka, topics, w, job, target, "mid-");
+    }
+
+    /** {@link #stopWhileQueriesArrive(Topics, Workload, JobClient, String)} with the broker and id prefix given. */
+    static String stopWhileQueriesArrive(EmbeddedKafkaBroker kafka, Topics topics, Workload w, JobClient job,
+                                         String target, String prefix) throws Exception {
         List<Workload.Input> inputs = new ArrayList<>();
         for (Workload.QuerySpec q : w.validQueries) {
-            String id = "mid-" + q.id();
+            String id = prefix + q.id();
             inputs.add(new Workload.Input(Workload.Kind.QUERY, q.space().getBytes(StandardCharsets.UTF_8),
                     AvroCodec.encode(Workload.withId(q.query(), id)), null, id));
         }
@@ -381,6 +387,12 @@ class SavepointRoundTripIT {
     }
 
     private static List<String> sendQueries(Topics topics, Workload w, String prefix) throws Exception {
+        return sendQueries(kafka, topics, w, prefix);
+    }
+
+    /** Produces every valid query of the workload under {@code prefix + id}; returns the ids. */
+    static List<String> sendQueries(EmbeddedKafkaBroker kafka, Topics topics, Workload w, String prefix)
+            throws Exception {
         List<Workload.Input> inputs = new ArrayList<>();
         List<String> ids = new ArrayList<>();
         for (Workload.QuerySpec q : w.validQueries) {
@@ -500,7 +512,7 @@ class SavepointRoundTripIT {
     }
 
     /** Savepoint content vs the reference model: same spaces, rows in order, every column, every edge. */
-    private static void assertMatchesModel(Map<String, SpaceRow> state, ReferenceModel model) {
+    static void assertMatchesModel(Map<String, SpaceRow> state, ReferenceModel model) {
         Map<String, ReferenceModel.Space> spaces = new TreeMap<>();
         model.spaces.forEach((k, v) -> spaces.put(k, v));
         assertThat(state.keySet()).as("spaces with keyed state").isEqualTo(spaces.keySet());
