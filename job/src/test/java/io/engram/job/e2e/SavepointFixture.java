@@ -73,6 +73,19 @@ final class SavepointFixture {
     private SavepointFixture() {
     }
 
+    /**
+     * Pins the recall defaults and the sweep interval that the fixture's expected answers were computed with (those of
+     * {@link E2eSupport#modelSettings} / {@link E2eSupport#jobConfig} when it was written: max hops 2, hop decay 0.8,
+     * threshold 0.02, seed k 4, sweep interval 3650 days), so a later change of the e2e defaults cannot shift them.
+     */
+    static void pinJobSettings(org.apache.flink.configuration.Configuration c) {
+        c.set(io.engram.job.config.EngramOptions.MAX_HOPS, 2);
+        c.set(io.engram.job.config.EngramOptions.HOP_DECAY, (double) 0.8f);
+        c.set(io.engram.job.config.EngramOptions.THRESHOLD, (double) 0.02f);
+        c.set(io.engram.job.config.EngramOptions.SEED_K, 4);
+        c.set(io.engram.job.config.EngramOptions.SWEEP_INTERVAL, java.time.Duration.ofDays(3650));
+    }
+
     /** The fixture job's topics; a restore must read the same topic names (the sources' split state names them). */
     static Topics topics() {
         return Topics.suffixed("fixture");

@@ -118,6 +118,7 @@ class SavepointFixtureRestoreIT {
         List<SavepointFixture.Query> queries = SavepointFixture.queries(expected);
         String prefix = mode + "-" + backend + "-";
         Configuration conf = E2eSupport.jobConfig(kafka, topics, mode, backend, SavepointFixture.JOB);
+        SavepointFixture.pinJobSettings(conf);
         conf.set(StateRecoveryOptions.SAVEPOINT_PATH, fixture.toUri().toString());
         JobClient job = E2eSupport.start(conf, "engram-fixture-restore-" + mode + "-" + backend);
         String sp;
