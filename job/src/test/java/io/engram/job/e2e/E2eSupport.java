@@ -127,8 +127,13 @@ final class E2eSupport {
 
     /** Builds the real job graph with EngramJob.build and submits it to the test MiniCluster. */
     static JobClient start(Configuration conf, String name) throws Exception {
+        return start(conf, name, PARALLELISM);
+    }
+
+    /** {@link #start(Configuration, String)} with another parallelism (rescaling tests). */
+    static JobClient start(Configuration conf, String name, int parallelism) throws Exception {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-        env.setParallelism(PARALLELISM);
+        env.setParallelism(parallelism);
         EngramJob.build(env, conf);
         JobClient client = env.executeAsync(name);
         LOG.info("started job {} ({})", name, client.getJobID());

@@ -67,6 +67,8 @@ final class ReferenceModel {
         final LinkedHashMap<String, Memory> memories = new LinkedHashMap<>();
         final List<Edge> edges = new ArrayList<>();
         final Set<String> appliedEventIds = new HashSet<>();
+        /** The applied events' timestamps by event id: what the job's dedup map holds. */
+        final Map<String, Long> appliedEventTimes = new TreeMap<>();
 
         List<Memory> rows() {
             return new ArrayList<>(memories.values());
@@ -186,6 +188,7 @@ final class ReferenceModel {
             s.edges.removeIf(edge -> edge.from.equals(f.getMemoryId()) || edge.to.equals(f.getMemoryId()));
         }
         s.appliedEventIds.add(e.getEventId());
+        s.appliedEventTimes.put(e.getEventId(), ts);
         return null;
     }
 

@@ -339,7 +339,7 @@ class SavepointRoundTripIT {
         }
     }
 
-    private static boolean terminal(JobClient job) {
+    static boolean terminal(JobClient job) {
         try {
             return job.getJobStatus().get(30, TimeUnit.SECONDS).isGloballyTerminalState();
         } catch (Exception e) {
@@ -355,9 +355,15 @@ class SavepointRoundTripIT {
      */
     private static String stopWhileQueriesArrive(Topics topics, Workload w, JobClient job, String target)
             throws Exception {
+        return stopWhileQueriesArrive(kafka, topics, w, job, target, "mid-");
+    }
+
+    /** {@link #stopWhileQueriesArrive(Topics, Workload, JobClient, String)} with the broker and id prefix given. */
+    static String stopWhileQueriesArrive(EmbeddedKafkaBroker kafka, Topics topics, Workload w, JobClient job,
+                                         String target, String prefix) throws Exception {
         List<Workload.Input> inputs = new ArrayList<>();
         for (Workload.QuerySpec q : w.validQueries) {
-            String id = "mid-" + q.id();
+            String id = prefix + q.id();
             inputs.add(new Workload.Input(Workload.Kind.QUERY, q.space().getBytes(StandardCharsets.UTF_8),
                     AvroCodec.encode(Workload.withId(q.query(), id)), null, id));
         }
@@ -381,6 +387,12 @@ class SavepointRoundTripIT {
     }
 
     private static List<String> sendQueries(Topics topics, Workload w, String prefix) throws Exception {
+        return sendQueries(kafka, topics, w, prefix);
+    }
+
+    /** Produces every valid query of the workload under {@code prefix + id}; returns the ids. */
+    static List<String> sendQueries(EmbeddedKafkaBroker kafka, Topics topics, Workload w, String prefix)
+            throws Exception {
         List<Workload.Input> inputs = new ArrayList<>();
         List<String> ids = new ArrayList<>();
         for (Workload.QuerySpec q : w.validQueries) {
@@ -393,7 +405,7 @@ class SavepointRoundTripIT {
         return ids;
     }
 
-    private static void waitForResults(TopicReader results, List<String> ids, JobClient job) throws Exception {
+    static void waitForResults(TopicReader results, List<String> ids, JobClient job) throws Exception {
         Set<String> answered = new java.util.HashSet<>();
         int[] seen = {0};
         E2eSupport.waitUntil(() -> {
@@ -500,7 +512,7 @@ class SavepointRoundTripIT {
     }
 
     /** Savepoint content vs the reference model: same spaces, rows in order, every column, every edge. */
-    private static void assertMatchesModel(Map<String, SpaceRow> state, ReferenceModel model) {
+    static void assertMatchesModel(Map<String, SpaceRow> state, ReferenceModel model) {
         Map<String, ReferenceModel.Space> spaces = new TreeMap<>();
         model.spaces.forEach((k, v) -> spaces.put(k, v));
         assertThat(state.keySet()).as("spaces with keyed state").isEqualTo(spaces.keySet());
