@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: the REAL job (engram run: EngramJob.build on a MiniCluster, in a child JVM) against a REAL
+# Kafka broker (KRaft, single node), once per kernel mode (zig, java), for each space shape. Reports the ingest rate
+# (memory events/s), the maximum recall throughput (queries/s, closed-loop saturation), the recall latency
+# p50/p95/p99 at 80% of that maximum (open loop, fixed rate, read_uncommitted; read_committed reported too), the
+# Zig/Java ratio of queries/s, and verifies with a read_committed consumer that every query got exactly one result.
+# Driver: io.engram.job.bench.EndToEndBenchmark; report and checks: deploy/scripts/bench/e2etool.py.
+#
+# Usage: deploy/scripts/benchmark_e2e.sh [--smoke | --quick] [--no-build] [--out DIR] [--conf key=value]...
+#            [--note TEXT] [driver options]
+#   (default)       full run (~15 min): 4 spaces of 10k x 768d and 16 spaces of 1k x 384d, both modes. Writes
+#                   docs/benchmarks/e2e-results.json, docs/benchmarks/e2e.md and docs/benchmarks/e2e-*.svg
+#   --quick         2 spaces of 10k x 768d and 8 of 1k x 384d, shorter phases (~8 min); writes to
+#                   job/target/bench-e2e-quick/ (not docs/) unless --out is given
+#   --smoke         CI size (< 2 minutes without the build): 2 spaces of 1k x 64d, a few seconds per phase,
+#                   checkpoints every 2 s; checks the machinery and sanity (every query answered exactly once,
+#                   numbers positive), not performance. Writes to job/target/bench-e2e-smoke/
+#   --no-build      use job/target/engram-local as it is (default: build it with mvn -pl job -am package first)
+#   --out DIR       where the JSON, the page and the charts go
+#   --conf key=value  passed to the job as -D key=value (any engram.* or Flink option); repeatable. The benchmark
+#                   sets the kernel mode, topics, group and transactional ids itself
+#   --note TEXT     a line shown at the top of the page (e.g. that the machine was busy)
+#   driver options: --shapes MEMORIESxDIMxSPACES[,...] --modes zig,java --parallelism N --job-heap SIZE
+#                   --warmup S --saturation S --open-loop S --in-flight N --load FRACTION --k K --seed N
+# Exit codes: 0 ok (goals missed are reported, not failed); 1 a verification or sanity check failed; 2 usage/build.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
+TOOL="$SCRIPT_DIR/bench/e2etool.py"
+JAVA=${JAVA:-java}
+LOCAL="$REPO_DIR/job/target/engram-local"
+
+preset=full build=true out="" note="" driver=()
+orig_args=("$@")
+die() { echo "benchmark_e2e: ERROR: $*" >&2; exit 2; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --smoke) preset=smoke ;;
+        --quick) preset=quick ;;
+        --no-build) build=false ;;
+        --out) out=${2:?--out needs a directory}; shift ;;
+        --note) note=${2:?--note needs a text}; shift ;;
+        --conf | --shapes | --modes | --parallelism | --job-heap | --warmup | --saturation | --open-loop | \
+            --in-flight | --load | --k | --seed)
+            driver+=("$1" "${2:?$1 needs a value}"); shift ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+    shift
+done
+
+case $preset in
+    full) out=${out:-$REPO_DIR/docs/benchmarks} ;;
+    quick) out=${out:-$REPO_DIR/job/target/bench-e2e-quick} ;;
+    smoke) out=${out:-$REPO_DIR/job/target/bench-e2e-smoke} ;;
+esac
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+logs="$REPO_DIR/job/target/bench-e2e-logs/$preset"
+mkdir -p "$logs"
+
+start=$SECONDS
+if $build; then
+    echo "== building the local distribution (mvn -B -q -pl job -am package -DskipTests)"
+    # shellcheck disable=SC2086
+    (cd "$REPO_DIR" && mvn -B -q ${ENGRAM_MVN_ARGS:-} -pl job -am package -DskipTests) >"$logs/build.log" 2>&1 ||
+        { tail -40 "$logs/build.log" >&2; die "the build failed (log: $logs/build.log)"; }
+fi
+[[ -f $LOCAL/jvm.options && -d $LOCAL/lib ]] || die "no local distribution at $LOCAL (run without --no-build)"
+
+results="$out/e2e-results.json"
+command_line="deploy/scripts/benchmark_e2e.sh${orig_args[*]:+ ${orig_args[*]}}"
+echo "== end-to-end benchmark, preset $preset ($(date -u +%H:%M:%S) UTC); logs in $logs"
+rc=0
+"$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
+    -Dlog4j2.configurationFile=classpath:io/engram/job/cli/log4j2-cli.properties -Dlog.file="$logs/driver.log" \
+    -cp "$LOCAL/lib/*" io.engram.job.bench.EndToEndBenchmark --preset "$preset" --out "$results" \
+    --log-dir "$logs" --local-dir "$LOCAL" --command "$command_line" --note "$note" "${driver[@]}" || rc=$?
+[[ -f $results ]] || die "the driver wrote no results (exit $rc; log: $logs/driver.log)"
+
+python3 "$TOOL" report --md "$out/e2e.md" --out-dir "$out" --results-name "$(basename "$results")" "$results"
+python3 "$TOOL" check "$results" || rc=1
+echo "== done in $((SECONDS - start)) s: $out/e2e.md"
+exit $rc
