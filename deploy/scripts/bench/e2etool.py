@@ -134,6 +134,18 @@ def charts(doc, out_dir, prefix):
                        [(m, benchtool.COLOURS[m], [val(s, m, lambda r: r["ingest"]["events_per_s"]) for s in shapes])
                         for m in modes], "events/s", ing)
     files.append(ing)
+    for r in runs:
+        tl = r.get("open_loop", {}).get("timeline")
+        if not tl:
+            continue
+        marks = {int(c["trigger_s"]) for c in r["open_loop"].get("checkpoints", []) if c.get("trigger_s", -1) >= 0}
+        groups = [f"{b['second']}{'*' if b['second'] in marks else ''}" for b in tl]
+        path = os.path.join(out_dir, f"{prefix}-timeline-{shape_key(r)}-{r['mode']}.svg")
+        benchtool.svg_bars(f"{r['shape']['label']}, {r['mode']}: open-loop latency per second, ms "
+                           "(* = a checkpoint started in that second)", groups,
+                           [("p50", "#7fb069", [b.get("p50") for b in tl]),
+                            ("p99", "#c0392b", [b.get("p99") for b in tl])], "ms", path, log=True)
+        files.append(path)
     return files
 
 
@@ -265,6 +277,9 @@ def report(doc, md_path, out_dir, prefix, results_name):
         row("↳ recall compute in the operator p50 / p99, ms", lambda r: f"{fmt(r['open_loop']['job_compute_ms']['p50'], 2)}"
             f" / {fmt(r['open_loop']['job_compute_ms']['p99'], 2)}")
         row("↳ driver send lag max, ms", lambda r: fmt(r["open_loop"]["max_send_lag_ms"]))
+        row("↳ checkpoints started in the open loop: duration / state size",
+            lambda r: ", ".join(f"{c['duration_ms']} ms / {c['state_mb']:.0f} MB" for c in r["open_loop"]["checkpoints"]
+                                if 0 <= c["trigger_s"] <= doc["config"]["open_loop_s"]) or "none")
         row("queries verified (read_committed, exactly once)", lambda r: f"{r['verification']['committed_exactly_once']:,}"
             f" of {r['verification']['queries']:,}")
         row("dead letters / unknown results / wrong mode", lambda r: f"{r['verification']['dead_letters']} / "

@@ -545,6 +545,7 @@ public final class EndToEndBenchmark {
                     }
                 }
                 long openEnd = System.nanoTime();
+                long openStartWallMs = System.currentTimeMillis() - (System.nanoTime() - start) / 1_000_000;
                 awaitAnswered(sent, Duration.ofSeconds(120), job);
                 long lastAnswer = sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP)
                         .mapToLong(x -> x.uncommittedNanos).max().orElse(openEnd);
@@ -558,6 +559,8 @@ public final class EndToEndBenchmark {
                 open.put("latency_ms", percentiles(latencies(sent, Phase.OPEN_LOOP, false)));
                 open.put("job_compute_ms", percentiles(compute(sent, Phase.OPEN_LOOP)));
                 r.put("open_loop", open);
+                open.put("timeline", timeline(sent, start, (int) Math.ceil(s.openLoopS)));
+                open.put("checkpoints", job.checkpoints(openStartWallMs));
 
                 // ----- verification: read_committed must see exactly one result per query
                 Duration commitWait = Duration.ofSeconds(60).plus(checkpointInterval(conf).multipliedBy(3));
@@ -571,6 +574,13 @@ public final class EndToEndBenchmark {
             }
             Map<String, Object> v = verify(sent, unknown.get(), mode,
                     countRecords(bootstrap, conf.get("engram.topics.dead-letters")));
+            List<String> readerErrors = new ArrayList<>();
+            unc.errors.forEach(t -> readerErrors.add("read_uncommitted: " + t));
+            com.errors.forEach(t -> readerErrors.add("read_committed: " + t));
+            if (!readerErrors.isEmpty()) {
+                v.put("reader_errors", readerErrors);
+                v.put("ok", false);
+            }
             r.put("verification", v);
             r.put("ok", v.get("ok"));
             System.out.println("  verification: " + v);
@@ -740,6 +750,32 @@ public final class EndToEndBenchmark {
         return out;
     }
 
+    /** Per second of the open loop (by scheduled send time): count, p50, p99 and max latency (read_uncommitted). */
+    static List<Map<String, Object>> timeline(ConcurrentHashMap<String, Sent> sent, long start, int seconds) {
+        List<List<Double>> buckets = new ArrayList<>();
+        for (int i = 0; i < seconds; i++) {
+            buckets.add(new ArrayList<>());
+        }
+        for (Sent x : sent.values()) {
+            if (x.phase == Phase.OPEN_LOOP && x.uncommittedNanos != 0) {
+                int b = (int) ((x.scheduledNanos - start) / 1_000_000_000L);
+                if (b >= 0 && b < seconds) {
+                    buckets.get(b).add((x.uncommittedNanos - x.scheduledNanos) / 1e6);
+                }
+            }
+        }
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int i = 0; i < seconds; i++) {
+            Map<String, Object> p = percentiles(buckets.get(i));
+            p.remove("p95");
+            p.remove("p99_9");
+            p.remove("mean");
+            p.put("second", i);
+            out.add(p);
+        }
+        return out;
+    }
+
     static List<Double> compute(ConcurrentHashMap<String, Sent> sent, Phase phase) {
         List<Double> out = new ArrayList<>();
         for (Sent x : sent.values()) {
@@ -903,6 +939,38 @@ public final class EndToEndBenchmark {
         }
     }
 
+    private static final long RESULT_FINGERPRINT = AvroCodec.fingerprint(RecallResult.getClassSchema());
+
+    /**
+     * The query_id of a RecallResult in single-object encoding (its first field: a zig-zag varint length and UTF-8
+     * bytes after the 10-byte header), without decoding the rest; a full decode when the header is not the current
+     * RecallResult schema's.
+     */
+    static String queryIdOf(byte[] v) throws Exception {
+        boolean current = v.length > AvroCodec.HEADER_LENGTH && v[0] == AvroCodec.MARKER_0 && v[1] == AvroCodec.MARKER_1;
+        for (int i = 0; current && i < 8; i++) {
+            current = v[2 + i] == (byte) (RESULT_FINGERPRINT >>> (8 * i));
+        }
+        if (current) {
+            int pos = AvroCodec.HEADER_LENGTH;
+            long raw = 0;
+            int shift = 0;
+            while (pos < v.length && shift < 64) {
+                int b = v[pos++] & 0xff;
+                raw |= (long) (b & 0x7f) << shift;
+                shift += 7;
+                if ((b & 0x80) == 0) {
+                    long len = (raw >>> 1) ^ -(raw & 1);
+                    if (len >= 0 && pos + len <= v.length) {
+                        return new String(v, pos, (int) len, StandardCharsets.UTF_8);
+                    }
+                    break;
+                }
+            }
+        }
+        return AvroCodec.decodeRecallResult(v).getQueryId();
+    }
+
     // ---------------------------------------------------------------------------------------- components ----
 
     /** A consumer of the results topic (all partitions, from the beginning) that records when each result appears. */
@@ -943,17 +1011,23 @@ public final class EndToEndBenchmark {
                     ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(100));
                     long now = System.nanoTime();
                     for (ConsumerRecord<byte[], byte[]> rec : recs) {
+                        if (committed) {
+                            // Only the id is needed here: read it without decoding the hits (driver CPU is job CPU).
+                            Sent x = sent.get(queryIdOf(rec.value()));
+                            if (x == null) {
+                                unknown.incrementAndGet();
+                            } else if (x.committed.incrementAndGet() == 1) {
+                                x.committedNanos = now;
+                            }
+                            continue;
+                        }
                         RecallResult res = AvroCodec.decodeRecallResult(rec.value());
                         Sent x = sent.get(res.getQueryId());
                         if (x == null) {
                             unknown.incrementAndGet();
                             continue;
                         }
-                        if (committed) {
-                            if (x.committed.incrementAndGet() == 1) {
-                                x.committedNanos = now;
-                            }
-                        } else if (x.uncommitted.incrementAndGet() == 1) {
+                        if (x.uncommitted.incrementAndGet() == 1) {
                             List<RecallHit> hits = res.getHits();
                             x.top = hits.isEmpty() ? null : hits.get(0).getMemoryId();
                             x.mode = res.getKernelMode();
@@ -1045,6 +1119,61 @@ public final class EndToEndBenchmark {
             j.startSeconds = sec(System.nanoTime() - t0);
             System.out.printf(Locale.ROOT, "  job started in %.1f s (log %s)%n", j.startSeconds, log);
             return j;
+        }
+
+        /** A line of the job's output starting with {@code prefix}, without it, or null. */
+        String field(String prefix) {
+            synchronized (output) {
+                for (String l : output) {
+                    if (l.trim().startsWith(prefix)) {
+                        return l.trim().substring(prefix.length()).trim();
+                    }
+                }
+            }
+            return null;
+        }
+
+        /**
+         * The job's recent checkpoints from the REST API (Flink keeps the last 10): trigger time relative to
+         * {@code originWallMs} in seconds, duration, size. Empty if the REST API does not answer.
+         */
+        List<Map<String, Object>> checkpoints(long originWallMs) {
+            List<Map<String, Object>> out = new ArrayList<>();
+            try {
+                String web = field("web UI:");
+                String job = field("job:");
+                if (web == null || job == null) {
+                    return out;
+                }
+                String url = web.split("\\s+")[0];
+                String jobId = job.split("\\s+")[1].replace(",", "");
+                String body = httpGet(url + (url.endsWith("/") ? "" : "/") + "jobs/" + jobId + "/checkpoints");
+                com.fasterxml.jackson.databind.JsonNode history = new ObjectMapper().readTree(body).path("history");
+                for (com.fasterxml.jackson.databind.JsonNode c : history) {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("id", c.path("id").asLong());
+                    m.put("status", c.path("status").asText());
+                    m.put("trigger_s", (c.path("trigger_timestamp").asLong() - originWallMs) / 1000.0);
+                    m.put("duration_ms", c.path("end_to_end_duration").asLong());
+                    m.put("state_mb", c.path("state_size").asLong() / 1e6);
+                    out.add(0, m);
+                }
+            } catch (Exception e) {
+                LOG.info("cannot read the job's checkpoints: {}", e.toString());
+            }
+            return out;
+        }
+
+        private static String httpGet(String url) throws Exception {
+            java.net.HttpURLConnection c = (java.net.HttpURLConnection) java.net.URI.create(url).toURL()
+                    .openConnection();
+            c.setConnectTimeout(3000);
+            c.setReadTimeout(10000);
+            try (java.io.InputStream in = c.getInputStream()) {
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            } finally {
+                c.disconnect();
+            }
         }
 
         String tail() {
