@@ -20,6 +20,8 @@
 #   --conf key=value  passed to the job as -D key=value (any engram.* or Flink option); repeatable. The benchmark
 #                   sets the kernel mode, topics, group and transactional ids itself
 #   --note TEXT     a line shown at the top of the page (e.g. that the machine was busy)
+#   --notes FILE    hand-written Markdown appended to the page (full run default: docs/benchmarks/e2e-analysis.md)
+#   --results FILE  only regenerate the page and charts from an earlier results file (no build, no run)
 #   driver options: --shapes MEMORIESxDIMxSPACES[,...] --modes zig,java --parallelism N --job-heap SIZE
 #                   --warmup S --saturation S --open-loop S --in-flight N --load FRACTION --k K --seed N
 # Exit codes: 0 ok (goals missed are reported, not failed); 1 a verification or sanity check failed; 2 usage/build.
@@ -31,7 +33,7 @@ TOOL="$SCRIPT_DIR/bench/e2etool.py"
 JAVA=${JAVA:-java}
 LOCAL="$REPO_DIR/job/target/engram-local"
 
-preset=full build=true out="" note="" driver=()
+preset=full build=true out="" note="" notes="" results_only="" driver=()
 orig_args=("$@")
 die() { echo "benchmark_e2e: ERROR: $*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
@@ -41,6 +43,8 @@ while [[ $# -gt 0 ]]; do
         --no-build) build=false ;;
         --out) out=${2:?--out needs a directory}; shift ;;
         --note) note=${2:?--note needs a text}; shift ;;
+        --notes) notes=${2:?--notes needs a file}; shift ;;
+        --results) results_only=${2:?--results needs a file}; build=false; shift ;;
         --conf | --shapes | --modes | --parallelism | --job-heap | --warmup | --saturation | --open-loop | \
             --in-flight | --load | --k | --seed)
             driver+=("$1" "${2:?$1 needs a value}"); shift ;;
@@ -51,7 +55,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 case $preset in
-    full) out=${out:-$REPO_DIR/docs/benchmarks} ;;
+    full) out=${out:-$REPO_DIR/docs/benchmarks}; notes=${notes:-$REPO_DIR/docs/benchmarks/e2e-analysis.md} ;;
     quick) out=${out:-$REPO_DIR/job/target/bench-e2e-quick} ;;
     smoke) out=${out:-$REPO_DIR/job/target/bench-e2e-smoke} ;;
 esac
@@ -67,19 +71,29 @@ if $build; then
     (cd "$REPO_DIR" && mvn -B -q ${ENGRAM_MVN_ARGS:-} -pl job -am package -DskipTests) >"$logs/build.log" 2>&1 ||
         { tail -40 "$logs/build.log" >&2; die "the build failed (log: $logs/build.log)"; }
 fi
-[[ -f $LOCAL/jvm.options && -d $LOCAL/lib ]] || die "no local distribution at $LOCAL (run without --no-build)"
-
-results="$out/e2e-results.json"
-command_line="deploy/scripts/benchmark_e2e.sh${orig_args[*]:+ ${orig_args[*]}}"
-echo "== end-to-end benchmark, preset $preset ($(date -u +%H:%M:%S) UTC); logs in $logs"
 rc=0
-"$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
-    -Dlog4j2.configurationFile=classpath:io/engram/job/cli/log4j2-cli.properties -Dlog.file="$logs/driver.log" \
-    -cp "$LOCAL/lib/*" io.engram.job.bench.EndToEndBenchmark --preset "$preset" --out "$results" \
-    --log-dir "$logs" --local-dir "$LOCAL" --command "$command_line" --note "$note" "${driver[@]}" || rc=$?
-[[ -f $results ]] || die "the driver wrote no results (exit $rc; log: $logs/driver.log)"
+if [[ -n $results_only ]]; then
+    results=$(cd "$(dirname "$results_only")" && pwd)/$(basename "$results_only")
+    [[ -f $results ]] || die "no results file $results_only"
+    echo "== regenerating the report from $results"
+else
+    [[ -f $LOCAL/jvm.options && -d $LOCAL/lib ]] || die "no local distribution at $LOCAL (run without --no-build)"
+    results="$out/e2e-results.json"
+    command_line="deploy/scripts/benchmark_e2e.sh"
+    for a in "${orig_args[@]}"; do
+        if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then command_line+=" $a"; else q=${a//\'/\'\\\'\'}; command_line+=" '$q'"; fi
+    done
+    echo "== end-to-end benchmark, preset $preset ($(date -u +%H:%M:%S) UTC); logs in $logs"
+    "$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
+        -Dlog4j2.configurationFile=classpath:io/engram/job/cli/log4j2-cli.properties -Dlog.file="$logs/driver.log" \
+        -cp "$LOCAL/lib/*" io.engram.job.bench.EndToEndBenchmark --preset "$preset" --out "$results" \
+        --log-dir "$logs" --local-dir "$LOCAL" --command "$command_line" --note "$note" "${driver[@]}" || rc=$?
+    [[ -f $results ]] || die "the driver wrote no results (exit $rc; log: $logs/driver.log)"
+fi
 
-python3 "$TOOL" report --md "$out/e2e.md" --out-dir "$out" --results-name "$(basename "$results")" "$results"
+report_args=(--md "$out/e2e.md" --out-dir "$out" --results-name "$(basename "$results")")
+[[ -n $notes && -f $notes ]] && report_args+=(--notes-file "$notes")
+python3 "$TOOL" report "${report_args[@]}" "$results"
 python3 "$TOOL" check "$results" || rc=1
 echo "== done in $((SECONDS - start)) s: $out/e2e.md"
 exit $rc

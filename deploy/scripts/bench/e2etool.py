@@ -149,7 +149,7 @@ def charts(doc, out_dir, prefix):
     return files
 
 
-def report(doc, md_path, out_dir, prefix, results_name):
+def report(doc, md_path, out_dir, prefix, results_name, notes=None):
     os.makedirs(out_dir, exist_ok=True)
     files = charts(doc, out_dir, prefix)
     m, v, c = doc["machine"], doc["versions"], doc["config"]
@@ -236,11 +236,25 @@ def report(doc, md_path, out_dir, prefix, results_name):
     if doc.get("ratios"):
         w("## Zig / Java, same run")
         w("")
-        w("| shape | Zig queries/s | Java queries/s | Zig / Java |")
-        w("|---|---|---|---|")
+        w("| shape | Zig queries/s | Java queries/s | Zig / Java | queries per job CPU-second: Zig / Java | Zig / Java "
+          "per CPU-second | recall compute in the operator, p50 ms: Zig / Java | Java / Zig compute |")
+        w("|---|---|---|---|---|---|---|---|")
         for r in doc["ratios"]:
             label = next((x["shape"]["label"] for x in doc["runs"] if shape_key(x) == r["shape"]), r["shape"])
-            w(f"| {label} | {fmt(r['zig_qps'])} | {fmt(r['java_qps'])} | {r['zig_over_java']:.2f}× |")
+            comp = {x["mode"]: x.get("saturation", {}).get("job_compute_ms", {}).get("p50")
+                    for x in doc["runs"] if shape_key(x) == r["shape"]}
+            z, j = comp.get("zig"), comp.get("java")
+            zc, jc = r.get("zig_queries_per_job_cpu_s"), r.get("java_queries_per_job_cpu_s")
+            w(f"| {label} | {fmt(r['zig_qps'])} | {fmt(r['java_qps'])} | {r['zig_over_java']:.2f}× | "
+              f"{fmt(zc)} / {fmt(jc)} | {f'{zc / jc:.2f}×' if zc and jc else '–'} | "
+              f"{fmt(z, 3)} / {fmt(j, 3)} | {f'{j / z:.2f}×' if z and j else '–'} |")
+        w("")
+        w("Queries/s is what the whole pipeline sustains (Kafka, Avro, Flink network, the recall, the exactly-once "
+          "sink) with the driver and the broker on the same cores, in the share of the machine the job got. Queries "
+          "per job CPU-second divides the answers of the saturation window by the CPU time the job's JVM used in it "
+          "(user + system, from the OS): it does not depend on how much of the machine other processes took. The "
+          "compute columns are the `latency_us` the operator reports for the recall alone (wall time, so a busy "
+          "machine inflates them too).")
         w("")
     shapes = []
     for r in doc["runs"]:
@@ -265,6 +279,9 @@ def report(doc, md_path, out_dir, prefix, results_name):
         row("ingest: memory events/s", lambda r: fmt(r["ingest"]["events_per_s"], 0))
         row("ingest: events (MB of embeddings)", lambda r: f"{r['ingest']['events']:,} ({r['ingest']['mb']:.0f} MB)")
         row("max throughput: queries/s (closed loop)", lambda r: fmt(r["saturation"]["qps"]))
+        row("↳ job CPU used, cores (driver + broker JVM)", lambda r: f"{r['saturation']['job_cpu_cores']:.2f} "
+            f"({r['saturation']['driver_cpu_cores']:.2f})")
+        row("↳ queries per job CPU-second", lambda r: fmt(r["saturation"]["queries_per_job_cpu_s"]))
         row("↳ latency at saturation p50 / p99, ms", lambda r: f"{fmt(r['saturation']['latency_ms']['p50'])} / "
             f"{fmt(r['saturation']['latency_ms']['p99'])}")
         row("open loop: target / achieved queries/s", lambda r: f"{fmt(r['open_loop']['target_qps'])} / "
@@ -299,6 +316,9 @@ def report(doc, md_path, out_dir, prefix, results_name):
     w("")
     w("All passed." if not problems else "\n".join(f"- {p}" for p in problems))
     w("")
+    if notes:
+        w(notes.rstrip())
+        w("")
     with open(md_path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     return files
@@ -314,6 +334,7 @@ def main(argv=None):
     r.add_argument("--out-dir", required=True, help="where the SVG charts go")
     r.add_argument("--prefix", default="e2e", help="chart file name prefix")
     r.add_argument("--results-name", help="how the page names the results file (default: its path)")
+    r.add_argument("--notes-file", help="hand-written Markdown appended to the page")
     r.add_argument("results")
     args = p.parse_args(argv)
     doc = load(args.results)
@@ -325,7 +346,11 @@ def main(argv=None):
             n = sum(r.get("verification", {}).get("queries", 0) for r in doc["runs"])
             print(f"benchmark_e2e: sanity checks passed ({len(doc['runs'])} runs, {n} queries answered exactly once)")
         return 1 if problems else 0
-    files = report(doc, args.md, args.out_dir, args.prefix, args.results_name or args.results)
+    notes = None
+    if args.notes_file:
+        with open(args.notes_file, encoding="utf-8") as f:
+            notes = f.read()
+    files = report(doc, args.md, args.out_dir, args.prefix, args.results_name or args.results, notes)
     print(f"wrote {args.md} and {', '.join(files)}")
     return 0
 

@@ -17,7 +17,9 @@ def run(mode, qps, p99, shape=(10000, 768, 4)):
         "mode": mode,
         "ingest": {"events": m * s, "produce_s": 3.0, "applied_s": 5.0, "events_per_s": m * s / 5.0,
                    "mb": m * s * d * 4 / 1e6},
-        "saturation": {"qps": qps, "latency_ms": {"p50": 40.0, "p99": 90.0}},
+        "saturation": {"qps": qps, "latency_ms": {"p50": 40.0, "p99": 90.0}, "job_cpu_cores": 1.5,
+                       "driver_cpu_cores": 0.4, "queries_per_job_cpu_s": qps / 1.5,
+                       "job_compute_ms": {"p50": 600.0 / qps}},
         "open_loop": {"target_qps": qps * 0.8, "achieved_qps": qps * 0.79, "max_send_lag_ms": 1.0,
                       "latency_ms": {"p50": p99 / 4, "p95": p99 / 2, "p99": p99, "max": p99 * 2},
                       "committed_latency_ms": {"p50": 5000.0, "p95": 9000.0, "p99": 9900.0},
@@ -40,7 +42,8 @@ def doc(zig_qps=600.0, java_qps=150.0, zig_p99=30.0, java_p99=80.0):
                    "in_flight": 128, "load": 0.8, "k": 10, "seed": 42, "job_conf": {"engram.kernels.mode": "MODE"}},
         "runs": [run("zig", zig_qps, zig_p99), run("java", java_qps, java_p99)],
         "ratios": [{"shape": "10000x768", "zig_qps": zig_qps, "java_qps": java_qps,
-                    "zig_over_java": zig_qps / java_qps}],
+                    "zig_over_java": zig_qps / java_qps, "zig_queries_per_job_cpu_s": zig_qps / 1.5,
+                    "java_queries_per_job_cpu_s": java_qps / 1.5}],
         "ok": True,
     }
 
@@ -106,7 +109,8 @@ class ReportTest(unittest.TestCase):
             with open(md, encoding="utf-8") as fh:
                 text = fh.read()
         self.assertIn("machine loaded", text)
-        self.assertIn("| 10k x 768d | 600.0 | 150.0 | 4.00× |", text)
+        self.assertIn("| 10k x 768d | 600.0 | 150.0 | 4.00× | 400.0 / 100.0 | 4.00× | 1.000 / 4.000 | 4.00× |", text)
+        self.assertIn("| ↳ queries per job CPU-second | 400.0 | 100.0 |", text)
         self.assertIn("1k x 384d: 16 spaces", text)
         self.assertIn("read_committed", text)
         self.assertIn("All passed.", text)

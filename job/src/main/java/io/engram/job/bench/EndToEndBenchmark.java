@@ -364,6 +364,10 @@ public final class EndToEndBenchmark {
             String key = sh.get("memories") + "x" + sh.get("dim");
             byShape.computeIfAbsent(key, x -> new LinkedHashMap<>())
                     .put((String) r.get("mode"), ((Number) castMap(sat).get("qps")).doubleValue());
+            Object perCpu = castMap(sat).get("queries_per_job_cpu_s");
+            if (perCpu != null) {
+                byShape.get(key).put(r.get("mode") + "_cpu", ((Number) perCpu).doubleValue());
+            }
         }
         byShape.forEach((shape, m) -> {
             if (m.containsKey("zig") && m.containsKey("java") && m.get("java") > 0) {
@@ -372,6 +376,11 @@ public final class EndToEndBenchmark {
                 x.put("zig_qps", m.get("zig"));
                 x.put("java_qps", m.get("java"));
                 x.put("zig_over_java", m.get("zig") / m.get("java"));
+                if (m.containsKey("zig_cpu") && m.containsKey("java_cpu")) {
+                    x.put("zig_queries_per_job_cpu_s", m.get("zig_cpu"));
+                    x.put("java_queries_per_job_cpu_s", m.get("java_cpu"));
+                    x.put("zig_over_java_per_cpu_s", m.get("zig_cpu") / m.get("java_cpu"));
+                }
                 out.add(x);
             }
         });
@@ -492,10 +501,14 @@ public final class EndToEndBenchmark {
                 long warmEnd = System.nanoTime() + (long) (s.warmupS * 1e9);
                 long satEnd = warmEnd + (long) (s.saturationS * 1e9);
                 long q = 0;
+                double[] cpuAtStart = null;
                 while (true) {
                     long t = System.nanoTime();
                     if (t >= satEnd) {
                         break;
+                    }
+                    if (cpuAtStart == null && t >= warmEnd) {
+                        cpuAtStart = new double[] {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
                     }
                     job.check();
                     if (!window.tryAcquire(100, TimeUnit.MILLISECONDS)) {
@@ -507,6 +520,7 @@ public final class EndToEndBenchmark {
                             cues[rnd.nextInt(cues.length)], phase, ts, null, sent);
                 }
                 // Answer rate inside the saturation window (by arrival time), whatever phase the query was sent in.
+                double[] cpuAtEnd = {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
                 long answered = sent.values().stream().filter(x -> x.phase != Phase.PROBE && x.uncommittedNanos != 0
                         && x.uncommittedNanos >= warmEnd && x.uncommittedNanos < satEnd).count();
                 double qps = answered / s.saturationS;
@@ -516,6 +530,15 @@ public final class EndToEndBenchmark {
                 sat.put("seconds", s.saturationS);
                 sat.put("answered", answered);
                 sat.put("qps", qps);
+                if (cpuAtStart != null && cpuAtEnd[0] > cpuAtStart[0]) {
+                    double jobCpu = cpuAtEnd[0] - cpuAtStart[0];
+                    // CPU time the job's JVM used in the window: unlike queries/s, queries per CPU-second does not
+                    // depend on how much of the machine other processes took.
+                    sat.put("job_cpu_s", jobCpu);
+                    sat.put("job_cpu_cores", jobCpu / s.saturationS);
+                    sat.put("queries_per_job_cpu_s", answered / jobCpu);
+                    sat.put("driver_cpu_cores", (cpuAtEnd[1] - cpuAtStart[1]) / s.saturationS);
+                }
                 sat.put("latency_ms", percentiles(latencies(sent, Phase.SATURATION, false)));
                 sat.put("job_compute_ms", percentiles(compute(sent, Phase.SATURATION)));
                 r.put("saturation", sat);
@@ -930,6 +953,11 @@ public final class EndToEndBenchmark {
         return m;
     }
 
+    /** Total CPU time (user + system) of a process so far, seconds; NaN if the OS does not tell. */
+    static double cpuSeconds(ProcessHandle p) {
+        return p.info().totalCpuDuration().map(d -> d.toNanos() / 1e9).orElse(Double.NaN);
+    }
+
     static String loadAverage() {
         try {
             String[] p = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
@@ -1119,6 +1147,10 @@ public final class EndToEndBenchmark {
             j.startSeconds = sec(System.nanoTime() - t0);
             System.out.printf(Locale.ROOT, "  job started in %.1f s (log %s)%n", j.startSeconds, log);
             return j;
+        }
+
+        double cpuSeconds() {
+            return EndToEndBenchmark.cpuSeconds(process.toHandle());
         }
 
         /** A line of the job's output starting with {@code prefix}, without it, or null. */
