@@ -8,11 +8,11 @@
 #
 # Usage: deploy/scripts/benchmark_e2e.sh [--smoke | --quick] [--no-build] [--out DIR] [--conf key=value]...
 #            [--note TEXT] [driver options]
-#   (default)       full run (~15 min): 4 spaces of 10k x 768d and 16 spaces of 1k x 384d, both modes. Writes
+#   (default)       full run (~7 min): 4 spaces of 10k x 768d and 16 spaces of 1k x 384d, both modes. Writes
 #                   docs/benchmarks/e2e-results.json, docs/benchmarks/e2e.md and docs/benchmarks/e2e-*.svg
-#   --quick         2 spaces of 10k x 768d and 8 of 1k x 384d, shorter phases (~8 min); writes to
+#   --quick         2 spaces of 10k x 768d and 8 of 1k x 384d, shorter phases (~5 min); writes to
 #                   job/target/bench-e2e-quick/ (not docs/) unless --out is given
-#   --smoke         CI size (< 2 minutes without the build): 2 spaces of 1k x 64d, a few seconds per phase,
+#   --smoke         CI size (50-100 s without the build): 2 spaces of 1k x 64d, a few seconds per phase,
 #                   checkpoints every 2 s; checks the machinery and sanity (every query answered exactly once,
 #                   numbers positive), not performance. Writes to job/target/bench-e2e-smoke/
 #   --no-build      use job/target/engram-local as it is (default: build it with mvn -pl job -am package first)
