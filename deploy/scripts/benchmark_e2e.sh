@@ -24,7 +24,8 @@
 #   --results FILE  only regenerate the page and charts from an earlier results file (no build, no run)
 #   driver options: --shapes MEMORIESxDIMxSPACES[,...] --modes zig,java --parallelism N --job-heap SIZE
 #                   --warmup S --saturation S --open-loop S --in-flight N --load FRACTION --k K --seed N
-# Exit codes: 0 ok (goals missed are reported, not failed); 1 a verification or sanity check failed; 2 usage/build.
+# Exit codes: 0 ok (goals missed are reported, not failed); 1 a verification or sanity check failed; 2 usage/build
+# error or no results (e.g. the run hit its time limit: 10 min with --smoke, 60 min otherwise).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -84,7 +85,10 @@ else
         if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then command_line+=" $a"; else q=${a//\'/\'\\\'\'}; command_line+=" '$q'"; fi
     done
     echo "== end-to-end benchmark, preset $preset ($(date -u +%H:%M:%S) UTC); logs in $logs"
-    "$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
+    # A hard limit, so a hung run cannot eat a CI budget: SIGTERM lets the driver stop its job JVMs (shutdown hook).
+    limit=3600
+    [[ $preset == smoke ]] && limit=600
+    timeout --signal=TERM --kill-after=60 "$limit" "$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
         -Dlog4j2.configurationFile=classpath:io/engram/job/cli/log4j2-cli.properties -Dlog.file="$logs/driver.log" \
         -cp "$LOCAL/lib/*" io.engram.job.bench.EndToEndBenchmark --preset "$preset" --out "$results" \
         --log-dir "$logs" --local-dir "$LOCAL" --command "$command_line" --note "$note" "${driver[@]}" || rc=$?

@@ -1086,6 +1086,26 @@ public final class EndToEndBenchmark {
 
     /** The job: {@code engram run} in a child JVM (MiniCluster, real EngramJob), stopped with SIGTERM. */
     static final class JobProcess implements AutoCloseable {
+        /** Jobs still running; a shutdown hook stops them if the driver is killed (e.g. by a CI timeout). */
+        private static final java.util.Set<Process> RUNNING = ConcurrentHashMap.newKeySet();
+
+        static {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                for (Process p : RUNNING) {
+                    p.destroy();
+                }
+                for (Process p : RUNNING) {
+                    try {
+                        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                            p.destroyForcibly();
+                        }
+                    } catch (InterruptedException e) {
+                        p.destroyForcibly();
+                    }
+                }
+            }, "e2e-stop-jobs"));
+        }
+
         private final Process process;
         private final List<String> output = Collections.synchronizedList(new ArrayList<>());
         double startSeconds;
@@ -1110,6 +1130,7 @@ public final class EndToEndBenchmark {
             long t0 = System.nanoTime();
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
             JobProcess j = new JobProcess(pb.start());
+            RUNNING.add(j.process);
             Thread reader = new Thread(() -> {
                 try (BufferedReader r = new BufferedReader(new InputStreamReader(j.process.getInputStream(),
                         StandardCharsets.UTF_8))) {
@@ -1237,6 +1258,9 @@ public final class EndToEndBenchmark {
                 }
             }
             exit = process.isAlive() ? null : process.exitValue();
+            if (exit != null) {
+                RUNNING.remove(process);
+            }
         }
 
         Integer exitCode() {
