@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: the REAL job (engram run: EngramJob.build on a MiniCluster, in a child JVM) against a REAL
+# Kafka broker (KRaft, single node), once per kernel mode (zig, java), for each space shape. Reports the ingest rate
+# (memory events/s), the maximum recall throughput (queries/s, closed-loop saturation), the recall latency
+# p50/p95/p99 at 80% of that maximum (open loop, fixed rate, read_uncommitted; read_committed reported too), the
+# Zig/Java ratio of queries/s, and verifies with a read_committed consumer that every query got exactly one result.
+# Driver: io.engram.job.bench.EndToEndBenchmark; report and checks: deploy/scripts/bench/e2etool.py.
+#
+# Usage: deploy/scripts/benchmark_e2e.sh [--smoke | --quick] [--no-build] [--out DIR] [--conf key=value]...
+#            [--note TEXT] [driver options]
+#   (default)       full run (~7 min): 4 spaces of 10k x 768d and 16 spaces of 1k x 384d, both modes. Writes
+#                   docs/benchmarks/e2e-results.json, docs/benchmarks/e2e.md and docs/benchmarks/e2e-*.svg
+#   --quick         2 spaces of 10k x 768d and 8 of 1k x 384d, shorter phases (~5 min); writes to
+#                   job/target/bench-e2e-quick/ (not docs/) unless --out is given
+#   --smoke         CI size (50-100 s without the build): 2 spaces of 1k x 64d, a few seconds per phase,
+#                   checkpoints every 2 s; checks the machinery and sanity (every query answered exactly once,
+#                   numbers positive), not performance. Writes to job/target/bench-e2e-smoke/
+#   --no-build      use job/target/engram-local as it is (default: build it with mvn -pl job -am package first)
+#   --out DIR       where the JSON, the page and the charts go
+#   --conf key=value  passed to the job as -D key=value (any engram.* or Flink option); repeatable. The benchmark
+#                   sets the kernel mode, topics, group and transactional ids itself
+#   --note TEXT     a line shown at the top of the page (e.g. that the machine was busy)
+#   --notes FILE    hand-written Markdown appended to the page (full run default: docs/benchmarks/e2e-analysis.md)
+#   --results FILE  only regenerate the page and charts from an earlier results file (no build, no run)
+#   driver options: --shapes MEMORIESxDIMxSPACES[,...] --modes zig,java --parallelism N --job-heap SIZE
+#                   --warmup S --saturation S --open-loop S --in-flight N --load FRACTION --k K --seed N
+# Exit codes: 0 ok (goals missed are reported, not failed); 1 a verification or sanity check failed; 2 usage/build
+# error or no results (e.g. the run hit its time limit: 10 min with --smoke, 60 min otherwise).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
+TOOL="$SCRIPT_DIR/bench/e2etool.py"
+JAVA=${JAVA:-java}
+LOCAL="$REPO_DIR/job/target/engram-local"
+
+preset=full build=true out="" note="" notes="" results_only="" driver=()
+orig_args=("$@")
+die() { echo "benchmark_e2e: ERROR: $*" >&2; exit 2; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --smoke) preset=smoke ;;
+        --quick) preset=quick ;;
+        --no-build) build=false ;;
+        --out) out=${2:?--out needs a directory}; shift ;;
+        --note) note=${2:?--note needs a text}; shift ;;
+        --notes) notes=${2:?--notes needs a file}; shift ;;
+        --results) results_only=${2:?--results needs a file}; build=false; shift ;;
+        --conf | --shapes | --modes | --parallelism | --job-heap | --warmup | --saturation | --open-loop | \
+            --in-flight | --load | --k | --seed)
+            driver+=("$1" "${2:?$1 needs a value}"); shift ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+    shift
+done
+
+case $preset in
+    full) out=${out:-$REPO_DIR/docs/benchmarks}; notes=${notes:-$REPO_DIR/docs/benchmarks/e2e-analysis.md} ;;
+    quick) out=${out:-$REPO_DIR/job/target/bench-e2e-quick} ;;
+    smoke) out=${out:-$REPO_DIR/job/target/bench-e2e-smoke} ;;
+esac
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+logs="$REPO_DIR/job/target/bench-e2e-logs/$preset"
+mkdir -p "$logs"
+
+start=$SECONDS
+if $build; then
+    echo "== building the local distribution (mvn -B -q -pl job -am package -DskipTests)"
+    # shellcheck disable=SC2086
+    (cd "$REPO_DIR" && mvn -B -q ${ENGRAM_MVN_ARGS:-} -pl job -am package -DskipTests) >"$logs/build.log" 2>&1 ||
+        { tail -40 "$logs/build.log" >&2; die "the build failed (log: $logs/build.log)"; }
+fi
+rc=0
+if [[ -n $results_only ]]; then
+    results=$(cd "$(dirname "$results_only")" && pwd)/$(basename "$results_only")
+    [[ -f $results ]] || die "no results file $results_only"
+    echo "== regenerating the report from $results"
+else
+    [[ -f $LOCAL/jvm.options && -d $LOCAL/lib ]] || die "no local distribution at $LOCAL (run without --no-build)"
+    results="$out/e2e-results.json"
+    command_line="deploy/scripts/benchmark_e2e.sh"
+    for a in "${orig_args[@]}"; do
+        if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then command_line+=" $a"; else q=${a//\'/\'\\\'\'}; command_line+=" '$q'"; fi
+    done
+    echo "== end-to-end benchmark, preset $preset ($(date -u +%H:%M:%S) UTC); logs in $logs"
+    # A hard limit, so a hung run cannot eat a CI budget: SIGTERM lets the driver stop its job JVMs (shutdown hook).
+    limit=3600
+    [[ $preset == smoke ]] && limit=600
+    timeout --signal=TERM --kill-after=60 "$limit" "$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
+        -Dlog4j2.configurationFile=classpath:io/engram/job/cli/log4j2-cli.properties -Dlog.file="$logs/driver.log" \
+        -cp "$LOCAL/lib/*" io.engram.job.bench.EndToEndBenchmark --preset "$preset" --out "$results" \
+        --log-dir "$logs" --local-dir "$LOCAL" --command "$command_line" --note "$note" "${driver[@]}" || rc=$?
+    [[ -f $results ]] || die "the driver wrote no results (exit $rc; log: $logs/driver.log)"
+fi
+
+report_args=(--md "$out/e2e.md" --out-dir "$out" --results-name "$(basename "$results")")
+[[ -n $notes && -f $notes ]] && report_args+=(--notes-file "$notes")
+python3 "$TOOL" report "${report_args[@]}" "$results"
+python3 "$TOOL" check "$results" || rc=1
+echo "== done in $((SECONDS - start)) s: $out/e2e.md"
+exit $rc
