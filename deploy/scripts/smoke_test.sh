@@ -30,6 +30,8 @@ WORK=$(mktemp -d)
 TAIL_PID=""
 cleanup() {
     local rc=$?
+    # TAIL_PID is the subshell running engram_cli; the `engram tail` JVM is its child: end that first.
+    [ -z "$TAIL_PID" ] || pkill -TERM -P "$TAIL_PID" 2>/dev/null || true
     [ -z "$TAIL_PID" ] || kill "$TAIL_PID" 2>/dev/null || true
     rm -rf "$WORK"
     _on_exit

@@ -157,7 +157,9 @@ class ConfigDocsTest {
      * job user sets belongs in EngramOptions.
      */
     static final List<String> NOT_OPTIONS = List.of(
-            "engram.bench." // JVM system properties of the JMH benchmarks (kernels/src/jmh, BenchSupport)
+            "engram.bench.", // JVM system properties of the JMH benchmarks (kernels/src/jmh, BenchSupport)
+            // The loader's JVM system property behind engram.kernels.cpu-variant; its error messages name it.
+            io.engram.kernels.NativeLibrary.VARIANT_PROPERTY
     );
 
     static boolean exists(String key, Set<String> keys) {
