@@ -303,6 +303,10 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         if (settings.batchMaxSize <= 1 || s == null || s.size() == 0) {
             // Nothing to batch: batching is off, or there are no memories to compare with (and then no query waits:
             // a waiting query implies a non-empty space, which only a flushed change could have emptied).
+            if (settings.batchMaxSize <= 1) {
+                // Queries restored from a savepoint taken with batching on go first, in order.
+                flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.SIZE);
+            }
             MemoryKernels k = kernels.forSpace(raw.space);
             List<Hit> hits = s == null || s.size() == 0 ? List.of()
                     : engine.recall(s, toArray(q.getCue()), q.getTimestampMs(), p.k(), p.seedK(), p.maxHops(),
@@ -548,13 +552,11 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             LOG.info("engram kernel switch ignored: a newer one is in force ({} is older)", raw);
             return; // the newest command by timestamp_ms wins, whatever order they arrive in
         }
-        if (settings.batchMaxSize > 1) {
-            // Waiting queries are answered by the kernels that were in force when they arrived.
-            ctx.applyToKeyedState(PENDING, (key, state) -> {
-                currentKey = key;
-                flush(key, null, out, o -> ctx.output(DEAD_LETTERS, o), Flush.CONTROL);
-            });
-        }
+        // Waiting queries are answered by the kernels that were in force when they arrived.
+        ctx.applyToKeyedState(PENDING, (key, state) -> {
+            currentKey = key;
+            flush(key, null, out, o -> ctx.output(DEAD_LETTERS, o), Flush.CONTROL);
+        });
         ctx.getBroadcastState(KernelRouter.CONTROL).put(KernelRouter.CURRENT, AvroCodec.encode(control));
         kernels.observe(ctx.getBroadcastState(KernelRouter.CONTROL));
     }
