@@ -353,6 +353,53 @@ class RecallBatchingTest {
                 .isEqualTo(RecallResult.newBuilder(answer).setLatencyUs(0L).build());
     }
 
+    /**
+     * The keyed state of the job before batching: space, dedup and next-sweep only. No pending-queries state, no
+     * operator or broadcast state at all, as in a savepoint of that version.
+     */
+    static final class PreBatchingShape
+            extends org.apache.flink.streaming.api.functions.co.KeyedBroadcastProcessFunction<String, RawRecord,
+            RawRecord, OutRecord> {
+        @Override
+        public void processElement(RawRecord raw, ReadOnlyContext ctx,
+                                   org.apache.flink.util.Collector<OutRecord> out) throws Exception {
+            io.engram.job.state.SpaceState s = new io.engram.job.state.SpaceState();
+            s.upsert("old", new float[] {1f, 0f, 0f}, 1f, 1e6f, T0);
+            getRuntimeContext().getState(MemorySpaceFunction.SPACE).update(s);
+            getRuntimeContext().getMapState(MemorySpaceFunction.DEDUP).put("old-event", T0);
+            getRuntimeContext().getState(MemorySpaceFunction.NEXT_SWEEP).update(T0 + MINUTE);
+        }
+
+        @Override
+        public void processBroadcastElement(RawRecord raw, Context ctx,
+                                            org.apache.flink.util.Collector<OutRecord> out) {
+        }
+    }
+
+    @Test
+    void aSnapshotOfTheStateShapeBeforeBatchingRestoresWithNoWaitingQuery() throws Exception {
+        var old = new KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord>(
+                new org.apache.flink.streaming.api.operators.co.CoBroadcastWithKeyedOperator<>(new PreBatchingShape(),
+                        List.of(KernelRouter.CONTROL)), RawRecord::getSpace,
+                org.apache.flink.api.common.typeinfo.Types.STRING, 1, 1, 0);
+        old.open();
+        old.processElement(t.eventRecord(MemorySpaceFunctionTest.event(SPACE, "x", T0, store("x", 1, 0, 0))), T0);
+        OperatorSubtaskState snapshot = old.snapshot(1L, T0);
+        old.close();
+
+        var h = t.unopenedHarness(new MemorySpaceFunction(batching(2, 5)));
+        h.initializeState(snapshot);
+        h.open();
+        assertThat(pending(h, SPACE)).isZero();
+        assertThat(h.numProcessingTimeTimers()).isZero();
+        submit(h, SPACE, "q1", T0 + 10, 1, 0, 0);
+        assertThat(pending(h, SPACE)).isEqualTo(1);
+        submit(h, SPACE, "q2", T0 + 10, 1, 0.1f, 0);
+        List<RecallResult> got = answers(drainResults(h));
+        assertThat(ids(got)).containsExactly("q1", "q2");
+        assertThat(got.get(0).getHits()).extracting(RecallHit::getMemoryId).containsExactly("old");
+    }
+
     @Test
     void aBatchWhoseScratchExceedsTheArenaIsSplitNotOverflowed() throws Exception {
         EngramSettings zig = zigOrNull(c -> {
