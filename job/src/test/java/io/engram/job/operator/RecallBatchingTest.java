@@ -353,6 +353,37 @@ class RecallBatchingTest {
                 .isEqualTo(RecallResult.newBuilder(answer).setLatencyUs(0L).build());
     }
 
+    @Test
+    void onRocksDbAKernelSwitchAnswersEverySpaceAndWaitingQueriesRestore() throws Exception {
+        // The broadcast side clears each space's pending-queries state while iterating that state's keys.
+        EngramSettings s = batching(8, 60_000);
+        var h = t.unopenedHarness(new MemorySpaceFunction(s));
+        h.setStateBackend(new org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend());
+        h.open();
+        h.setProcessingTime(1_000);
+        seed(h);
+        for (int i = 0; i < 3; i++) {
+            submit(h, SPACE, "s-" + i, T0, 1, i, 0);
+            submit(h, OTHER, "o-" + i, T0, 1, i, 0);
+        }
+        assertThat(pending(h, SPACE)).isEqualTo(3);
+        OperatorSubtaskState snapshot = h.snapshot(1L, T0);
+        h.processBroadcastElement(t.controlRecord(AvroCodec.encode(control("java").build())), T0);
+        List<RecallResult> got = answers(drainResults(h));
+        assertThat(ids(got)).containsExactlyInAnyOrder("s-0", "s-1", "s-2", "o-0", "o-1", "o-2");
+        assertThat(pending(h, SPACE)).isZero();
+        assertThat(pending(h, OTHER)).isZero();
+
+        var h2 = t.unopenedHarness(new MemorySpaceFunction(s));
+        h2.setStateBackend(new org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend());
+        h2.setProcessingTime(1_000);
+        h2.initializeState(snapshot);
+        h2.open();
+        assertThat(pending(h2, SPACE)).isEqualTo(3);
+        h2.setProcessingTime(61_000);
+        assertThat(answers(drainResults(h2))).containsExactlyInAnyOrderElementsOf(got);
+    }
+
     /**
      * The keyed state of the job before batching: space, dedup and next-sweep only. No pending-queries state, no
      * operator or broadcast state at all, as in a savepoint of that version.
