@@ -317,7 +317,9 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             return;
         }
         long nowProcessing = ctx.timerService().currentProcessingTime();
-        pending.add(new PendingQuery(raw, arrivalMicros, nowProcessing));
+        PendingQuery waitingQuery = new PendingQuery(raw, arrivalMicros, nowProcessing);
+        waitingQuery.decoded = q;
+        pending.add(waitingQuery);
         int waiting = 0;
         for (PendingQuery ignored : pending.get()) {
             waiting++;
@@ -366,7 +368,8 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         for (int i = 0; i < b; i++) {
             // Validated at arrival: decoding the same bytes and checking them against the same settings again
             // cannot fail.
-            queries[i] = AvroCodec.decodeRecallQuery(batch.get(i).raw.value);
+            queries[i] = batch.get(i).decoded instanceof RecallQuery rq ? rq
+                    : AvroCodec.decodeRecallQuery(batch.get(i).raw.value);
             params[i] = validator.query(queries[i]);
             metrics.batchWaited(Math.max(0, flushMicros - batch.get(i).arrivalMicros));
         }

@@ -15,6 +15,12 @@ public final class PendingQuery {
     public final RawRecord raw;
     public final long arrivalMicros;
     public final long arrivalProcessingMs;
+    /**
+     * The query as decoded at arrival, so the flush need not decode it again; never serialized. Present when the
+     * state backend hands back the same object (hashmap backend), null after a copy through the serializer (RocksDB,
+     * a restore): then the flush decodes {@code raw.value}.
+     */
+    public Object decoded;
 
     public PendingQuery(RawRecord raw, long arrivalMicros, long arrivalProcessingMs) {
         this.raw = Objects.requireNonNull(raw, "raw");
