@@ -362,21 +362,33 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
 
         SpaceState s = space.value();
         MemoryKernels k = kernels.forSpace(key);
-        int b = batch.size();
-        RecallQuery[] queries = new RecallQuery[b];
-        QueryParams[] params = new QueryParams[b];
-        for (int i = 0; i < b; i++) {
-            // Validated at arrival: decoding the same bytes and checking them against the same settings again
-            // cannot fail.
-            queries[i] = batch.get(i).decoded instanceof RecallQuery rq ? rq
-                    : AvroCodec.decodeRecallQuery(batch.get(i).raw.value);
-            params[i] = validator.query(queries[i]);
-            metrics.batchWaited(Math.max(0, flushMicros - batch.get(i).arrivalMicros));
+        // Validated at arrival; checked again only because a restore may bring other limits (engram.limits.*): a
+        // query they now refuse is dead-lettered, as it would be on arrival, instead of failing the task.
+        List<PendingQuery> valid = new ArrayList<>(batch.size());
+        List<RecallQuery> queries = new ArrayList<>(batch.size());
+        List<QueryParams> params = new ArrayList<>(batch.size());
+        for (PendingQuery pq : batch) {
+            metrics.batchWaited(Math.max(0, flushMicros - pq.arrivalMicros));
+            try {
+                RecallQuery q = pq.decoded instanceof RecallQuery rq ? rq
+                        : decode(() -> AvroCodec.decodeRecallQuery(pq.raw.value));
+                QueryParams p = validator.query(q);
+                if (s != null && s.size() > 0 && q.getCue().size() != s.dim()) {
+                    throw new Rejection(Reason.DIM_MISMATCH, "cue has dimension " + q.getCue().size()
+                            + ", space '" + key + "' has " + s.dim());
+                }
+                valid.add(pq);
+                queries.add(q);
+                params.add(p);
+            } catch (Rejection r) {
+                deadLetter(deadLetters, pq.raw, r.reason(), r.getMessage(), true);
+            }
         }
+        int b = valid.size();
         if (s == null || s.size() == 0) {
             // Cannot happen (see arrive), but if it did, the answer is the empty space's.
             for (int i = 0; i < b; i++) {
-                respond(batch.get(i), queries[i], List.of(), k, flushMicros, flushNanos, out);
+                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out);
             }
             return;
         }
@@ -387,7 +399,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             int to = Math.min(b, from + perCall);
             float[] cues = new float[(to - from) * dim];
             for (int i = from; i < to; i++) {
-                List<Float> cue = queries[i].getCue();
+                List<Float> cue = queries.get(i).getCue();
                 int base = (i - from) * dim;
                 for (int j = 0; j < dim; j++) {
                     cues[base + j] = cue.get(j);
@@ -398,21 +410,21 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
                 sims = engine.similarities(s, cues, to - from, k);
             } catch (ArenaOverflowException e) {
                 for (int i = from; i < to; i++) {
-                    deadLetter(deadLetters, batch.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
+                    deadLetter(deadLetters, valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
                 }
                 continue;
             }
             for (int i = from; i < to; i++) {
-                QueryParams p = params[i];
+                QueryParams p = params.get(i);
                 List<Hit> hits;
                 try {
-                    hits = engine.recallWithSimilarity(s, sims, (i - from) * n, queries[i].getTimestampMs(), p.k(),
-                            p.seedK(), p.maxHops(), p.hopDecay(), p.threshold(), k);
+                    hits = engine.recallWithSimilarity(s, sims, (i - from) * n, queries.get(i).getTimestampMs(),
+                            p.k(), p.seedK(), p.maxHops(), p.hopDecay(), p.threshold(), k);
                 } catch (ArenaOverflowException e) {
-                    deadLetter(deadLetters, batch.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
+                    deadLetter(deadLetters, valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
                     continue;
                 }
-                respond(batch.get(i), queries[i], hits, k, flushMicros, flushNanos, out);
+                respond(valid.get(i), queries.get(i), hits, k, flushMicros, flushNanos, out);
             }
         }
     }

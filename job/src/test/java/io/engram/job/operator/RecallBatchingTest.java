@@ -337,6 +337,28 @@ class RecallBatchingTest {
     }
 
     @Test
+    void aWaitingQueryThatRestoredLimitsRefuseIsDeadLetteredNotFatal() throws Exception {
+        var h1 = harness(batching(8, 5));
+        seed(h1);
+        h1.setProcessingTime(5_000);
+        RawRecord big = t.queryRecord(query(SPACE, "k-50", T0, 1, 0, 0).setK(50).build());
+        h1.processElement(big, T0);
+        submit(h1, SPACE, "k-10", T0, 1, 0, 0);
+        OperatorSubtaskState snapshot = h1.snapshot(1L, T0);
+
+        var h2 = t.unopenedHarness(new MemorySpaceFunction(settings(batchingConf(8, 5).andThen(
+                c -> c.set(EngramOptions.MAX_K, 20)))));
+        h2.setProcessingTime(5_001);
+        h2.initializeState(snapshot);
+        h2.open();
+        h2.setProcessingTime(5_005);
+        assertThat(ids(answers(drainResults(h2)))).containsExactly("k-10");
+        var dl = drainDeadLetters(h2);
+        assertThat(dl).extracting(d -> d.getReason().toString()).containsExactly("BAD_K");
+        assertThat(dl.get(0).getSourceOffset()).isEqualTo(big.offset);
+    }
+
+    @Test
     void aSnapshotWithoutWaitingQueriesRestoresWithAnEmptyBatch() throws Exception {
         // What a savepoint of the job before batching holds: no pending-queries state at all.
         var h1 = harness(OFF);
