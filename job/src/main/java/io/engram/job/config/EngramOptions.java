@@ -164,6 +164,19 @@ public final class EngramOptions {
             .intType().defaultValue(16)
             .withDescription("Default number of most similar memories that seed the spreading.");
 
+    public static final ConfigOption<Integer> BATCH_MAX_SIZE = key("engram.recall.batch.max-size")
+            .intType().defaultValue(8)
+            .withDescription("Most recall queries of one space answered together by one pass of the batched "
+                    + "similarity kernel (>= 1; 1 turns batching off: every query is answered on arrival). A batch "
+                    + "is also answered when its first query has waited engram.recall.batch.max-delay, and before "
+                    + "any change to the space, so answers equal one-at-a-time recall.");
+
+    public static final ConfigOption<Duration> BATCH_MAX_DELAY = key("engram.recall.batch.max-delay")
+            .durationType().defaultValue(Duration.ofMillis(5))
+            .withDescription("Longest a recall query waits (processing time) for more queries of its space before "
+                    + "its batch is answered (>= 0; 0 answers every query on arrival). Adds at most this much to a "
+                    + "query's latency, plus the time of one batch.");
+
     // ----- limits ------------------------------------------------------------------------------------------------
 
     public static final ConfigOption<Integer> MAX_DIM = key("engram.limits.max-dim")

@@ -40,6 +40,10 @@ public final class EngramSettings implements Serializable {
     public final float hopDecay;
     public final float threshold;
     public final int seedK;
+    /** Queries per batch; 1 = no batching. */
+    public final int batchMaxSize;
+    /** Longest wait of a batch's first query, ms of processing time; 0 = no batching. */
+    public final long batchMaxDelayMs;
 
     public final int maxDim;
     public final int maxK;
@@ -108,6 +112,16 @@ public final class EngramSettings implements Serializable {
         maxSeedK = positive(c, EngramOptions.MAX_SEED_K.key(), c.get(EngramOptions.MAX_SEED_K), 1);
         seedK = c.get(EngramOptions.SEED_K);
         require(seedK >= 1 && seedK <= maxSeedK, EngramOptions.SEED_K.key(), "must be in [1, engram.limits.max-seed-k]");
+
+        int batchSize = c.get(EngramOptions.BATCH_MAX_SIZE);
+        require(batchSize >= 1, EngramOptions.BATCH_MAX_SIZE.key(), "must be >= 1 (1 turns batching off), got "
+                + batchSize);
+        java.time.Duration delay = c.get(EngramOptions.BATCH_MAX_DELAY);
+        require(!delay.isNegative(), EngramOptions.BATCH_MAX_DELAY.key(),
+                "must be >= 0 (0 turns batching off), got " + delay.toMillis() + " ms");
+        batchMaxDelayMs = delay.toMillis();
+        // Either knob at its "off" value turns batching off: nothing would be gained by waiting.
+        batchMaxSize = batchMaxDelayMs == 0 ? 1 : batchSize;
 
         maxDim = positive(c, EngramOptions.MAX_DIM.key(), c.get(EngramOptions.MAX_DIM), 1);
         maxK = positive(c, EngramOptions.MAX_K.key(), c.get(EngramOptions.MAX_K), 1);

@@ -70,7 +70,8 @@ public final class KafkaSettings {
         props.setProperty("transaction.timeout.ms",
                 Long.toString(conf.get(EngramOptions.TRANSACTION_TIMEOUT).toMillis()));
         KafkaRecordSerializationSchema<OutRecord> schema = (element, context, timestamp) ->
-                new ProducerRecord<>(topic, null, timestamp, element.key, element.value);
+                new ProducerRecord<>(topic, null, element.timestampMs != null ? element.timestampMs : timestamp,
+                        element.key, element.value);
         return KafkaSink.<OutRecord>builder()
                 .setBootstrapServers(bootstrapServers())
                 .setRecordSerializer(schema)

@@ -26,6 +26,9 @@ final class EngramMetrics {
     private final Map<KernelMode, Counter> recalls = new EnumMap<>(KernelMode.class);
     private final Map<Reason, Counter> deadLetters = new EnumMap<>(Reason.class);
     private final Histogram recallLatencyUs;
+    private final Histogram recallBatchSize;
+    private final Histogram recallBatchWaitUs;
+    private final Map<String, Counter> recallBatches = new java.util.HashMap<>();
     private final Counter duplicates;
     private final Counter decayForgotten;
     private final Counter sweepsSkipped;
@@ -52,6 +55,11 @@ final class EngramMetrics {
             deadLetters.put(r, engram.addGroup("reason", r.name()).counter("deadLetters"));
         }
         recallLatencyUs = engram.histogram("recallLatencyUs", new DescriptiveStatisticsHistogram(WINDOW));
+        recallBatchSize = engram.histogram("recallBatchSize", new DescriptiveStatisticsHistogram(WINDOW));
+        recallBatchWaitUs = engram.histogram("recallBatchWaitUs", new DescriptiveStatisticsHistogram(WINDOW));
+        for (MemorySpaceFunction.Flush f : MemorySpaceFunction.Flush.values()) {
+            recallBatches.put(f.label, engram.addGroup("flush", f.label).counter("recallBatches"));
+        }
         duplicates = engram.counter("duplicateEvents");
         decayForgotten = engram.counter("decayForgotten");
         sweepsSkipped = engram.counter("sweepsSkipped");
@@ -81,6 +89,17 @@ final class EngramMetrics {
     void recalled(KernelMode mode, long latencyUs) {
         recalls.get(mode).inc();
         recallLatencyUs.update(latencyUs);
+    }
+
+    /** A batch of {@code size} waiting queries was answered, for the reason {@code flush}. */
+    void batchFlushed(String flush, int size) {
+        recallBatches.get(flush).inc();
+        recallBatchSize.update(size);
+    }
+
+    /** A batched query waited this long between its arrival and its batch's answer. */
+    void batchWaited(long micros) {
+        recallBatchWaitUs.update(micros);
     }
 
     void deadLetter(Reason reason) {

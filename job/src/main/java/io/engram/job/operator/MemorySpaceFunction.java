@@ -7,6 +7,8 @@ import io.engram.job.model.Reason;
 import io.engram.job.model.Rejection;
 import io.engram.job.recall.Hit;
 import io.engram.job.recall.RecallEngine;
+import io.engram.job.state.PendingQuery;
+import io.engram.job.state.PendingQuerySerializer;
 import io.engram.job.state.SpaceState;
 import io.engram.job.state.SpaceStateSerializer;
 import io.engram.kernels.ArenaOverflowException;
@@ -27,6 +29,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
@@ -37,6 +40,8 @@ import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.TimeDomain;
+import org.apache.flink.streaming.api.TimerService;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.co.KeyedBroadcastProcessFunction;
 import org.apache.flink.util.Collector;
@@ -49,6 +54,13 @@ import org.slf4j.LoggerFactory;
  * applies memory events to the space's columnar state, answers recall queries with the kernels, runs the decay
  * sweep on an event-time timer, and sends everything it cannot apply to the dead-letter side output with a reason.
  * Broadcast input: {@code KernelControl} records, the runtime kernel switch.
+ *
+ * <p>Recall batching ({@code engram.recall.batch.*}): a valid query of a non-empty space waits in keyed list state
+ * ({@link #PENDING}) and the space's waiting queries are answered together, their similarities in one pass of the
+ * batched kernel. A batch is answered when it holds max-size queries, when the processing-time timer of its first
+ * query (arrival + max-delay) fires, and before anything that changes the space (a memory event about to be
+ * applied, a decay sweep) or the kernels that serve it (a kernel switch): every query is therefore answered from the
+ * state it arrived at, as one-at-a-time recall would. See docs/internal/recall_contract.md.
  */
 public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, RawRecord, RawRecord, OutRecord>
         implements CheckpointedFunction {
@@ -66,12 +78,30 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             new MapStateDescriptor<>("dedup", Types.STRING, Types.LONG);
     /** Keyed state: the event time of the space's pending decay sweep, so it is registered once. */
     public static final ValueStateDescriptor<Long> NEXT_SWEEP = new ValueStateDescriptor<>("next-sweep", Types.LONG);
+    /**
+     * Keyed state: validated recall queries waiting for their space's batch, in arrival order. Empty (absent) in a
+     * savepoint taken before batching existed, and whenever the space has no waiting query.
+     */
+    public static final ListStateDescriptor<PendingQuery> PENDING =
+            new ListStateDescriptor<>("pending-queries", PendingQuerySerializer.INSTANCE);
+
+    /** Why a batch was answered: the {@code flush} label of the batch counter. */
+    enum Flush {
+        SIZE("size"), DELAY("delay"), CHANGE("change"), CONTROL("control");
+
+        final String label;
+
+        Flush(String label) {
+            this.label = label;
+        }
+    }
 
     private final EngramSettings settings;
 
     private transient ValueState<SpaceState> space;
     private transient MapState<String, Long> dedup;
     private transient ValueState<Long> nextSweep;
+    private transient ListState<PendingQuery> pending;
     private transient InputValidator validator;
     private transient RecallEngine engine;
     private transient KernelRouter kernels;
@@ -91,6 +121,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         space = getRuntimeContext().getState(SPACE);
         dedup = getRuntimeContext().getMapState(DEDUP);
         nextSweep = getRuntimeContext().getState(NEXT_SWEEP);
+        pending = getRuntimeContext().getListState(PENDING);
         validator = new InputValidator(settings);
         engine = new RecallEngine();
         kernels = KernelRouter.open(settings, getRuntimeContext());
@@ -138,9 +169,9 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         currentKey = ctx.getCurrentKey();
         try {
             if (raw.kind == RawRecord.Kind.MEMORY_EVENT) {
-                applyEvent(raw, ctx);
+                applyEvent(raw, ctx, out);
             } else if (raw.kind == RawRecord.Kind.RECALL_QUERY) {
-                answer(raw, out);
+                arrive(raw, ctx, out);
             } else {
                 throw new IllegalStateException("control records arrive on the broadcast input, not " + raw);
             }
@@ -152,14 +183,24 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     }
 
     private void deadLetter(ReadOnlyContext ctx, RawRecord raw, Reason reason, String message) {
+        deadLetter(o -> ctx.output(DEAD_LETTERS, o), raw, reason, message, false);
+    }
+
+    /** {@code atQueryTime}: give the record the input's timestamp (a dead letter written by a batch flush). */
+    private void deadLetter(Consumer<OutRecord> sink, RawRecord raw, Reason reason, String message,
+                            boolean atQueryTime) {
         metrics.deadLetter(reason);
         LOG.debug("dead letter {} from {}: {}", reason, raw, message);
-        ctx.output(DEAD_LETTERS, DeadLetters.of(raw, reason, message, System.currentTimeMillis()));
+        OutRecord o = DeadLetters.of(raw, reason, message, System.currentTimeMillis());
+        if (atQueryTime) {
+            o.timestampMs = raw.timestampMs;
+        }
+        sink.accept(o);
     }
 
     // ----- memory events -----------------------------------------------------------------------------------------
 
-    private void applyEvent(RawRecord raw, ReadOnlyContext ctx) throws Exception {
+    private void applyEvent(RawRecord raw, ReadOnlyContext ctx, Collector<OutRecord> out) throws Exception {
         MemoryEvent e = decode(() -> AvroCodec.decodeMemoryEvent(raw.value));
         validator.envelope(raw.space, e.getSpace(), e.getEventId(), e.getTimestampMs(), System.currentTimeMillis());
         validator.event(e);
@@ -167,6 +208,8 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             metrics.duplicate();
             return; // already applied: a replay changes nothing
         }
+        // The event may change the space: the queries that arrived before it are answered from the state before it.
+        flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.CHANGE);
         SpaceState s = space.value();
         if (s == null) {
             s = new SpaceState();
@@ -242,27 +285,165 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
 
     // ----- recall ------------------------------------------------------------------------------------------------
 
-    private void answer(RawRecord raw, Collector<OutRecord> out) throws Exception {
+    /**
+     * A query arrives: decoded and validated now (a bad one is dead-lettered at once), then answered at once when
+     * batching is off or the space is empty, otherwise added to the space's batch.
+     */
+    private void arrive(RawRecord raw, ReadOnlyContext ctx, Collector<OutRecord> out) throws Exception {
         long started = System.nanoTime();
+        long arrivalMicros = nowMicros();
         RecallQuery q = decode(() -> AvroCodec.decodeRecallQuery(raw.value));
         validator.envelope(raw.space, q.getSpace(), q.getQueryId(), q.getTimestampMs(), System.currentTimeMillis());
         QueryParams p = validator.query(q);
         SpaceState s = space.value();
-        List<Hit> hits = List.of();
-        MemoryKernels k = kernels.forSpace(raw.space);
-        if (s != null && s.size() > 0) {
-            if (q.getCue().size() != s.dim()) {
-                throw new Rejection(Reason.DIM_MISMATCH, "cue has dimension " + q.getCue().size() + ", space '"
-                        + raw.space + "' has " + s.dim());
-            }
-            hits = engine.recall(s, toArray(q.getCue()), q.getTimestampMs(), p.k(), p.seedK(), p.maxHops(),
-                    p.hopDecay(), p.threshold(), k);
+        if (s != null && s.size() > 0 && q.getCue().size() != s.dim()) {
+            throw new Rejection(Reason.DIM_MISMATCH, "cue has dimension " + q.getCue().size() + ", space '"
+                    + raw.space + "' has " + s.dim());
         }
+        if (settings.batchMaxSize <= 1 || s == null || s.size() == 0) {
+            // Nothing to batch: batching is off, or there are no memories to compare with (and then no query waits:
+            // a waiting query implies a non-empty space, which only a flushed change could have emptied).
+            if (settings.batchMaxSize <= 1) {
+                // Queries restored from a savepoint taken with batching on go first, in order.
+                flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.SIZE);
+            }
+            MemoryKernels k = kernels.forSpace(raw.space);
+            List<Hit> hits = s == null || s.size() == 0 ? List.of()
+                    : engine.recall(s, toArray(q.getCue()), q.getTimestampMs(), p.k(), p.seedK(), p.maxHops(),
+                            p.hopDecay(), p.threshold(), k);
+            long latencyUs = (System.nanoTime() - started) / 1000;
+            out.collect(result(raw, q, hits, k, latencyUs));
+            metrics.recalled(k.mode(), latencyUs);
+            return;
+        }
+        long nowProcessing = ctx.timerService().currentProcessingTime();
+        PendingQuery waitingQuery = new PendingQuery(raw, arrivalMicros, nowProcessing);
+        waitingQuery.decoded = q;
+        pending.add(waitingQuery);
+        int waiting = 0;
+        for (PendingQuery ignored : pending.get()) {
+            waiting++;
+        }
+        if (waiting >= settings.batchMaxSize) {
+            flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.SIZE);
+        } else if (waiting == 1) {
+            ctx.timerService().registerProcessingTimeTimer(nowProcessing + settings.batchMaxDelayMs);
+        }
+    }
+
+    /**
+     * Answers the space's waiting queries, if any, in arrival order: similarities of all cues in one batched kernel
+     * call (split only where the arena could not hold the whole batch's scratch), then retention, spreading and
+     * ranking per query, exactly as {@link RecallEngine#recall} does for one. The current key must be {@code key}.
+     *
+     * @param timers the key's timer service, to delete the batch's flush timer; null where there is none (the
+     *               broadcast side): the timer then fires later and finds nothing, or a newer batch, to answer
+     */
+    private void flush(String key, TimerService timers, Collector<OutRecord> out, Consumer<OutRecord> deadLetters,
+                       Flush cause) throws Exception {
+        Iterable<PendingQuery> stored = pending.get();
+        if (stored == null) {
+            return;
+        }
+        List<PendingQuery> batch = new ArrayList<>();
+        for (PendingQuery pq : stored) {
+            batch.add(pq);
+        }
+        if (batch.isEmpty()) {
+            return;
+        }
+        pending.clear();
+        if (timers != null && cause != Flush.DELAY) {
+            timers.deleteProcessingTimeTimer(batch.get(0).arrivalProcessingMs + settings.batchMaxDelayMs);
+        }
+        long flushMicros = nowMicros();
+        long flushNanos = System.nanoTime();
+        metrics.batchFlushed(cause.label, batch.size());
+
+        SpaceState s = space.value();
+        MemoryKernels k = kernels.forSpace(key);
+        // Validated at arrival; checked again only because a restore may bring other limits (engram.limits.*): a
+        // query they now refuse is dead-lettered, as it would be on arrival, instead of failing the task.
+        List<PendingQuery> valid = new ArrayList<>(batch.size());
+        List<RecallQuery> queries = new ArrayList<>(batch.size());
+        List<QueryParams> params = new ArrayList<>(batch.size());
+        for (PendingQuery pq : batch) {
+            metrics.batchWaited(Math.max(0, flushMicros - pq.arrivalMicros));
+            try {
+                RecallQuery q = pq.decoded instanceof RecallQuery rq ? rq
+                        : decode(() -> AvroCodec.decodeRecallQuery(pq.raw.value));
+                QueryParams p = validator.query(q);
+                if (s != null && s.size() > 0 && q.getCue().size() != s.dim()) {
+                    throw new Rejection(Reason.DIM_MISMATCH, "cue has dimension " + q.getCue().size()
+                            + ", space '" + key + "' has " + s.dim());
+                }
+                valid.add(pq);
+                queries.add(q);
+                params.add(p);
+            } catch (Rejection r) {
+                deadLetter(deadLetters, pq.raw, r.reason(), r.getMessage(), true);
+            }
+        }
+        int b = valid.size();
+        if (s == null || s.size() == 0) {
+            // Cannot happen (see arrive), but if it did, the answer is the empty space's.
+            for (int i = 0; i < b; i++) {
+                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out);
+            }
+            return;
+        }
+        int n = s.size();
+        int dim = s.dim();
+        int perCall = ArenaBudget.batchQueriesThatFit(k.arenaStats().capacityBytes(), dim, b);
+        for (int from = 0; from < b; from += perCall) {
+            int to = Math.min(b, from + perCall);
+            float[] cues = new float[(to - from) * dim];
+            for (int i = from; i < to; i++) {
+                List<Float> cue = queries.get(i).getCue();
+                int base = (i - from) * dim;
+                for (int j = 0; j < dim; j++) {
+                    cues[base + j] = cue.get(j);
+                }
+            }
+            float[] sims;
+            try {
+                sims = engine.similarities(s, cues, to - from, k);
+            } catch (ArenaOverflowException e) {
+                for (int i = from; i < to; i++) {
+                    deadLetter(deadLetters, valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
+                }
+                continue;
+            }
+            for (int i = from; i < to; i++) {
+                QueryParams p = params.get(i);
+                List<Hit> hits;
+                try {
+                    hits = engine.recallWithSimilarity(s, sims, (i - from) * n, queries.get(i).getTimestampMs(),
+                            p.k(), p.seedK(), p.maxHops(), p.hopDecay(), p.threshold(), k);
+                } catch (ArenaOverflowException e) {
+                    deadLetter(deadLetters, valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
+                    continue;
+                }
+                respond(valid.get(i), queries.get(i), hits, k, flushMicros, flushNanos, out);
+            }
+        }
+    }
+
+    /** Emits one batched answer; its latency is the wait in the batch plus the batch's time until this answer. */
+    private void respond(PendingQuery pq, RecallQuery q, List<Hit> hits, MemoryKernels k, long flushMicros,
+                         long flushNanos, Collector<OutRecord> out) {
+        long latencyUs = Math.max(0, flushMicros - pq.arrivalMicros) + (System.nanoTime() - flushNanos) / 1000;
+        OutRecord o = result(pq.raw, q, hits, k, latencyUs);
+        o.timestampMs = pq.raw.timestampMs; // the query's timestamp, as if answered on arrival
+        out.collect(o);
+        metrics.recalled(k.mode(), latencyUs);
+    }
+
+    private static OutRecord result(RawRecord raw, RecallQuery q, List<Hit> hits, MemoryKernels k, long latencyUs) {
         List<RecallHit> out2 = new ArrayList<>(hits.size());
         for (Hit h : hits) {
             out2.add(new RecallHit(h.memoryId(), h.score(), h.similarity(), h.activation(), h.retention(), h.hops()));
         }
-        long latencyUs = (System.nanoTime() - started) / 1000;
         RecallResult result = RecallResult.newBuilder()
                 .setQueryId(q.getQueryId())
                 .setSpace(q.getSpace())
@@ -271,8 +452,13 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
                 .setKernelMode(k.mode().label())
                 .setLatencyUs(latencyUs)
                 .build();
-        metrics.recalled(k.mode(), latencyUs);
-        out.collect(new OutRecord(raw.key, AvroCodec.encode(result)));
+        return new OutRecord(raw.key, AvroCodec.encode(result));
+    }
+
+    /** Wall-clock microseconds: comparable across a restore in another process, unlike {@link System#nanoTime}. */
+    private static long nowMicros() {
+        java.time.Instant t = java.time.Instant.now();
+        return t.getEpochSecond() * 1_000_000L + t.getNano() / 1000;
     }
 
     // ----- decay sweep -------------------------------------------------------------------------------------------
@@ -290,6 +476,15 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<OutRecord> out) throws Exception {
         kernels.observe(ctx.getBroadcastState(KernelRouter.CONTROL));
+        currentKey = ctx.getCurrentKey();
+        if (ctx.timeDomain() == TimeDomain.PROCESSING_TIME) {
+            // The batch's max-delay is up (or a stale timer of a batch answered earlier: then it answers a newer
+            // batch a little early, or nothing).
+            flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.DELAY);
+            return;
+        }
+        // The sweep may forget memories: answer the waiting queries first, from the state they arrived at.
+        flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.CHANGE);
         nextSweep.clear();
         SpaceState s = space.value();
         if (s != null && s.size() > 0) {
@@ -372,6 +567,11 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             LOG.info("engram kernel switch ignored: a newer one is in force ({} is older)", raw);
             return; // the newest command by timestamp_ms wins, whatever order they arrive in
         }
+        // Waiting queries are answered by the kernels that were in force when they arrived.
+        ctx.applyToKeyedState(PENDING, (key, state) -> {
+            currentKey = key;
+            flush(key, null, out, o -> ctx.output(DEAD_LETTERS, o), Flush.CONTROL);
+        });
         ctx.getBroadcastState(KernelRouter.CONTROL).put(KernelRouter.CURRENT, AvroCodec.encode(control));
         kernels.observe(ctx.getBroadcastState(KernelRouter.CONTROL));
     }

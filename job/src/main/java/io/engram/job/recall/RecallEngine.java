@@ -24,6 +24,8 @@ public final class RecallEngine {
     private float[] similarity = new float[0];
     private float[] activation = new float[0];
     private int[] firstHop = new int[0];
+    /** Batch similarities, queries × memories, row-major; grown on demand. */
+    private float[] batchSimilarity = new float[0];
 
     public List<Hit> recall(SpaceState space, float[] cue, long atMillis, int k, int seedK, int maxHops,
                             float hopDecay, float threshold, MemoryKernels kernels) {
@@ -36,11 +38,61 @@ public final class RecallEngine {
         assert cue.length == dim : "the operator checks the cue's dimension";
         kernels.decayRetention(space.lastAccess(), space.stability(), n, atMillis, retention);
         kernels.cosineSimilarity(cue, space.embeddings(), dim, 0, n, similarity);
+        return rank(space, similarity, 0, k, seedK, maxHops, hopDecay, threshold, kernels);
+    }
 
+    /**
+     * Step 2 of the contract for {@code count} cues at once, in one pass of the batched similarity kernel over the
+     * space's embeddings: cue {@code q} is {@code cues[q·dim .. q·dim + dim - 1]}. Returns the similarities,
+     * {@code [q·n + i]} for cue q and memory row i; valid until the next call of this engine. Hand each cue's slice
+     * to {@link #recallWithSimilarity}.
+     */
+    public float[] similarities(SpaceState space, float[] cues, int count, MemoryKernels kernels) {
+        int n = space.size();
+        int dim = space.dim();
+        assert cues.length >= count * dim : "the operator checks every cue's dimension";
+        long cells = (long) count * n;
+        if (cells > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(count + " cues x " + n + " memories do not fit one score array");
+        }
+        if (batchSimilarity.length < cells) {
+            batchSimilarity = new float[(int) Math.max(cells, Math.min(Integer.MAX_VALUE - 8L,
+                    2L * batchSimilarity.length))];
+        }
+        if (count == 1) {
+            // One cue is the single-query kernel's job: same call (and answer) as unbatched recall.
+            float[] cue = cues.length == dim ? cues : java.util.Arrays.copyOf(cues, dim);
+            kernels.cosineSimilarity(cue, space.embeddings(), dim, 0, n, batchSimilarity);
+        } else {
+            kernels.cosineSimilarityBatch(cues, count, space.embeddings(), dim, 0, n, batchSimilarity);
+        }
+        return batchSimilarity;
+    }
+
+    /**
+     * {@link #recall} with step 2 already done: {@code similarity[offset .. offset + n - 1]} are the cue's
+     * similarities (from {@link #similarities}). Computes retention at {@code atMillis} and steps 3 to 6.
+     */
+    public List<Hit> recallWithSimilarity(SpaceState space, float[] similarity, int offset, long atMillis, int k,
+                                          int seedK, int maxHops, float hopDecay, float threshold,
+                                          MemoryKernels kernels) {
+        int n = space.size();
+        if (n == 0) {
+            return List.of();
+        }
+        ensure(n);
+        kernels.decayRetention(space.lastAccess(), space.stability(), n, atMillis, retention);
+        return rank(space, similarity, offset, k, seedK, maxHops, hopDecay, threshold, kernels);
+    }
+
+    /** Steps 3 to 6, with {@code retention} filled and the similarities at {@code sim[off ..]}. */
+    private List<Hit> rank(SpaceState space, float[] sim, int off, int k, int seedK, int maxHops, float hopDecay,
+                           float threshold, MemoryKernels kernels) {
+        int n = space.size();
         TopRows seeds = new TopRows(Math.min(seedK, n));
         for (int i = 0; i < n; i++) {
-            if (similarity[i] > 0f) {
-                seeds.offer(i, similarity[i], space.id(i));
+            if (sim[off + i] > 0f) {
+                seeds.offer(i, sim[off + i], space.id(i));
             }
         }
         int[] seedRows = seeds.sortedRows();
@@ -49,7 +101,7 @@ public final class RecallEngine {
         }
         float[] seedActivations = new float[seedRows.length];
         for (int i = 0; i < seedRows.length; i++) {
-            seedActivations[i] = similarity[seedRows[i]];
+            seedActivations[i] = sim[off + seedRows[i]];
         }
         kernels.spreadActivation(space.graph(), seedRows, seedActivations, seedRows.length, maxHops, hopDecay,
                 threshold, activation, firstHop);
@@ -65,7 +117,7 @@ public final class RecallEngine {
         int[] rows = best.sortedRows();
         List<Hit> hits = new ArrayList<>(rows.length);
         for (int r : rows) {
-            hits.add(new Hit(space.id(r), activation[r] * retention[r] * strength[r], similarity[r], activation[r],
+            hits.add(new Hit(space.id(r), activation[r] * retention[r] * strength[r], sim[off + r], activation[r],
                     retention[r], firstHop[r]));
         }
         return hits;

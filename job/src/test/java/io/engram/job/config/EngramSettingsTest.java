@@ -155,6 +155,11 @@ class EngramSettingsTest {
         l.add(invalid(EngramOptions.FORGET_THRESHOLD, Double.NaN));
         l.add(invalid(EngramOptions.MAX_QUERY_HOPS, -1));
         l.add(invalid(EngramOptions.MAX_QUERY_HOPS, 5000)); // more than the spreading kernel accepts
+        l.add(invalid(EngramOptions.BATCH_MAX_SIZE, 0));
+        l.add(invalid(EngramOptions.BATCH_MAX_SIZE, -8));
+        l.add(invalid(EngramOptions.BATCH_MAX_DELAY, Duration.ofMillis(-1)));
+        l.add(invalidText(EngramOptions.BATCH_MAX_DELAY, "soon"));
+        l.add(invalidText(EngramOptions.BATCH_MAX_SIZE, "eight"));
         l.add(invalid(EngramOptions.MAX_HOPS, -1));
         l.add(invalid(EngramOptions.MAX_HOPS, 17)); // above engram.limits.max-hops (16)
         l.add(invalid(EngramOptions.HOP_DECAY, 0.0));
@@ -211,5 +216,22 @@ class EngramSettingsTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(ArenaConfig.ENV_OVERFLOW);
         assertThat(s.arenaConfig(Map.of(ArenaConfig.ENV_SIZE, "65536", ArenaConfig.ENV_OVERFLOW, "fail")))
                 .isEqualTo(new ArenaConfig(65536, OverflowStrategy.FAIL));
+    }
+
+    @Test
+    void recallBatchingDefaultsAndItsOffSwitches() {
+        EngramSettings d = new EngramSettings(new Configuration());
+        assertThat(d.batchMaxSize).isEqualTo(8);
+        assertThat(d.batchMaxDelayMs).isEqualTo(5);
+        Configuration one = new Configuration();
+        one.set(EngramOptions.BATCH_MAX_SIZE, 1);
+        assertThat(new EngramSettings(one).batchMaxSize).isEqualTo(1);
+        Configuration noDelay = new Configuration();
+        noDelay.set(EngramOptions.BATCH_MAX_DELAY, Duration.ZERO);
+        assertThat(new EngramSettings(noDelay).batchMaxSize).as("max-delay 0 answers on arrival").isEqualTo(1);
+        Configuration bad = new Configuration();
+        bad.set(EngramOptions.BATCH_MAX_SIZE, 0);
+        assertThatThrownBy(() -> new EngramSettings(bad)).hasMessage(
+                "invalid configuration: engram.recall.batch.max-size must be >= 1 (1 turns batching off), got 0");
     }
 }

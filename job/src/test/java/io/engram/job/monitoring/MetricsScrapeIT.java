@@ -252,6 +252,10 @@ class MetricsScrapeIT {
             assertThat(sum(scrape, ENGRAM + "edges")).isEqualTo(2.0 * SPACES.size());
             assertThat(scrape.get(ENGRAM + "recallLatencyUs"))
                     .anyMatch(s -> "0.99".equals(s.labels.get("quantile")));
+            // Recall batching (on by default): every answer went through a batch, counted once by cause.
+            assertThat(sum(scrape, ENGRAM + "recallBatchWaitUs_count")).isEqualTo(expectedResults);
+            assertThat(sum(scrape, ENGRAM + "recallBatchSize_count")).isPositive()
+                    .isEqualTo(sum(scrape, ENGRAM + "flush_recallBatches"));
             assertThat(scrape.get(ENGRAM + "arena_capacityBytes")).hasSize(PARALLELISM);
             if ("zig".equals(MODE)) {
                 assertThat(scrape.get(ENGRAM + "arena_capacityBytes")).allMatch(s -> s.value > 0);

@@ -55,8 +55,12 @@ class DivergenceGuardTest {
         try (var h = harness(c)) {
             h.processElement(event(1, "a", List.of(1f, 0f, 0f)), 0L);
             h.processElement(event(2, "b", List.of(0.6f, 0.8f, 0f)), 0L);
+            // Each query its own batch (its max-delay passes before the next arrives): the guard's switch takes
+            // effect on the next kernel call, so the next batch.
             h.processElement(query(3), 0L);
+            h.setProcessingTime(h.getProcessingTime() + 5);
             h.processElement(query(4), 0L);
+            h.setProcessingTime(h.getProcessingTime() + 5);
             return h.extractOutputValues().stream()
                     .map(o -> AvroCodec.decodeRecallResult(o.value).getKernelMode()).toList();
         }
