@@ -1,6 +1,7 @@
 package io.engram.job.state;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
@@ -76,22 +77,11 @@ public final class SpaceStateSerializer extends TypeSerializer<SpaceState> {
         for (int r = 0; r < n; r++) {
             out.writeUTF(s.id(r));
         }
-        float[] emb = s.embeddings();
-        for (int i = 0, end = n * d; i < end; i++) {
-            out.writeFloat(emb[i]);
-        }
-        float[] str = s.strength();
-        float[] stab = s.stability();
-        long[] last = s.lastAccess();
-        for (int r = 0; r < n; r++) {
-            out.writeFloat(str[r]);
-        }
-        for (int r = 0; r < n; r++) {
-            out.writeFloat(stab[r]);
-        }
-        for (int r = 0; r < n; r++) {
-            out.writeLong(last[r]);
-        }
+        ByteBuffer chunk = ByteBuffer.allocate(CHUNK_BYTES);
+        writeFloats(s.embeddings(), n * d, chunk, out);
+        writeFloats(s.strength(), n, chunk, out);
+        writeFloats(s.stability(), n, chunk, out);
+        writeLongs(s.lastAccess(), n, chunk, out);
         int m = s.edgeCount();
         out.writeInt(m);
         for (int e = 0; e < m; e++) {
@@ -125,22 +115,11 @@ public final class SpaceStateSerializer extends TypeSerializer<SpaceState> {
         if (floats > Integer.MAX_VALUE - 8) {
             throw new IOException("corrupt SpaceState: dim " + d + " x size " + n + " does not fit an array");
         }
-        float[] emb = new float[(int) floats];
-        for (int i = 0; i < emb.length; i++) {
-            emb[i] = in.readFloat();
-        }
-        float[] str = new float[n];
-        float[] stab = new float[n];
-        long[] last = new long[n];
-        for (int r = 0; r < n; r++) {
-            str[r] = in.readFloat();
-        }
-        for (int r = 0; r < n; r++) {
-            stab[r] = in.readFloat();
-        }
-        for (int r = 0; r < n; r++) {
-            last[r] = in.readLong();
-        }
+        ByteBuffer chunk = ByteBuffer.allocate(CHUNK_BYTES);
+        float[] emb = readFloats((int) floats, chunk, in);
+        float[] str = readFloats(n, chunk, in);
+        float[] stab = readFloats(n, chunk, in);
+        long[] last = readLongs(n, chunk, in);
         int m = in.readInt();
         if (m < 0) {
             throw new IOException("corrupt SpaceState: edge count " + m);
@@ -158,6 +137,58 @@ public final class SpaceStateSerializer extends TypeSerializer<SpaceState> {
             }
         }
         return new SpaceState(d, n, ids, emb, str, stab, last, m, f, t, w);
+    }
+
+    // The columns move in chunks: the same big-endian bytes as DataOutput.writeFloat/writeLong per element (so the
+    // format is unchanged), but one write of CHUNK_BYTES instead of four single-byte writes per float. A 10k x 768d
+    // space is 30 MB of embeddings: per-element writes made every checkpoint of the hashmap backend, and every
+    // RocksDB access, cost seconds of CPU.
+    private static final int CHUNK_BYTES = 1 << 16;
+
+    private static void writeFloats(float[] values, int count, ByteBuffer chunk, DataOutputView out)
+            throws IOException {
+        int perChunk = chunk.capacity() / Float.BYTES;
+        for (int from = 0; from < count; from += perChunk) {
+            int len = Math.min(perChunk, count - from);
+            chunk.clear();
+            chunk.asFloatBuffer().put(values, from, len);
+            out.write(chunk.array(), 0, len * Float.BYTES);
+        }
+    }
+
+    private static void writeLongs(long[] values, int count, ByteBuffer chunk, DataOutputView out)
+            throws IOException {
+        int perChunk = chunk.capacity() / Long.BYTES;
+        for (int from = 0; from < count; from += perChunk) {
+            int len = Math.min(perChunk, count - from);
+            chunk.clear();
+            chunk.asLongBuffer().put(values, from, len);
+            out.write(chunk.array(), 0, len * Long.BYTES);
+        }
+    }
+
+    private static float[] readFloats(int count, ByteBuffer chunk, DataInputView in) throws IOException {
+        float[] values = new float[count];
+        int perChunk = chunk.capacity() / Float.BYTES;
+        for (int from = 0; from < count; from += perChunk) {
+            int len = Math.min(perChunk, count - from);
+            in.readFully(chunk.array(), 0, len * Float.BYTES);
+            chunk.clear();
+            chunk.asFloatBuffer().get(values, from, len);
+        }
+        return values;
+    }
+
+    private static long[] readLongs(int count, ByteBuffer chunk, DataInputView in) throws IOException {
+        long[] values = new long[count];
+        int perChunk = chunk.capacity() / Long.BYTES;
+        for (int from = 0; from < count; from += perChunk) {
+            int len = Math.min(perChunk, count - from);
+            in.readFully(chunk.array(), 0, len * Long.BYTES);
+            chunk.clear();
+            chunk.asLongBuffer().get(values, from, len);
+        }
+        return values;
     }
 
     @Override

@@ -205,6 +205,52 @@ class SpaceStateSerializerTest extends SerializerTestBase<SpaceState> {
         }
     }
 
+    /**
+     * The chunked column writes produce exactly the format-1 bytes of per-element {@code writeFloat} /
+     * {@code writeLong}, also for columns that span several 64 KiB chunks and end mid-chunk (40 x 1000 = 40,000
+     * floats), and read back from those bytes.
+     */
+    @Test
+    void chunkedColumnsAreTheFormatOneBytesOfPerElementWrites() throws IOException {
+        Random rnd = new Random(7L);
+        SpaceState s = new SpaceState();
+        for (int r = 0; r < 40; r++) {
+            float[] e = new float[1000];
+            for (int i = 0; i < e.length; i++) {
+                e[i] = (float) rnd.nextGaussian();
+            }
+            e[r] = r % 3 == 0 ? Float.MIN_VALUE : -0f; // a denormal and a negative zero keep their bits
+            s.upsert("m" + r, e, 1f + r, 2f + r, 1_700_000_000_000L + r);
+        }
+        s.associate(0, 39, 0.75f);
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        out.writeInt(1);
+        out.writeInt(s.dim());
+        out.writeInt(s.size());
+        for (int r = 0; r < s.size(); r++) {
+            out.writeUTF(s.id(r));
+        }
+        for (int i = 0; i < s.size() * s.dim(); i++) {
+            out.writeFloat(s.embeddings()[i]);
+        }
+        for (int r = 0; r < s.size(); r++) {
+            out.writeFloat(s.strength()[r]);
+        }
+        for (int r = 0; r < s.size(); r++) {
+            out.writeFloat(s.stability()[r]);
+        }
+        for (int r = 0; r < s.size(); r++) {
+            out.writeLong(s.lastAccess()[r]);
+        }
+        out.writeInt(1);
+        out.writeInt(0);
+        out.writeInt(39);
+        out.writeFloat(0.75f);
+        byte[] perElement = out.getCopyOfBuffer();
+        assertThat(serialize(s)).isEqualTo(perElement);
+        assertThat(deserialize(perElement).sameContentAs(s)).isTrue();
+    }
+
     /** format 1, dim 1, two memories "a" and "b", then the given edges. */
     private static byte[] twoMemoriesWithEdges(int[][] edges) throws IOException {
         DataOutputSerializer out = new DataOutputSerializer(64);
