@@ -17,6 +17,7 @@
 #                            deleted when the broker stops). Once that dir exists, every later start_cluster.sh on
 #                            the state dir (e.g. after the broker crashed or was stopped with --only broker) resumes
 #                            it on the SAME port with all topics, records, offsets and transactions.
+# Environment: ENGRAM_TM_JVM_OPTS = extra JVM options for the TaskManager (e.g. -XX:NativeMemoryTracking=summary).
 # Idempotent: if the recorded processes are alive and answer, it prints their addresses and exits 0.
 # Writes $ENGRAM_STATE_DIR/cluster.env (ENGRAM_REST=..., ENGRAM_BOOTSTRAP=..., metrics URLs), which every other
 # script reads.
@@ -198,8 +199,12 @@ bju() {
 start_taskmanager() {
     step "TaskManager (2 slots)"
     log "    taskmanager JVM: ${TM_JVM[*]}"
+    # ENGRAM_TM_JVM_OPTS: extra JVM options for the TaskManager only (the soak test passes NMT flags this way).
+    local extra=()
+    [ -z "${ENGRAM_TM_JVM_OPTS:-}" ] || read -r -a extra <<<"$ENGRAM_TM_JVM_OPTS"
+    [ ${#extra[@]} -eq 0 ] || log "    extra TaskManager JVM options (ENGRAM_TM_JVM_OPTS): ${extra[*]}"
     launch taskmanager "$LOGS/taskmanager.out" \
-        java "${TM_JVM[@]}" "${JVM_FLAGS[@]}" -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$LOGS" \
+        java "${TM_JVM[@]}" "${JVM_FLAGS[@]}" ${extra[@]+"${extra[@]}"} -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$LOGS" \
         -Dlog.file="$LOGS/taskmanager.log" -Dlog4j.configurationFile="file:$CONF/log4j.properties" \
         -cp "$CP" org.apache.flink.runtime.taskexecutor.TaskManagerRunner \
         --configDir "$CONF" "${DYN[@]}" -D "metrics.reporter.prom.port=$TM_PROM" "${TM_DYN[@]}"
