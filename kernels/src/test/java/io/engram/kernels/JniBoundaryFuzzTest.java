@@ -10,6 +10,7 @@ import net.jqwik.api.Property;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
 
 /**
  * Fuzzes the JNI boundary. Through the API: random, often invalid lengths, offsets, counts and nulls must give the
@@ -77,6 +78,8 @@ class JniBoundaryFuzzTest {
 
     @Test
     @Timeout(value = 900, unit = TimeUnit.SECONDS)
+    @DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
+            disabledReason = "a Java-only build has no Zig kernels")
     void apiCasesInBulk() {
         int n = bulkCases();
         long base = bulkSeed();
@@ -92,6 +95,8 @@ class JniBoundaryFuzzTest {
 
     @Test
     @Timeout(value = 900, unit = TimeUnit.SECONDS)
+    @DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
+            disabledReason = "a Java-only build has no Zig kernels")
     void rawCasesInBulk() {
         int n = bulkCases();
         long base = bulkSeed();
