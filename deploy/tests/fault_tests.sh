@@ -20,7 +20,7 @@
 #                   and resubmit with deploy_with_zig.sh --savepoint <latest retained checkpoint>. Recovery = kill
 #                   -> new job RUNNING with a checkpoint acknowledged.
 #
-# Environment: FAULT_TIMEOUT (seconds, default 900), FAULT_PHASES (default "tm-kill broker-restart jm-restart"),
+# Environment: FAULT_TIMEOUT (seconds, default 1200), FAULT_PHASES (default "tm-kill broker-restart jm-restart"),
 # FAULT_KILLS (default 5), FAULT_WORK (default deploy/target/faults; each run uses run-<time>-<pid> in it),
 # FAULT_SEED (random delays; default: random), plus what lib/common.sh reads (ENGRAM_FLINK_LIB, ENGRAM_JOB_JAR,
 # ENGRAM_CLI). Prints timings, recovery min/median/max per fault, lost and duplicates, and "N passed, M failed"
@@ -29,7 +29,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 S="$(cd "$HERE/../scripts" && pwd)"
 WORK="${FAULT_WORK:-$HERE/../target/faults}"
-LIMIT="${FAULT_TIMEOUT:-900}"
+LIMIT="${FAULT_TIMEOUT:-1200}"
 
 if [ "${1:-}" != --inner ]; then
     WORK="$WORK/run-$(date +%Y%m%d-%H%M%S)-$$"

@@ -41,7 +41,7 @@ import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.api.operators.co.CoBroadcastWithKeyedOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedBroadcastOperatorTestHarness;
-import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
+import org.apache.flink.runtime.state.storage.JobManagerCheckpointStorage;
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -90,9 +90,8 @@ class DecodePathFuzzTest {
         conf.set(EngramOptions.ARENA_BUDGET_CHECK, false);
         EngramSettings settings = new EngramSettings(conf);
         MemorySpaceFunction fn = new MemorySpaceFunction(settings);
-        KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h =
-                ProcessFunctionTestHarnesses.forKeyedBroadcastProcessFunction(fn, RawRecord::getSpace, Types.STRING,
-                        Operators.CONTROL_STATE);
+        KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h = harness(fn);
+        h.open();
         RawRecordDeserializer eventsIn = new RawRecordDeserializer(RawRecord.Kind.MEMORY_EVENT);
         RawRecordDeserializer queriesIn = new RawRecordDeserializer(RawRecord.Kind.RECALL_QUERY);
         List<byte[]> foreignFingerprints = new ArrayList<>();
@@ -265,9 +264,7 @@ class DecodePathFuzzTest {
             // Snapshot/restore: the state after the fuzz is a state Flink can checkpoint and bring back.
             OperatorSubtaskState snap = h.snapshot(1L, T0);
             MemorySpaceFunction fn2 = new MemorySpaceFunction(settings);
-            var h2 = new KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord>(
-                    new CoBroadcastWithKeyedOperator<>(fn2, List.of(Operators.CONTROL_STATE)), RawRecord::getSpace,
-                    Types.STRING, 1, 1, 0);
+            var h2 = harness(fn2);
             try {
                 h2.initializeState(snap);
                 h2.open();
@@ -286,6 +283,19 @@ class DecodePathFuzzTest {
         System.out.printf("DecodePathFuzzTest: %d fuzzed records (+%d valid interleaved) from seed %d in %.1f s%n"
                         + "  mutations %s%n  outcomes %s%n", cases, ctlEvents, seed, (System.nanoTime() - t0) / 1e9,
                 mutations, outcomes);
+    }
+
+    /**
+     * An unopened harness; its snapshots go to a memory-backed checkpoint storage without the 5 MiB default limit
+     * (a heavy run's dedup and control-space state is larger).
+     */
+    static KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> harness(MemorySpaceFunction fn)
+            throws Exception {
+        var h = new KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord>(
+                new CoBroadcastWithKeyedOperator<>(fn, List.of(Operators.CONTROL_STATE)), RawRecord::getSpace,
+                Types.STRING, 1, 1, 0);
+        h.setCheckpointStorage(new JobManagerCheckpointStorage(Integer.MAX_VALUE));
+        return h;
     }
 
     // ----- feeding -------------------------------------------------------------------------------------------------
