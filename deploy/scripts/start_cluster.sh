@@ -9,10 +9,15 @@
 # and Flink's --add-opens/--add-exports flags are passed.
 #
 # Usage: start_cluster.sh [--state-dir DIR] [--rest http://H:P] [--bootstrap-servers H:P] [--no-broker]
-#                         [--config FILE] [--timeout SECONDS]
+#                         [--persistent-broker] [--config FILE] [--timeout SECONDS]
 #   --rest URL               attach to an EXISTING Flink cluster: check it, start nothing of Flink.
 #   --bootstrap-servers H:P  use an EXISTING Kafka broker: start none.
 #   --no-broker              start no broker (and record none).
+#   --persistent-broker      keep the broker's data in $ENGRAM_STATE_DIR/broker-data (default: a temporary dir
+#                            deleted when the broker stops). Once that dir exists, every later start_cluster.sh on
+#                            the state dir (e.g. after the broker crashed or was stopped with --only broker) resumes
+#                            it on the SAME port with all topics, records, offsets and transactions.
+# Environment: ENGRAM_TM_JVM_OPTS = extra JVM options for the TaskManager (e.g. -XX:NativeMemoryTracking=summary).
 # Idempotent: if the recorded processes are alive and answer, it prints their addresses and exits 0.
 # Writes $ENGRAM_STATE_DIR/cluster.env (ENGRAM_REST=..., ENGRAM_BOOTSTRAP=..., metrics URLs), which every other
 # script reads.
@@ -26,12 +31,14 @@ TIMEOUT=120
 ATTACH_REST=""
 ATTACH_BOOTSTRAP=""
 WANT_BROKER=1
+PERSIST_BROKER=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --state-dir) ENGRAM_STATE_DIR=$2; shift 2 ;;
         --rest) ATTACH_REST=$2; shift 2 ;;
         --bootstrap-servers) ATTACH_BOOTSTRAP=$2; shift 2 ;;
         --no-broker) WANT_BROKER=0; shift ;;
+        --persistent-broker) PERSIST_BROKER=1; shift ;;
         --config) CONFIG=$2; shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         -h|--help) print_help; exit 0 ;;
@@ -128,8 +135,15 @@ else
     elif [ -x "$ENGRAM_HOME/engram" ]; then BROKER_CMD=("$ENGRAM_HOME/engram");
     else BROKER_CMD=(java @"$ENGRAM_LOCAL_DIR/jvm.options" -cp "$LIB/*" io.engram.job.cli.EngramCli); fi
     # The broker's own (Kafka) log goes to the state dir too, not to the launcher's shared default.
+    # A persistent broker (--persistent-broker, remembered by its data dir) keeps topics, records, offsets and
+    # transactions in $ENGRAM_STATE_DIR/broker-data and comes back on the same port when it is started again.
+    BROKER_DATA=()
+    if [ "$PERSIST_BROKER" = 1 ] || [ -f "$ENGRAM_STATE_DIR/broker-data/engram-broker.properties" ]; then
+        BROKER_DATA=(--data-dir "$ENGRAM_STATE_DIR/broker-data")
+        log "    persistent broker data in $ENGRAM_STATE_DIR/broker-data"
+    fi
     ENGRAM_LOG_FILE="$LOGS/broker-kafka.log" launch broker "$LOGS/broker.log" "${BROKER_CMD[@]}" broker --port 0 --topics default --partitions 2 \
-        --port-file "$ENGRAM_STATE_DIR/broker.port"
+        --port-file "$ENGRAM_STATE_DIR/broker.port" "${BROKER_DATA[@]}"
     BROKER_WAIT=1
 fi
 
@@ -185,8 +199,12 @@ bju() {
 start_taskmanager() {
     step "TaskManager (2 slots)"
     log "    taskmanager JVM: ${TM_JVM[*]}"
+    # ENGRAM_TM_JVM_OPTS: extra JVM options for the TaskManager only (the soak test passes NMT flags this way).
+    local extra=()
+    [ -z "${ENGRAM_TM_JVM_OPTS:-}" ] || read -r -a extra <<<"$ENGRAM_TM_JVM_OPTS"
+    [ ${#extra[@]} -eq 0 ] || log "    extra TaskManager JVM options (ENGRAM_TM_JVM_OPTS): ${extra[*]}"
     launch taskmanager "$LOGS/taskmanager.out" \
-        java "${TM_JVM[@]}" "${JVM_FLAGS[@]}" -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$LOGS" \
+        java "${TM_JVM[@]}" "${JVM_FLAGS[@]}" ${extra[@]+"${extra[@]}"} -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$LOGS" \
         -Dlog.file="$LOGS/taskmanager.log" -Dlog4j.configurationFile="file:$CONF/log4j.properties" \
         -cp "$CP" org.apache.flink.runtime.taskexecutor.TaskManagerRunner \
         --configDir "$CONF" "${DYN[@]}" -D "metrics.reporter.prom.port=$TM_PROM" "${TM_DYN[@]}"

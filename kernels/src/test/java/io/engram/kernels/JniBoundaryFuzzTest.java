@@ -2,19 +2,45 @@ package io.engram.kernels;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.Arrays;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
 
 /**
  * Fuzzes the JNI boundary. Through the API: random, often invalid lengths, offsets, counts and nulls must give the
  * same outcome as the Java kernels (the same exception type, or results within tolerance). Underneath the API:
  * raw {@link ZigNative} calls with arguments Java validation would have refused must be answered with
- * {@link ZigNative#STATUS_INVALID_ARGUMENTS}, never with a crash or a write out of bounds.
+ * {@link ZigNative#STATUS_INVALID_ARGUMENTS}, never with a crash or a write out of bounds. Inputs include NaN, +-Inf,
+ * denormals, -0 and Float.MAX_VALUE; output arrays carry sentinels past the valid range, which Zig must leave
+ * exactly as Java does.
+ *
+ * <p>Case counts: the jqwik properties (shrinking, 7.2k cases) plus {@link #apiCasesInBulk()} and
+ * {@link #rawCasesInBulk()}, which run {@code -Dfuzz.cases=N} cases each (default {@value #DEFAULT_BULK_CASES}, the
+ * CI size) from seed {@code -Dfuzz.seed} (default: random, printed). The documented heavy run is
+ * {@code -Dfuzz.cases=100000} (docs/operations/reliability.md).
  */
 @AddLifecycleHook(SkipInJavaOnlyBuild.class)
 class JniBoundaryFuzzTest {
+    static final int DEFAULT_BULK_CASES = 100_000;
+
+    static int bulkCases() {
+        return Integer.getInteger("fuzz.cases", DEFAULT_BULK_CASES);
+    }
+
+    static long bulkSeed() {
+        String s = System.getProperty("fuzz.seed");
+        return s == null || s.isBlank() ? new Random().nextLong() : Long.parseLong(s.trim());
+    }
+
+    private static final float[] SPECIAL = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY,
+        Float.MIN_VALUE, 1e-40f, -1e-39f, -0f, 0f, Float.MAX_VALUE, -Float.MAX_VALUE, Float.MIN_NORMAL};
+    private static final float SENTINEL = -12345.5f;
 
     private static int len(Random r, int typical) {
         return switch (r.nextInt(6)) {
@@ -45,34 +71,77 @@ class JniBoundaryFuzzTest {
 
     @Property(tries = 4000)
     void apiCallsWithRandomArgumentsBehaveLikeJava(@ForAll long seed) {
+        try (MemoryKernels zig = TestKernels.zig()) {
+            apiCase(seed, zig);
+        }
+    }
+
+    @Test
+    @Timeout(value = 900, unit = TimeUnit.SECONDS)
+    @DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
+            disabledReason = "a Java-only build has no Zig kernels")
+    void apiCasesInBulk() {
+        int n = bulkCases();
+        long base = bulkSeed();
+        long t0 = System.nanoTime();
+        try (MemoryKernels zig = TestKernels.zig()) {
+            for (int i = 0; i < n; i++) {
+                apiCase(base + i, zig);
+            }
+        }
+        System.out.printf("JniBoundaryFuzzTest.apiCasesInBulk: %d cases from seed %d in %.1f s%n", n, base,
+                (System.nanoTime() - t0) / 1e9);
+    }
+
+    @Test
+    @Timeout(value = 900, unit = TimeUnit.SECONDS)
+    @DisabledIfSystemProperty(named = "engram.build.javaOnly", matches = "true",
+            disabledReason = "a Java-only build has no Zig kernels")
+    void rawCasesInBulk() {
+        int n = bulkCases();
+        long base = bulkSeed();
+        long t0 = System.nanoTime();
+        TestKernels.zig().close();
+        try (Arena arena = Arena.allocate(TestKernels.arena(64 * 1024, OverflowStrategy.FAIL))) {
+            for (int i = 0; i < n; i++) {
+                rawCase(base + i, arena);
+            }
+        }
+        System.out.printf("JniBoundaryFuzzTest.rawCasesInBulk: %d cases from seed %d in %.1f s%n", n, base,
+                (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** One API case: Zig and Java see the same arguments; same exception class, same results (finite inputs). */
+    static void apiCase(long seed, MemoryKernels zig) {
         Random r = new Random(seed);
         JavaKernels java = new JavaKernels();
-        try (MemoryKernels zig = TestKernels.zig()) {
+        boolean special = r.nextInt(4) == 0;
+        {
             int dim = 1 + r.nextInt(20);
             int rows = r.nextInt(6);
             float[] q = r.nextInt(20) == 0 ? null : new float[len(r, dim)];
             float[] c = new float[len(r, rows * dim)];
-            fill(r, q);
-            fill(r, c);
+            fill(r, q, special);
+            fill(r, c, special);
             int d = r.nextInt(10) == 0 ? any(r, dim) : dim;
             int first = any(r, rows);
             int count = any(r, rows);
-            float[] outJ = new float[len(r, Math.max(0, Math.min(count, rows + 2)))];
+            float[] outJ = new float[len(r, Math.max(0, Math.min(count, rows + 2)) + 2)];
+            Arrays.fill(outJ, SENTINEL);
             float[] outZ = outJ.clone();
             switch (r.nextInt(5)) {
                 case 4 -> {
                     int queryCount = any(r, 3);
                     float[] qs = new float[len(r, 3 * dim)];
-                    fill(r, qs);
-                    float[] bJ = new float[len(r, 3 * Math.max(0, Math.min(count, rows + 2)))];
+                    fill(r, qs, special);
+                    float[] bJ = new float[len(r, 3 * Math.max(0, Math.min(count, rows + 2))) + 2];
+                    Arrays.fill(bJ, SENTINEL);
                     float[] bZ = bJ.clone();
                     Class<?> j = outcome(() -> java.cosineSimilarityBatch(qs, queryCount, c, d, first, count, bJ));
                     Class<?> z = outcome(() -> zig.cosineSimilarityBatch(qs, queryCount, c, d, first, count, bZ));
                     assertThat(z).as("seed %d", seed).isEqualTo(j);
                     if (j == null) {
-                        for (int i = 0; i < queryCount * count; i++) {
-                            assertThat(Math.abs(bZ[i] - bJ[i])).isLessThanOrEqualTo((float) Tolerances.COSINE_ABS);
-                        }
+                        compare(seed, bZ, bJ, queryCount * count, special);
                     }
                 }
                 case 0 -> {
@@ -80,9 +149,7 @@ class JniBoundaryFuzzTest {
                     Class<?> z = outcome(() -> zig.cosineSimilarity(q, c, d, first, count, outZ));
                     assertThat(z).as("seed %d", seed).isEqualTo(j);
                     if (j == null) {
-                        for (int i = 0; i < count; i++) {
-                            assertThat(Math.abs(outZ[i] - outJ[i])).isLessThanOrEqualTo((float) Tolerances.COSINE_ABS);
-                        }
+                        compare(seed, outZ, outJ, count, special);
                     }
                 }
                 case 1 -> {
@@ -103,7 +170,7 @@ class JniBoundaryFuzzTest {
                         seedNodes[i] = any(r, n);
                     }
                     float[] acts = new float[len(r, seeds)];
-                    fill(r, acts);
+                    fill(r, acts, special);
                     int seedCount = any(r, seeds);
                     int hops = any(r, 3);
                     float decay = r.nextInt(5) == 0 ? -r.nextFloat() : r.nextFloat();
@@ -119,6 +186,7 @@ class JniBoundaryFuzzTest {
                 default -> {
                     long[] last = r.nextInt(20) == 0 ? null : new long[len(r, 5)];
                     float[] stab = new float[len(r, 5)];
+                    fill(r, stab, special);
                     float[] ret = new float[len(r, 5)];
                     int n = any(r, 5);
                     Class<?> j = outcome(() -> java.decayRetention(last, stab, n, 99, ret.clone()));
@@ -130,23 +198,56 @@ class JniBoundaryFuzzTest {
     }
 
     private static void fill(Random r, float[] v) {
+        fill(r, v, false);
+    }
+
+    /** Gaussian values; with {@code special}, about one in three is NaN, +-Inf, a denormal, -0 or +-MAX_VALUE. */
+    private static void fill(Random r, float[] v, boolean special) {
         if (v != null) {
             for (int i = 0; i < v.length; i++) {
-                v[i] = (float) r.nextGaussian();
+                v[i] = special && r.nextInt(3) == 0 ? SPECIAL[r.nextInt(SPECIAL.length)] : (float) r.nextGaussian();
+            }
+        }
+    }
+
+    /**
+     * The first {@code n} outputs agree within tolerance (finite inputs only: with NaN/Inf/denormal inputs the two
+     * implementations may round differently, but neither may crash). Past {@code n} both arrays are bit-identical:
+     * Zig wrote nothing out of range that Java did not.
+     */
+    private static void compare(long seed, float[] zig, float[] java, int n, boolean special) {
+        for (int i = 0; i < zig.length; i++) {
+            if (i < n) {
+                if (!special) {
+                    assertThat(Math.abs(zig[i] - java[i])).as("seed %d, output %d", seed, i)
+                            .isLessThanOrEqualTo((float) Tolerances.COSINE_ABS);
+                }
+            } else {
+                assertThat(Float.floatToRawIntBits(zig[i])).as("seed %d: output %d past the %d results", seed, i, n)
+                        .isEqualTo(Float.floatToRawIntBits(java[i]));
             }
         }
     }
 
     @Property(tries = 3000)
     void rawNativeCallsRejectWhatJavaWouldRefuse(@ForAll long seed) {
-        Random r = new Random(seed);
         TestKernels.zig().close(); // makes sure the library is loaded
         try (Arena arena = Arena.allocate(TestKernels.arena(64 * 1024, OverflowStrategy.FAIL))) {
+            rawCase(seed, arena);
+        }
+    }
+
+    static void rawCase(long seed, Arena arena) {
+        Random r = new Random(seed);
+        boolean special = r.nextInt(4) == 0;
+        {
             long a = arena.begin(0);
             long cap = arena.capacityBytes();
             int dim = 1 + r.nextInt(16);
             float[] q = new float[len(r, dim)];
             float[] c = new float[len(r, 4 * dim)];
+            fill(r, q, special);
+            fill(r, c, special);
             float[] out = new float[len(r, 4)];
             long status;
             switch (r.nextInt(5)) {

@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
             "Runs a single-node Apache Kafka broker (KRaft, broker + controller) on 127.0.0.1 in the foreground, "
                     + "creates the engram topics, prints one line 'bootstrap.servers=127.0.0.1:PORT' on stdout and "
                     + "runs until SIGINT/SIGTERM; then it shuts down cleanly, deletes its data and exits 0.",
-            "Data lives in a temporary directory: it is not kept across runs."},
+            "Data lives in a temporary directory: it is not kept across runs, unless --data-dir is given."},
         sortOptions = false,
         mixinStandardHelpOptions = true)
 final class BrokerCommand extends BaseCommand {
@@ -42,6 +42,13 @@ final class BrokerCommand extends BaseCommand {
             description = "Also write 'bootstrap.servers=127.0.0.1:PORT' to this file (atomically, once the broker "
                     + "is ready; deleted on shutdown).")
     Path portFile;
+
+    @Option(names = "--data-dir", paramLabel = "DIR",
+            description = "Keep the broker's data in DIR (created if missing) instead of a temporary directory: it "
+                    + "survives a stop (SIGTERM) or a crash (SIGKILL), and a later run with the same --data-dir "
+                    + "resumes it on the same port (--port 0 = the recorded port) with every topic, committed "
+                    + "record, consumer offset and transaction.")
+    Path dataDir;
 
     static final class TopicsConverter implements picocli.CommandLine.ITypeConverter<Topics> {
         @Override
@@ -80,7 +87,9 @@ final class BrokerCommand extends BaseCommand {
             long t0 = System.nanoTime();
             EmbeddedKafkaBroker broker;
             try {
-                broker = EmbeddedKafkaBroker.start(port, Map.of());
+                broker = dataDir == null
+                        ? EmbeddedKafkaBroker.start(port, Map.of())
+                        : EmbeddedKafkaBroker.start(port, dataDir, Map.of());
             } catch (EmbeddedKafkaBroker.BrokerStartException e) {
                 throw CliException.failure(e.getMessage(), e);
             }
@@ -110,8 +119,8 @@ final class BrokerCommand extends BaseCommand {
                 if (wrotePortFile) {
                     Files.deleteIfExists(portFile);
                 }
-                note(String.format(java.util.Locale.ROOT, "stopped in %.1f s; data deleted",
-                        (System.nanoTime() - t1) / 1e9));
+                note(String.format(java.util.Locale.ROOT, "stopped in %.1f s; %s", (System.nanoTime() - t1) / 1e9,
+                        broker.isPersistent() ? "data kept in " + broker.dataDir() : "data deleted"));
             }
             if (stop.failed()) {
                 throw new CliException(CliException.FAILURE, stop.reason());

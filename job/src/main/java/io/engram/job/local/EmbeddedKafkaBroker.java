@@ -50,8 +50,9 @@ import org.slf4j.LoggerFactory;
  * A real Apache Kafka broker (KRaft, combined broker + controller, one node) running inside this JVM.
  *
  * <p>Used by {@code engram demo} and by the tests. It listens on 127.0.0.1 only, on two free ports chosen at
- * start (broker and controller), keeps its data in a fresh temporary directory that {@link #close()} deletes,
- * and is configured for a single node: every replication factor and min ISR is 1, consumer groups rebalance
+ * start (broker and controller), keeps its data in a fresh temporary directory that {@link #close()} deletes
+ * (or, with {@link #start(int, Path, Map)}, in a persistent directory that a later start resumes, on the same
+ * ports), and is configured for a single node: every replication factor and min ISR is 1, consumer groups rebalance
  * without delay, transactions work (exactly-once producers, {@code read_committed} consumers), and topics are
  * never auto-created: create them with {@link #createTopics(int, String...)}.
  *
@@ -94,13 +95,18 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     private final int brokerPort;
     private final int controllerPort;
     private final String clusterId;
+    private final boolean persistent;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread shutdownHook;
 
-    private EmbeddedKafkaBroker(
-            KafkaRaftServer server, Path dataDir, int brokerPort, int controllerPort, String clusterId) {
+    /** In a persistent data directory: the cluster id and ports of the broker that formatted it. */
+    static final String IDENTITY_FILE = "engram-broker.properties";
+
+    private EmbeddedKafkaBroker(KafkaRaftServer server, Path dataDir, boolean persistent, int brokerPort,
+                                int controllerPort, String clusterId) {
         this.server = server;
         this.dataDir = dataDir;
+        this.persistent = persistent;
         this.brokerPort = brokerPort;
         this.controllerPort = controllerPort;
         this.clusterId = clusterId;
@@ -139,7 +145,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         for (int attempt = 1; ; attempt++) {
             try {
-                return startOnce(brokerPort, extraBrokerProperties, deadline);
+                return startOnce(brokerPort, null, extraBrokerProperties, deadline);
             } catch (BrokerStartException e) {
                 if (attempt < BIND_ATTEMPTS && isBindFailure(e) && System.nanoTime() < deadline) {
                     LOG.warn("Embedded Kafka: a chosen port was taken meanwhile, retrying with new ports ({})",
@@ -151,34 +157,96 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
     }
 
-    private static EmbeddedKafkaBroker startOnce(int fixedBrokerPort, Map<String, String> extra, long deadline) {
+    /**
+     * A broker whose data lives in {@code dataDir} and survives {@link #close()}, a SIGTERM and a SIGKILL of this
+     * JVM. The first start formats the directory and records the cluster id and both ports in it
+     * ({@value #IDENTITY_FILE}); a later start on the same directory skips the format and listens on the recorded
+     * ports again (Kafka recovers its logs after an unclean stop), so clients configured with the old
+     * {@code bootstrap.servers} reconnect and every committed record, topic, consumer offset and transaction state
+     * is still there. {@code brokerPort} 0 = the recorded port, or a free one on the first start; a non-zero port
+     * that differs from the recorded one is an error. A recorded port still held by a dying predecessor is retried
+     * until {@link #START_TIMEOUT}.
+     */
+    public static EmbeddedKafkaBroker start(int brokerPort, Path dataDir, Map<String, String> extraBrokerProperties) {
+        Objects.requireNonNull(dataDir, "dataDir");
+        Objects.requireNonNull(extraBrokerProperties, "extraBrokerProperties");
+        if (brokerPort < 0 || brokerPort > 65535) {
+            throw new IllegalArgumentException("broker port must be in [0, 65535]: " + brokerPort);
+        }
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return startOnce(brokerPort, dataDir, extraBrokerProperties, deadline);
+            } catch (BrokerStartException e) {
+                boolean recorded = Files.exists(dataDir.resolve(IDENTITY_FILE));
+                if (isBindFailure(e) && System.nanoTime() < deadline && (recorded || attempt < BIND_ATTEMPTS)) {
+                    LOG.warn("Embedded Kafka: port not free yet (attempt {}), retrying: {}", attempt,
+                            e.getMessage());
+                    try {
+                        Thread.sleep(500);
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                        throw e;
+                    }
+                    continue;
+                }
+                throw e;
+            }
+        }
+    }
+
+    private static EmbeddedKafkaBroker startOnce(int fixedBrokerPort, Path persistentDir, Map<String, String> extra,
+                                                 long deadline) {
         long t0 = System.nanoTime();
         int[] ports = freePorts(2);
         int brokerPort = ports[0];
         int controllerPort = ports[1];
-        if (fixedBrokerPort != 0) {
-            try (ServerSocket probe = new ServerSocket(fixedBrokerPort, 50, InetAddress.getByName(HOST))) {
-                probe.setReuseAddress(true);
-            } catch (IOException e) {
-                throw new BrokerStartException("Embedded Kafka broker: port " + fixedBrokerPort + " on " + HOST
-                        + " is not available (" + e.getMessage() + ")", null);
-            }
-            brokerPort = fixedBrokerPort;
-            controllerPort = ports[0] != fixedBrokerPort ? ports[0] : ports[1];
-        }
         String clusterId = Uuid.randomUuid().toString();
+        boolean formatted = false;
+        if (persistentDir != null) {
+            Properties id = readIdentity(persistentDir);
+            if (id != null) {
+                int recordedBroker = Integer.parseInt(id.getProperty("broker.port"));
+                if (fixedBrokerPort != 0 && fixedBrokerPort != recordedBroker) {
+                    throw new BrokerStartException("Embedded Kafka: " + persistentDir + " belongs to a broker on port "
+                            + recordedBroker + ", not " + fixedBrokerPort + " (use port 0 or " + recordedBroker + ")",
+                            null);
+                }
+                fixedBrokerPort = recordedBroker;
+                controllerPort = Integer.parseInt(id.getProperty("controller.port"));
+                clusterId = id.getProperty("cluster.id");
+                formatted = Files.exists(persistentDir.resolve("data").resolve("meta.properties"));
+                ports[0] = controllerPort; // never pick the recorded controller port as anything else
+                probePort(controllerPort, true);
+            }
+        }
+        if (fixedBrokerPort != 0) {
+            probePort(fixedBrokerPort, persistentDir != null);
+            brokerPort = fixedBrokerPort;
+            if (persistentDir == null || !Files.exists(persistentDir.resolve(IDENTITY_FILE))) {
+                controllerPort = ports[0] != fixedBrokerPort ? ports[0] : ports[1];
+            }
+        }
         Path dir;
         try {
-            dir = Files.createTempDirectory("engram-kafka-");
+            dir = persistentDir != null
+                    ? Files.createDirectories(persistentDir).toAbsolutePath()
+                    : Files.createTempDirectory("engram-kafka-");
         } catch (IOException e) {
-            throw new BrokerStartException("Embedded Kafka: cannot create a temporary directory", e);
+            throw new BrokerStartException("Embedded Kafka: cannot create the data directory "
+                    + (persistentDir != null ? persistentDir : "(temporary)"), e);
         }
 
         KafkaRaftServer server = null;
         ExecutorService starter = null;
         try {
             Properties props = brokerProperties(dir, brokerPort, controllerPort, extra, deadline);
-            format(dir, props, clusterId);
+            if (!formatted) {
+                format(dir, props, clusterId);
+                if (persistentDir != null) {
+                    writeIdentity(dir, clusterId, brokerPort, controllerPort);
+                }
+            }
 
             server = new KafkaRaftServer(KafkaConfig.fromProps(props, false), Time.SYSTEM);
             KafkaRaftServer s = server;
@@ -191,9 +259,11 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             started.get(remainingMillis(deadline), TimeUnit.MILLISECONDS);
             waitUntilServing(HOST + ":" + brokerPort, deadline);
 
-            EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(server, dir, brokerPort, controllerPort, clusterId);
-            LOG.info("Embedded Kafka {} started in {} ms at {} (controller port {}, data {})",
-                    clusterId, (System.nanoTime() - t0) / 1_000_000, broker.bootstrapServers(), controllerPort, dir);
+            EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(server, dir, persistentDir != null, brokerPort,
+                    controllerPort, clusterId);
+            LOG.info("Embedded Kafka {} started in {} ms at {} (controller port {}, data {}{})",
+                    clusterId, (System.nanoTime() - t0) / 1_000_000, broker.bootstrapServers(), controllerPort, dir,
+                    persistentDir == null ? "" : formatted ? ", resumed" : ", persistent");
             return broker;
         } catch (Throwable e) {
             if (e instanceof InterruptedException) {
@@ -201,7 +271,9 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             }
             Throwable cause = (e instanceof ExecutionException && e.getCause() != null) ? e.getCause() : e;
             stopQuietly(server);
-            deleteRecursively(dir);
+            if (persistentDir == null) {
+                deleteRecursively(dir);
+            }
             String why = (cause instanceof TimeoutException)
                     ? "did not start within " + START_TIMEOUT.toSeconds() + " s"
                     : "failed to start: " + cause;
@@ -267,6 +339,50 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         return props;
     }
 
+    /** Fails if {@code port} cannot be bound now; {@code retryable}: as a bind failure (retried by the caller). */
+    private static void probePort(int port, boolean retryable) {
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new java.net.InetSocketAddress(InetAddress.getByName(HOST), port), 50);
+        } catch (IOException e) {
+            throw new BrokerStartException("Embedded Kafka broker: port " + port + " on " + HOST
+                    + " is not available (" + e.getMessage() + ")", retryable ? new BindException(e.getMessage()) : null);
+        }
+    }
+
+    private static Properties readIdentity(Path dir) {
+        Path f = dir.resolve(IDENTITY_FILE);
+        if (!Files.exists(f)) {
+            return null;
+        }
+        Properties p = new Properties();
+        try (java.io.Reader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+            p.load(r);
+        } catch (IOException e) {
+            throw new BrokerStartException("Embedded Kafka: cannot read " + f, e);
+        }
+        for (String k : List.of("cluster.id", "broker.port", "controller.port")) {
+            if (p.getProperty(k) == null) {
+                throw new BrokerStartException("Embedded Kafka: " + f + " lacks " + k, null);
+            }
+        }
+        return p;
+    }
+
+    private static void writeIdentity(Path dir, String clusterId, int brokerPort, int controllerPort)
+            throws IOException {
+        Properties p = new Properties();
+        p.setProperty("cluster.id", clusterId);
+        p.setProperty("broker.port", String.valueOf(brokerPort));
+        p.setProperty("controller.port", String.valueOf(controllerPort));
+        Path tmp = dir.resolve(IDENTITY_FILE + ".tmp");
+        try (OutputStream out = Files.newOutputStream(tmp)) {
+            p.store(out, "engram embedded Kafka broker: a restart on this directory reuses these");
+        }
+        Files.move(tmp, dir.resolve(IDENTITY_FILE), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
     /** {@code kafka-storage.sh format -t <id> -c server.properties}, in-process. */
     private static void format(Path dir, Properties props, String clusterId) throws IOException {
         Path config = dir.resolve("server.properties");
@@ -312,7 +428,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         return clusterId;
     }
 
-    /** The temporary directory holding the broker's logs and metadata; deleted by {@link #close()}. */
+    /** The directory holding the broker's logs and metadata; deleted by {@link #close()} unless persistent. */
     public Path dataDir() {
         return dataDir;
     }
@@ -392,7 +508,15 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
     }
 
-    /** Stops the broker, waits for it to release its ports and threads, and deletes its data. Idempotent. */
+    /** Whether the data directory is kept by {@link #close()} (started with {@link #start(int, Path, Map)}). */
+    public boolean isPersistent() {
+        return persistent;
+    }
+
+    /**
+     * Stops the broker, waits for it to release its ports and threads, and deletes its data (unless persistent).
+     * Idempotent.
+     */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
@@ -400,7 +524,9 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
         long t0 = System.nanoTime();
         stopQuietly(server);
-        deleteRecursively(dataDir);
+        if (!persistent) {
+            deleteRecursively(dataDir);
+        }
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException alreadyShuttingDown) {

@@ -138,6 +138,56 @@ class EmbeddedKafkaBrokerTest {
                 .satisfies(e -> LOG.info("bad config fails with: {}", e.toString()));
     }
 
+    @Test
+    void persistentDataDirSurvivesARestartOnTheSamePorts(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("broker-data");
+        List<String> committed = new ArrayList<>();
+        int port;
+        int controllerPort;
+        String clusterId;
+        EmbeddedKafkaBroker first = EmbeddedKafkaBroker.start(0, dir, Map.of());
+        try {
+            assertThat(first.isPersistent()).isTrue();
+            port = first.brokerPort();
+            controllerPort = first.controllerPort();
+            clusterId = first.clusterId();
+            first.createTopics(2, "tx-topic");
+            try (KafkaProducer<String, String> producer = transactionalProducer(first, "engram-test-persist")) {
+                producer.initTransactions();
+                producer.beginTransaction();
+                for (int i = 0; i < 20; i++) {
+                    send(producer, "kept-" + i, committed);
+                }
+                producer.commitTransaction();
+                producer.beginTransaction();
+                producer.send(new ProducerRecord<>("tx-topic", "aborted", "aborted"));
+                producer.flush();
+                producer.abortTransaction();
+            }
+        } finally {
+            first.close();
+        }
+        assertThat(Files.exists(dir.resolve(EmbeddedKafkaBroker.IDENTITY_FILE))).isTrue();
+        assertThat(Files.exists(dir.resolve("data").resolve("meta.properties"))).isTrue();
+
+        // Same directory: same cluster, same ports, same topics and committed records; a different port is refused.
+        assertThatThrownBy(() -> EmbeddedKafkaBroker.start(port == 65000 ? 65001 : 65000, dir, Map.of()))
+                .isInstanceOf(EmbeddedKafkaBroker.BrokerStartException.class)
+                .hasMessageContaining("belongs to a broker on port " + port);
+        EmbeddedKafkaBroker second = EmbeddedKafkaBroker.start(0, dir, Map.of());
+        try {
+            assertThat(second.brokerPort()).isEqualTo(port);
+            assertThat(second.controllerPort()).isEqualTo(controllerPort);
+            assertThat(second.clusterId()).isEqualTo(clusterId);
+            second.createTopics(2, "tx-topic"); // exists with 2 partitions: accepted
+            assertThat(readAll(second, "tx-topic", "read_committed", committed.size()))
+                    .containsExactlyInAnyOrderElementsOf(committed);
+        } finally {
+            second.close();
+        }
+        assertThat(Files.exists(dir.resolve("data").resolve("meta.properties"))).isTrue();
+    }
+
     private static void send(KafkaProducer<String, String> producer, String value, List<String> sink) {
         producer.send(new ProducerRecord<>("tx-topic", value, value));
         sink.add(value);
