@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.engram.job.cli.CliTest.Run;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
 import io.engram.schemas.KernelControl;
@@ -30,43 +31,32 @@ import java.util.List;
 import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code engram send}, {@code tail} and {@code broker} against a real (in-process) Kafka broker. */
 @Timeout(180)
 class SendTailIT {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static EmbeddedKafkaBroker kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
-    @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafkaBroker.start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
+    private static EmbeddedKafkaBroker kafka() {
+        return KAFKA.broker();
     }
 
     private static String topic(String name) {
         String t = name + "-" + UUID.randomUUID().toString().substring(0, 8);
-        kafka.createTopics(2, t);
+        kafka().createTopics(2, t);
         return t;
     }
 
@@ -92,7 +82,7 @@ class SendTailIT {
         Files.write(f, lines, StandardCharsets.UTF_8);
         long before = System.currentTimeMillis();
 
-        Run r = CliTest.run("send", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "event", "--topic", t,
+        Run r = CliTest.run("send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "event", "--topic", t,
                 "--file", f.toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).isEqualTo("sent 5 records to " + t + System.lineSeparator());
@@ -126,7 +116,7 @@ class SendTailIT {
                 + "{\"query_id\":\"q2\",\"space\":\"bob\",\"cue\":[0,1],\"max_hops\":2,\"hop_decay\":0.5,"
                 + "\"threshold\":0.1,\"seed_k\":4}\n";
         Run r = CliTest.runWithInput(new ByteArrayInputStream(input.getBytes(StandardCharsets.UTF_8)),
-                "send", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "query", "--file", "-",
+                "send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "query", "--file", "-",
                 "-D", "engram.topics.recall-queries=" + t);
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("sent 2 records to " + t);
@@ -153,7 +143,7 @@ class SendTailIT {
                     + "\"spaces\":[\"alice\"]}\n");
         }
         Run r = CliTest.runWithInput(new ByteArrayInputStream(input.toString().getBytes(StandardCharsets.UTF_8)),
-                "send", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "control", "--topic", t);
+                "send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "control", "--topic", t);
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("sent 2500 records to " + t);
         assertThat(r.err()).contains("1000 records sent...", "2000 records sent...", "2500 records acknowledged");
@@ -171,7 +161,7 @@ class SendTailIT {
                 + "{\"query_id\":\"q2\",\"space\":\"alice\",\"cue\":[\"one\"]}\n"
                 + "{\"query_id\":\"q3\",\"space\":\"alice\",\"cue\":[1]}\n";
         Run r = CliTest.runWithInput(new ByteArrayInputStream(input.getBytes(StandardCharsets.UTF_8)),
-                "send", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "query", "--topic", t);
+                "send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "query", "--topic", t);
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("stdin line 2: field 'cue[0]': expected a number, got a string \"one\"",
                 "the record before it was sent to " + t);
@@ -181,11 +171,11 @@ class SendTailIT {
     @Test
     void aMissingTopicIsAClearError() {
         Run r = CliTest.runWithInput(new ByteArrayInputStream("{}".getBytes(StandardCharsets.UTF_8)),
-                "send", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "control", "--topic", "no-such-topic",
-                "--file", "-");
+                "send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "control",
+                "--topic", "no-such-topic", "--file", "-");
         // stdin is streamed: the topic is checked first
         assertThat(r.code()).isEqualTo(1);
-        assertThat(r.err()).contains("topic no-such-topic does not exist on " + kafka.bootstrapServers());
+        assertThat(r.err()).contains("topic no-such-topic does not exist on " + kafka().bootstrapServers());
     }
 
     // ------------------------------------------------------------------------------------------------ tail
@@ -200,8 +190,8 @@ class SendTailIT {
         RecallResult aborted = new RecallResult("q-aborted", "bob", 12L, List.of(), "zig", 1L);
         produceTransactionally(t, List.of(r1, r2), List.of(aborted));
 
-        Run r = CliTest.run("tail", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "results", "--topic", t,
-                "--from-beginning", "--idle-timeout", "3s");
+        Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
+                "--topic", t, "--from-beginning", "--idle-timeout", "3s");
         assertThat(r.code()).as(r.err()).isZero();
         List<JsonNode> lines = jsonLines(r.out());
         assertThat(lines).hasSize(2);
@@ -215,7 +205,7 @@ class SendTailIT {
         assertThat(r.out()).doesNotContain("q-aborted");
         assertThat(r.err()).contains("2 records from " + t, "no record for 3s");
 
-        Run one = CliTest.run("tail", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "results",
+        Run one = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
                 "--topic", t, "--from-beginning", "--max-records", "1", "--idle-timeout", "20s");
         assertThat(one.code()).as(one.err()).isZero();
         assertThat(jsonLines(one.out())).hasSize(1);
@@ -232,7 +222,7 @@ class SendTailIT {
                 null, "EMPTY", "the record has no value", 100L);
         produceTransactionally(t, List.of(utf8, binary), List.of());
 
-        Run r = CliTest.run("tail", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "dead-letters",
+        Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "dead-letters",
                 "--topic", t, "--from-beginning", "--idle-timeout", "3s");
         assertThat(r.code()).as(r.err()).isZero();
         List<JsonNode> lines = jsonLines(r.out());
@@ -258,11 +248,11 @@ class SendTailIT {
         }
         produceTransactionally(t, rs, List.of());
         String group = "tail-" + UUID.randomUUID();
-        Run first = CliTest.run("tail", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "results",
+        Run first = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
                 "--topic", t, "--group", group, "--from-beginning", "--idle-timeout", "5s");
         assertThat(first.code()).as(first.err()).isZero();
         assertThat(jsonLines(first.out())).hasSize(3);
-        Run second = CliTest.run("tail", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "results",
+        Run second = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
                 "--topic", t, "--group", group, "--from-beginning", "--idle-timeout", "3s");
         assertThat(second.code()).as(second.err()).isZero();
         assertThat(second.out()).as("offsets were committed").isEmpty();
@@ -272,8 +262,8 @@ class SendTailIT {
     void tailWithoutFromBeginningStartsAtTheEnd() throws Exception {
         String t = topic("tail-end");
         produceTransactionally(t, List.of(new RecallResult("old", "alice", 1L, List.of(), "java", 1L)), List.of());
-        Run r = CliTest.run("tail", "--bootstrap-servers", kafka.bootstrapServers(), "--type", "results", "--topic", t,
-                "--idle-timeout", "2s");
+        Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
+                "--topic", t, "--idle-timeout", "2s");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).isEmpty();
         assertThat(r.err()).contains("0 records from " + t);
@@ -330,7 +320,7 @@ class SendTailIT {
 
     @Test
     void brokerOnAFixedPortThatIsTakenFailsClearly() {
-        int taken = kafka.brokerPort();
+        int taken = kafka().brokerPort();
         Run r = CliTest.run("broker", "--port", String.valueOf(taken));
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err()).contains("port " + taken + " on 127.0.0.1 is not available");
@@ -361,7 +351,7 @@ class SendTailIT {
     private static void produceTransactionally(String topic, List<? extends org.apache.avro.specific.SpecificRecord>
             committed, List<? extends org.apache.avro.specific.SpecificRecord> aborted) {
         Properties p = new Properties();
-        p.put("bootstrap.servers", kafka.bootstrapServers());
+        p.put("bootstrap.servers", kafka().bootstrapServers());
         p.put("transactional.id", "test-" + UUID.randomUUID());
         p.put("key.serializer", ByteArraySerializer.class.getName());
         p.put("value.serializer", ByteArraySerializer.class.getName());
@@ -390,17 +380,9 @@ class SendTailIT {
 
     /** Every record of the topic (read_committed), waiting up to 30 s for {@code expected} of them. */
     private static List<ConsumerRecord<byte[], byte[]>> readAll(String topic, int expected) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", kafka.bootstrapServers());
-        p.put("isolation.level", "read_committed");
-        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
-        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
         List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
-            List<TopicPartition> parts = c.partitionsFor(topic).stream()
-                    .map(i -> new TopicPartition(topic, i.partition())).collect(Collectors.toList());
-            c.assign(parts);
-            c.seekToBeginning(parts);
+        try (KafkaConsumer<byte[], byte[]> c =
+                     EmbeddedKafkaExtension.consumerFromStart(kafka(), topic, "read_committed")) {
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (out.size() < expected && System.nanoTime() < deadline) {
                 c.poll(Duration.ofMillis(200)).forEach(out::add);

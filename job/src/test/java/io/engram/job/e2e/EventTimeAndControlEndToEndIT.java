@@ -11,18 +11,15 @@ import io.engram.job.e2e.E2eSupport.Produced;
 import io.engram.job.e2e.E2eSupport.TopicReader;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.RecallQuery;
 import io.engram.schemas.ReinforceMemory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -40,29 +37,17 @@ class EventTimeAndControlEndToEndIT {
     private static final Logger LOG = LoggerFactory.getLogger(EventTimeAndControlEndToEndIT.class);
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(E2eSupport.PARALLELISM)
-                    .setConfiguration(RecallEndToEndIT.clusterConfig(MemorySize.parse("64m")))
-                    .build());
+    static final MiniClusterExtension FLINK = E2eSupport.miniCluster();
 
     private static final String RAN_AHEAD = "'kept' (1 h stability, reinforced now) and 'recent' (30 min, stored "
             + "1 min ago) must stay: if they are gone, sweeps ran far ahead of the data's event time (an input's "
             + "watermark jumped, e.g. to the end of time while the data inputs were idle)";
 
-    private static EmbeddedKafkaBroker kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
-    @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafkaBroker.start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
+    private static EmbeddedKafkaBroker kafka() {
+        return KAFKA.broker();
     }
 
     /**
@@ -74,7 +59,7 @@ class EventTimeAndControlEndToEndIT {
     @Test
     void decaySweepRunsOnTheWatermarkAndIgnoresFutureRecords() throws Exception {
         Topics topics = Topics.suffixed("sweep");
-        topics.create(kafka);
+        topics.create(kafka());
         String space = "fading";
         long now = System.currentTimeMillis();
         float[] faded = {1f, 0f, 0f, 0f};
@@ -85,14 +70,14 @@ class EventTimeAndControlEndToEndIT {
         inputs.add(eventInput(space, "e2", now - 600_000, store("kept", kept, 3600f)));
         inputs.add(eventInput(space, "e3", now - 60_000, store("recent", recent, 1800f)));
         inputs.add(eventInput(space, "e4", now, ReinforceMemory.newBuilder().setMemoryId("kept").build()));
-        E2eSupport.produce(kafka, topics.events(), inputs);
+        E2eSupport.produce(kafka(), topics.events(), inputs);
 
-        Configuration conf = E2eSupport.jobConfig(kafka, topics, "java", "hashmap", "sweep");
+        Configuration conf = E2eSupport.jobConfig(kafka(), topics, "java", "hashmap", "sweep");
         conf.set(EngramOptions.SWEEP_INTERVAL, Duration.ofSeconds(10));
         conf.set(EngramOptions.IDLENESS, Duration.ofMillis(500));
         JobClient job = E2eSupport.start(conf, "engram-e2e-sweep");
-        try (TopicReader results = new TopicReader(kafka, topics.results());
-             TopicReader deadLetters = new TopicReader(kafka, topics.deadLetters())) {
+        try (TopicReader results = new TopicReader(kafka(), topics.results());
+             TopicReader deadLetters = new TopicReader(kafka(), topics.deadLetters())) {
             int[] asked = {0};
             List<String> last = new ArrayList<>();
             long t = System.nanoTime();
@@ -115,7 +100,7 @@ class EventTimeAndControlEndToEndIT {
                     .as("hits after 3 s without input: " + RAN_AHEAD).contains("kept", "recent");
 
             // A record from five hours ahead: dead-lettered, and it must not drag event time along.
-            Produced future = E2eSupport.produce(kafka, topics.events(), List.of(eventInput(space, "e5",
+            Produced future = E2eSupport.produce(kafka(), topics.events(), List.of(eventInput(space, "e5",
                     now + 5 * 3600_000L, store("future", recent, 1800f)))).get(0);
             E2eSupport.waitUntil(() -> {
                 deadLetters.pollOnce();
@@ -147,19 +132,19 @@ class EventTimeAndControlEndToEndIT {
     void kernelSwitchOnTheControlTopic() throws Exception {
         boolean zig = E2eSupport.zigUnavailable().isEmpty();
         Topics topics = Topics.suffixed("control");
-        topics.create(kafka);
+        topics.create(kafka());
         long now = System.currentTimeMillis();
         float[] cue = {1f, 0.5f, 0f};
         List<Workload.Input> inputs = new ArrayList<>();
         for (String space : List.of("switched", "untouched")) {
             inputs.add(eventInput(space, space + "-e1", now - 1000, store("m", cue, 3600f)));
         }
-        E2eSupport.produce(kafka, topics.events(), inputs);
+        E2eSupport.produce(kafka(), topics.events(), inputs);
         String configured = zig ? "zig" : "java";
-        JobClient job = E2eSupport.start(E2eSupport.jobConfig(kafka, topics, configured, "hashmap", "control"),
+        JobClient job = E2eSupport.start(E2eSupport.jobConfig(kafka(), topics, configured, "hashmap", "control"),
                 "engram-e2e-control");
-        try (TopicReader results = new TopicReader(kafka, topics.results());
-             TopicReader deadLetters = new TopicReader(kafka, topics.deadLetters())) {
+        try (TopicReader results = new TopicReader(kafka(), topics.results());
+             TopicReader deadLetters = new TopicReader(kafka(), topics.deadLetters())) {
             int[] n = {0};
             assertThat(mode(topics, results, job, "switched", cue, n[0]++)).isEqualTo(configured);
             String other = zig ? "java" : "zig";
@@ -192,7 +177,7 @@ class EventTimeAndControlEndToEndIT {
         io.engram.schemas.KernelControl c = io.engram.schemas.KernelControl.newBuilder().setMode(mode)
                 .setReason("e2e test").setIssuedBy("EventTimeAndControlEndToEndIT").setTimestampMs(ts).setSpaces(spaces)
                 .setFraction(null).build();
-        try (org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]> p = E2eSupport.producer(kafka)) {
+        try (org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]> p = E2eSupport.producer(kafka())) {
             p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topics.control(), partition,
                     "control".getBytes(java.nio.charset.StandardCharsets.UTF_8),
                     io.engram.schemas.AvroCodec.encode(c))).get();
@@ -203,7 +188,7 @@ class EventTimeAndControlEndToEndIT {
         RecallQuery q = RecallQuery.newBuilder().setQueryId(space + "-mode-" + n).setSpace(space)
                 .setTimestampMs(System.currentTimeMillis()).setCue(Workload.toList(cue)).setK(1).build();
         try {
-            return E2eSupport.ask(kafka, topics, results, job, q).getKernelMode();
+            return E2eSupport.ask(kafka(), topics, results, job, q).getKernelMode();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
@@ -214,7 +199,7 @@ class EventTimeAndControlEndToEndIT {
         RecallQuery q = RecallQuery.newBuilder().setQueryId("probe-" + n).setSpace(space).setTimestampMs(at)
                 .setCue(Workload.toList(cue)).setK(10).setSeedK(10).setMaxHops(0).build();
         try {
-            return Answers.ids(E2eSupport.ask(kafka, topics, results, job, q).getHits());
+            return Answers.ids(E2eSupport.ask(kafka(), topics, results, job, q).getHits());
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }

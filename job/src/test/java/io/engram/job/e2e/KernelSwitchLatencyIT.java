@@ -7,6 +7,7 @@ import io.engram.job.e2e.E2eSupport.Produced;
 import io.engram.job.e2e.E2eSupport.TopicReader;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.KernelControl;
 import io.engram.schemas.RecallResult;
@@ -18,7 +19,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -27,24 +27,17 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
 import org.apache.flink.runtime.executiongraph.AccessExecutionVertex;
 import org.apache.flink.runtime.minicluster.MiniCluster;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -74,25 +67,13 @@ class KernelSwitchLatencyIT {
     static final long LIMIT_MS = 1000;
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(E2eSupport.PARALLELISM)
-                    .setConfiguration(RecallEndToEndIT.clusterConfig(MemorySize.parse("64m")))
-                    .build());
+    static final MiniClusterExtension FLINK = E2eSupport.miniCluster();
 
-    private static EmbeddedKafkaBroker kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
-    @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafkaBroker.start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
+    private static EmbeddedKafkaBroker kafka() {
+        return KAFKA.broker();
     }
 
     /** A result as received: when (nanoTime), for which query, space and mode. */
@@ -104,25 +85,25 @@ class KernelSwitchLatencyIT {
             throws Exception {
         Assumptions.assumeTrue(E2eSupport.zigUnavailable().isEmpty(), "a -Pjava-only build has no zig to switch to");
         Topics topics = Topics.suffixed("switch");
-        topics.create(kafka);
+        topics.create(kafka());
         Workload w = new Workload(99L, System.currentTimeMillis(), E2eSupport.modelSettings());
         w.queries(2);
         Map<String, Workload.QuerySpec> specs = new HashMap<>();
         w.validQueries.forEach(q -> specs.put(q.id(), q));
         Set<String> spaces = w.validQueries.stream().map(Workload.QuerySpec::space)
                 .collect(Collectors.toCollection(TreeSet::new));
-        List<Produced> events = E2eSupport.produce(kafka, topics.events(), w.events);
+        List<Produced> events = E2eSupport.produce(kafka(), topics.events(), w.events);
         Set<String> letters = events.stream().filter(p -> p.input().expectedReason() != null).map(E2eSupport::at)
                 .collect(Collectors.toSet());
-        Configuration conf = E2eSupport.jobConfig(kafka, topics, "zig", "hashmap", "switch");
+        Configuration conf = E2eSupport.jobConfig(kafka(), topics, "zig", "hashmap", "switch");
         JobClient job = E2eSupport.start(conf, "engram-e2e-switch-latency");
         ConcurrentLinkedQueue<Seen> seen = new ConcurrentLinkedQueue<>();
         AtomicBoolean running = new AtomicBoolean(true);
         List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
         Thread reader = null;
         Thread load = null;
-        try (TopicReader deadLetters = new TopicReader(kafka, topics.deadLetters());
-             KafkaProducer<byte[], byte[]> control = E2eSupport.producer(kafka)) {
+        try (TopicReader deadLetters = new TopicReader(kafka(), topics.deadLetters());
+             KafkaProducer<byte[], byte[]> control = E2eSupport.producer(kafka())) {
             E2eSupport.waitUntil(() -> {
                 deadLetters.pollOnce();
                 return E2eSupport.deadLettersBySource(deadLetters).keySet().containsAll(letters);
@@ -254,7 +235,7 @@ class KernelSwitchLatencyIT {
 
     private static void produceQueries(String topic, List<Workload.QuerySpec> queries, AtomicBoolean running,
                                        List<Throwable> failures) {
-        try (KafkaProducer<byte[], byte[]> producer = E2eSupport.producer(kafka)) {
+        try (KafkaProducer<byte[], byte[]> producer = E2eSupport.producer(kafka())) {
             long seq = 0;
             long next = System.nanoTime();
             while (running.get()) {
@@ -277,18 +258,8 @@ class KernelSwitchLatencyIT {
     /** Reads results as the job writes them (read_uncommitted) and stamps each with its receipt time. */
     private static void readResults(String topic, AtomicBoolean running, ConcurrentLinkedQueue<Seen> seen,
                                     List<Throwable> failures) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
-            List<TopicPartition> parts = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
-                    .map(pi -> new TopicPartition(topic, pi.partition())).toList();
-            consumer.assign(parts);
-            consumer.seekToBeginning(parts);
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                     EmbeddedKafkaExtension.consumerFromStart(kafka(), topic, "read_uncommitted")) {
             while (running.get()) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(20))) {
                     long at = System.nanoTime();

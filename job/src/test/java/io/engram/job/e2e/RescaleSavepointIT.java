@@ -8,6 +8,7 @@ import io.engram.job.e2e.E2eSupport.Produced;
 import io.engram.job.e2e.E2eSupport.TopicReader;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.RecallResult;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,15 +21,11 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -60,25 +57,13 @@ class RescaleSavepointIT {
     private static final long SEED = 515L;
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(E2eSupport.PARALLELISM)
-                    .setConfiguration(RecallEndToEndIT.clusterConfig(MemorySize.parse("64m")))
-                    .build());
+    static final MiniClusterExtension FLINK = E2eSupport.miniCluster();
 
-    private static EmbeddedKafkaBroker kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
-    @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafkaBroker.start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
+    private static EmbeddedKafkaBroker kafka() {
+        return KAFKA.broker();
     }
 
     private record Phase(String mode, int parallelism, String prefix) {
@@ -90,23 +75,23 @@ class RescaleSavepointIT {
         String zig = E2eSupport.zigUnavailable().isEmpty() ? "zig" : "java";
         List<Phase> phases = List.of(new Phase(zig, 2, "r1-"), new Phase("java", 1, "r2-"), new Phase(zig, 2, "r3-"));
         Topics topics = Topics.suffixed("rescale");
-        topics.create(kafka);
+        topics.create(kafka());
         Workload w = new Workload(SEED, System.currentTimeMillis(), E2eSupport.modelSettings());
         w.queries(4);
-        List<Produced> events = E2eSupport.produce(kafka, topics.events(), w.events);
+        List<Produced> events = E2eSupport.produce(kafka(), topics.events(), w.events);
         Set<String> eventLetters = events.stream().filter(p -> p.input().expectedReason() != null)
                 .map(E2eSupport::at).collect(Collectors.toSet());
 
         List<String> savepoints = new ArrayList<>();
         Map<String, String> timings = new LinkedHashMap<>();
         Map<String, List<RecallResult>> byId = new HashMap<>();
-        try (TopicReader results = new TopicReader(kafka, topics.results());
-             TopicReader deadLetters = new TopicReader(kafka, topics.deadLetters())) {
+        try (TopicReader results = new TopicReader(kafka(), topics.results());
+             TopicReader deadLetters = new TopicReader(kafka(), topics.deadLetters())) {
             for (int i = 0; i < phases.size(); i++) {
                 Phase phase = phases.get(i);
                 int n = i + 1;
                 long ts = System.nanoTime();
-                Configuration conf = E2eSupport.jobConfig(kafka, topics, phase.mode(), "hashmap", "rescale");
+                Configuration conf = E2eSupport.jobConfig(kafka(), topics, phase.mode(), "hashmap", "rescale");
                 if (i > 0) {
                     conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoints.get(i - 1));
                 }
@@ -118,7 +103,7 @@ class RescaleSavepointIT {
                             return E2eSupport.deadLettersBySource(deadLetters).keySet().containsAll(eventLetters);
                         }, WAIT, () -> "the events' dead letters", job);
                     }
-                    List<String> ids = SavepointRoundTripIT.sendQueries(kafka, topics, w, phase.prefix());
+                    List<String> ids = SavepointRoundTripIT.sendQueries(kafka(), topics, w, phase.prefix());
                     if (i > 0) { // the queries produced while the previous job stopped
                         String mid = "mid" + i + "-";
                         ids.addAll(w.validQueries.stream().map(q -> mid + q.id()).toList());
@@ -126,7 +111,8 @@ class RescaleSavepointIT {
                     SavepointRoundTripIT.waitForResults(results, ids, job);
                     String target = dir.resolve("sp" + n).toUri().toString();
                     String sp = i < phases.size() - 1
-                            ? SavepointRoundTripIT.stopWhileQueriesArrive(kafka, topics, w, job, target, "mid" + n + "-")
+                            ? SavepointRoundTripIT.stopWhileQueriesArrive(kafka(), topics, w, job, target,
+                                    "mid" + n + "-")
                             : job.stopWithSavepoint(false, target, SavepointFormatType.CANONICAL)
                                     .get(WAIT.toSeconds(), TimeUnit.SECONDS);
                     E2eSupport.waitUntil(() -> SavepointRoundTripIT.terminal(job), WAIT, () -> "job " + n

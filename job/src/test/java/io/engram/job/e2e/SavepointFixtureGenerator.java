@@ -18,10 +18,8 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -60,12 +58,7 @@ class SavepointFixtureGenerator {
     private static final Logger LOG = LoggerFactory.getLogger(SavepointFixtureGenerator.class);
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(E2eSupport.PARALLELISM)
-                    .setConfiguration(RecallEndToEndIT.clusterConfig(MemorySize.parse("64m")))
-                    .build());
+    static final MiniClusterExtension FLINK = E2eSupport.miniCluster();
 
     @Test
     void generate(@TempDir Path tmp) throws Exception {

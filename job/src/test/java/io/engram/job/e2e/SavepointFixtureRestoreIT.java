@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.engram.job.e2e.E2eSupport.TopicReader;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.RecallResult;
 import java.nio.charset.StandardCharsets;
@@ -23,16 +24,13 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -67,14 +65,15 @@ class SavepointFixtureRestoreIT {
     private static final Logger LOG = LoggerFactory.getLogger(SavepointFixtureRestoreIT.class);
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(E2eSupport.PARALLELISM)
-                    .setConfiguration(RecallEndToEndIT.clusterConfig(MemorySize.parse("64m")))
-                    .build());
+    static final MiniClusterExtension FLINK = E2eSupport.miniCluster();
 
-    private static EmbeddedKafkaBroker kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
+
+    private static EmbeddedKafkaBroker kafka() {
+        return KAFKA.broker();
+    }
+
     private static JsonNode expected;
     private static Path fixture;
 
@@ -85,14 +84,6 @@ class SavepointFixtureRestoreIT {
         // restore from a copy: a restore never writes into a savepoint, but the committed files stay untouched anyway
         fixture = tmp.resolve(SavepointFixture.NAME);
         SavepointFixture.copyTree(dir.resolve(SavepointFixture.SAVEPOINT), fixture);
-        kafka = EmbeddedKafkaBroker.start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
     }
 
     static Stream<Arguments> restores() {
@@ -117,13 +108,13 @@ class SavepointFixtureRestoreIT {
         recreate(topics);
         List<SavepointFixture.Query> queries = SavepointFixture.queries(expected);
         String prefix = mode + "-" + backend + "-";
-        Configuration conf = E2eSupport.jobConfig(kafka, topics, mode, backend, SavepointFixture.JOB);
+        Configuration conf = E2eSupport.jobConfig(kafka(), topics, mode, backend, SavepointFixture.JOB);
         SavepointFixture.pinJobSettings(conf);
         conf.set(StateRecoveryOptions.SAVEPOINT_PATH, fixture.toUri().toString());
         JobClient job = E2eSupport.start(conf, "engram-fixture-restore-" + mode + "-" + backend);
         String sp;
         Map<String, List<RecallResult>> byId = new HashMap<>();
-        try (TopicReader results = new TopicReader(kafka, topics.results())) {
+        try (TopicReader results = new TopicReader(kafka(), topics.results())) {
             List<Workload.Input> inputs = new ArrayList<>();
             List<String> ids = new ArrayList<>();
             for (SavepointFixture.Query q : queries) {
@@ -132,7 +123,7 @@ class SavepointFixtureRestoreIT {
                 inputs.add(new Workload.Input(Workload.Kind.QUERY, q.space().getBytes(StandardCharsets.UTF_8),
                         AvroCodec.encode(Workload.withId(q.query(), id)), null, id));
             }
-            E2eSupport.produce(kafka, topics.queries(), inputs);
+            E2eSupport.produce(kafka(), topics.queries(), inputs);
             SavepointRoundTripIT.waitForResults(results, ids, job);
             sp = job.stopWithSavepoint(false, dir.resolve("sp").toUri().toString(), SavepointFormatType.CANONICAL)
                     .get(WAIT.toSeconds(), TimeUnit.SECONDS);
@@ -177,7 +168,7 @@ class SavepointFixtureRestoreIT {
      */
     private static void recreate(Topics topics) throws Exception {
         Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka().bootstrapServers());
         try (Admin admin = Admin.create(p)) {
             Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
             List<String> mine = List.of(topics.all()).stream().filter(existing::contains).toList();
@@ -196,7 +187,7 @@ class SavepointFixtureRestoreIT {
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (true) {
             try {
-                topics.create(kafka);
+                topics.create(kafka());
                 return;
             } catch (RuntimeException e) {
                 if (System.nanoTime() > deadline) {

@@ -8,6 +8,7 @@ import io.engram.job.e2e.E2eSupport.Produced;
 import io.engram.job.e2e.E2eSupport.TopicReader;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.job.operator.MemorySpaceFunction;
 import io.engram.job.operator.Operators;
 import io.engram.job.state.SpaceState;
@@ -34,7 +35,6 @@ import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
@@ -43,7 +43,6 @@ import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.state.api.OperatorIdentifier;
 import org.apache.flink.state.api.SavepointReader;
 import org.apache.flink.state.api.functions.KeyedStateReaderFunction;
@@ -53,8 +52,6 @@ import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.util.CloseableIterator;
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -91,25 +88,13 @@ class SavepointRoundTripIT {
     private static final long SEED = 4242L;
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(E2eSupport.PARALLELISM)
-                    .setConfiguration(RecallEndToEndIT.clusterConfig(MemorySize.parse("64m")))
-                    .build());
+    static final MiniClusterExtension FLINK = E2eSupport.miniCluster();
 
-    private static EmbeddedKafkaBroker kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
-    @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafkaBroker.start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
+    private static EmbeddedKafkaBroker kafka() {
+        return KAFKA.broker();
     }
 
     /** One phase of the chain: kernel mode, state backend, query id prefix. */
@@ -126,22 +111,22 @@ class SavepointRoundTripIT {
         LOG.info("savepoint chain: {}{}", phases, zig ? "" : " (java-only build: no zig)");
 
         Topics topics = Topics.suffixed("savepoint");
-        topics.create(kafka);
+        topics.create(kafka());
         Workload w = new Workload(SEED, System.currentTimeMillis(), E2eSupport.modelSettings());
         w.queries(6);
-        List<Produced> events = E2eSupport.produce(kafka, topics.events(), w.events);
+        List<Produced> events = E2eSupport.produce(kafka(), topics.events(), w.events);
         Set<String> eventLetters = events.stream().filter(p -> p.input().expectedReason() != null)
                 .map(E2eSupport::at).collect(Collectors.toSet());
 
         List<String> savepoints = new ArrayList<>();
         Map<String, String> timings = new LinkedHashMap<>();
-        try (TopicReader results = new TopicReader(kafka, topics.results());
-             TopicReader deadLetters = new TopicReader(kafka, topics.deadLetters())) {
+        try (TopicReader results = new TopicReader(kafka(), topics.results());
+             TopicReader deadLetters = new TopicReader(kafka(), topics.deadLetters())) {
             for (int i = 0; i < phases.size(); i++) {
                 Phase phase = phases.get(i);
                 int n = i + 1;
                 long ts = System.nanoTime();
-                Configuration conf = E2eSupport.jobConfig(kafka, topics, phase.mode(), phase.backend(), "savepoint");
+                Configuration conf = E2eSupport.jobConfig(kafka(), topics, phase.mode(), phase.backend(), "savepoint");
                 if (i > 0) {
                     conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoints.get(i - 1));
                 }
@@ -262,19 +247,19 @@ class SavepointRoundTripIT {
         long t0 = System.nanoTime();
         String mode = E2eSupport.zigUnavailable().isEmpty() ? "zig" : "java";
         Topics topics = Topics.suffixed("failover");
-        topics.create(kafka);
+        topics.create(kafka());
         Workload w = new Workload(SEED + 1, System.currentTimeMillis(), E2eSupport.modelSettings());
         w.queries(6);
-        List<Produced> events = E2eSupport.produce(kafka, topics.events(), w.events);
+        List<Produced> events = E2eSupport.produce(kafka(), topics.events(), w.events);
         Set<String> eventLetters = events.stream().filter(p -> p.input().expectedReason() != null)
                 .map(E2eSupport::at).collect(Collectors.toSet());
-        Configuration conf = E2eSupport.jobConfig(kafka, topics, mode, "rocksdb", "failover");
+        Configuration conf = E2eSupport.jobConfig(kafka(), topics, mode, "rocksdb", "failover");
         conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
         conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 3);
         conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, java.time.Duration.ofMillis(500));
         JobClient job = E2eSupport.start(conf, "engram-e2e-failover");
-        try (TopicReader results = new TopicReader(kafka, topics.results());
-             TopicReader deadLetters = new TopicReader(kafka, topics.deadLetters())) {
+        try (TopicReader results = new TopicReader(kafka(), topics.results());
+             TopicReader deadLetters = new TopicReader(kafka(), topics.deadLetters())) {
             E2eSupport.waitUntil(() -> {
                 deadLetters.pollOnce();
                 return E2eSupport.deadLettersBySource(deadLetters).keySet().containsAll(eventLetters);
@@ -288,13 +273,13 @@ class SavepointRoundTripIT {
                         AvroCodec.encode(Workload.withId(q.query(), "f-" + q.id())), null, "f-" + q.id()));
             }
             int third = inputs.size() / 3;
-            E2eSupport.produce(kafka, topics.queries(), inputs.subList(0, third));
+            E2eSupport.produce(kafka(), topics.queries(), inputs.subList(0, third));
             waitForResults(results, ids.subList(0, third), job);
             java.util.concurrent.CompletableFuture<Void> during =
                     java.util.concurrent.CompletableFuture.runAsync(() -> {
                         try {
                             for (Workload.Input in : inputs.subList(third, inputs.size() - third)) {
-                                E2eSupport.produce(kafka, topics.queries(), List.of(in));
+                                E2eSupport.produce(kafka(), topics.queries(), List.of(in));
                                 Thread.sleep(20);
                             }
                         } catch (Exception e) {
@@ -305,7 +290,7 @@ class SavepointRoundTripIT {
             cluster.terminateTaskManager(0).get(WAIT.toSeconds(), TimeUnit.SECONDS);
             cluster.startTaskManager();
             during.get(WAIT.toSeconds(), TimeUnit.SECONDS);
-            E2eSupport.produce(kafka, topics.queries(), inputs.subList(inputs.size() - third, inputs.size()));
+            E2eSupport.produce(kafka(), topics.queries(), inputs.subList(inputs.size() - third, inputs.size()));
             waitForResults(results, ids, job);
             results.drainCommitted();
             deadLetters.drainCommitted();
@@ -355,7 +340,7 @@ class SavepointRoundTripIT {
      */
     private static String stopWhileQueriesArrive(Topics topics, Workload w, JobClient job, String target)
             throws Exception {
-        return stopWhileQueriesArrive(kafka, topics, w, job, target, "mid-");
+        return stopWhileQueriesArrive(kafka(), topics, w, job, target, "mid-");
     }
 
     /** {@link #stopWhileQueriesArrive(Topics, Workload, JobClient, String)} with the broker and id prefix given. */
@@ -387,7 +372,7 @@ class SavepointRoundTripIT {
     }
 
     private static List<String> sendQueries(Topics topics, Workload w, String prefix) throws Exception {
-        return sendQueries(kafka, topics, w, prefix);
+        return sendQueries(kafka(), topics, w, prefix);
     }
 
     /** Produces every valid query of the workload under {@code prefix + id}; returns the ids. */
