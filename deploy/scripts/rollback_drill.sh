@@ -24,6 +24,8 @@
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
+# The parallelism the drill deploys with; its Java-only leg rescales to 1 and back to this.
+DRILL_PARALLELISM=$ENGRAM_PARALLELISM
 
 ATTACH_REST=""
 ATTACH_BOOTSTRAP=""
@@ -230,6 +232,17 @@ switch() {
     fi
 }
 
+# check_parallelism LABEL N: every vertex of the running job has parallelism N (read from the REST API).
+check_parallelism() {
+    local label=$1 want=$2 got
+    got=$(rest GET "/jobs/$JOB" | jq -r '[.vertices[].parallelism] | unique | map(tostring) | join(",")')
+    if [ "$got" = "$want" ]; then
+        check "$label" PASS "job $JOB runs every vertex at parallelism $got"
+    else
+        check "$label" FAIL "job $JOB vertex parallelism $got, expected $want"
+    fi
+}
+
 log "rollback drill $RID, work dir $W"
 
 # ----- 0. artifacts -------------------------------------------------------------------------------------------
@@ -372,11 +385,17 @@ verify_after "after roll forward" C zig
 
 # ----- 6. Java-only jar ---------------------------------------------------------------------------------------
 if [ "$SKIP_JAVA_ONLY" = 0 ]; then
-    step "roll back to the Java-only jar"
-    switch rollback_to_java.sh javaonly "rollback to Java-only jar" --java-only-jar "$ENGRAM_JAVA_ONLY_JAR"
+    # This leg also rescales 2 -> 1 -> 2: the Java-only job restores the Zig job's savepoint at parallelism 1, and
+    # the full jar restores the Java-only job's savepoint at parallelism 2 again.
+    step "roll back to the Java-only jar, rescaled to parallelism 1"
+    switch rollback_to_java.sh javaonly "rollback to Java-only jar (parallelism 1)" --java-only-jar "$ENGRAM_JAVA_ONLY_JAR" \
+        --parallelism 1
+    check_parallelism "rescaled to 1" 1
     verify_after "after Java-only rollback" D java
-    step "roll forward to Zig (full jar again)"
-    switch roll_forward_to_zig.sh forward2 "roll forward from Java-only jar" --jar "$ENGRAM_JOB_JAR"
+    step "roll forward to Zig (full jar again), rescaled to parallelism $DRILL_PARALLELISM"
+    switch roll_forward_to_zig.sh forward2 "roll forward from Java-only jar (parallelism $DRILL_PARALLELISM)" \
+        --jar "$ENGRAM_JOB_JAR" --parallelism "$DRILL_PARALLELISM"
+    check_parallelism "rescaled back to $DRILL_PARALLELISM" "$DRILL_PARALLELISM"
     verify_after "after 2nd roll forward" E zig
 fi
 

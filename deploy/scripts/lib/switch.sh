@@ -12,7 +12,7 @@
 switch_usage() {
     cat <<EOF
 Usage: $(basename "$0") [--rest URL] [--job-id ID] [--savepoint-dir DIR] [--jar PATH] $([ "$TARGET_MODE" = java ] && echo "[--java-only-jar [PATH]] ")
-       [--bootstrap-servers H:P] [--health-timeout SECONDS] [--result-file FILE]$([ "$TARGET_MODE" = zig ] && echo " [--reset-runtime-switch|--keep-runtime-switch]")
+       [--bootstrap-servers H:P] [--parallelism N] [--health-timeout SECONDS] [--result-file FILE]$([ "$TARGET_MODE" = zig ] && echo " [--reset-runtime-switch|--keep-runtime-switch]")
   --job-id ID        the job to switch (default: the one running engram-flink job)
   --savepoint-dir    where the savepoint goes (default: \$ENGRAM_SAVEPOINT_DIR or the cluster's
                      execution.checkpointing.savepoint-dir)
@@ -25,6 +25,8 @@ $([ "$TARGET_MODE" = zig ] && echo "  --reset-runtime-switch  also publish an un
   --keep-runtime-switch   roll forward although the latest runtime switch says java (those spaces stay on
                      Java). Without either flag, a runtime java switch in force stops the roll forward
                      in pre-flight.")
+  --parallelism N    resubmit with parallelism N instead of the running job's (a rescale through the same
+                     savepoint; N must not exceed the cluster's free slots plus the job's own, or its max parallelism)
   --health-timeout   seconds to wait for the restored job to be healthy (default 60)
   --result-file F    write the timings (key=value) to F
 EOF
@@ -32,6 +34,7 @@ EOF
 
 switch_main() {
     local job_id="" sp_dir="" jar="" java_only=0 health_timeout=60 result_file="" reset_switch=0 keep_switch=0 src_mode
+    local parallelism=""
     while [ $# -gt 0 ]; do
         case "$1" in
             --rest) ENGRAM_REST=$2; shift 2 ;;
@@ -45,6 +48,9 @@ switch_main() {
                 java_only=1
                 if [ $# -gt 1 ] && [ "${2#--}" = "$2" ]; then jar=$2; shift; fi
                 shift ;;
+            --parallelism)
+                [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--parallelism needs a positive integer, got '${2:-}'"
+                parallelism=$2; shift 2 ;;
             --health-timeout) health_timeout=$2; shift 2 ;;
             --result-file) result_file=$2; shift 2 ;;
             --reset-runtime-switch) reset_switch=1; shift ;;
@@ -73,6 +79,10 @@ switch_main() {
     else
         warn "no deployment record for job $job_id in $ENGRAM_STATE_DIR/jobs (not deployed by these scripts?): resubmitting with only the mode, bootstrap servers and \$ENGRAM_JOB_CONF; parallelism $ENGRAM_PARALLELISM"
         need_bootstrap
+    fi
+    if [ -n "$parallelism" ] && [ "$parallelism" != "$ENGRAM_PARALLELISM" ]; then
+        log "    rescale: parallelism $ENGRAM_PARALLELISM -> $parallelism (the savepoint's key groups are redistributed)"
+        ENGRAM_PARALLELISM=$parallelism
     fi
     [ -n "${ENGRAM_BOOTSTRAP:-}" ] || ENGRAM_BOOTSTRAP=$(jq -r '."engram.kafka.bootstrap-servers" // empty' <<<"$base_conf")
     if [ -z "$jar" ]; then
