@@ -31,22 +31,10 @@ S="$(cd "$HERE/../scripts" && pwd)"
 WORK="${FAULT_WORK:-$HERE/../target/faults}"
 LIMIT="${FAULT_TIMEOUT:-1200}"
 
+# shellcheck source=lib_frame.sh
+source "$HERE/lib_frame.sh"
 if [ "${1:-}" != --inner ]; then
-    WORK="$WORK/run-$(date +%Y%m%d-%H%M%S)-$$"
-    mkdir -p "$WORK"
-    WORK=$(cd "$WORK" && pwd)
-    export ENGRAM_STATE_DIR="$WORK/cluster"
-    # Whatever happens inside (failure, time limit, Ctrl-C), the cluster is stopped: exactly the recorded processes.
-    trap '"$S/stop_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" >"$WORK/final-stop.log" 2>&1 || cat "$WORK/final-stop.log"' EXIT
-    set +e
-    timeout --kill-after=20 "$LIMIT" bash "$0" --inner "$WORK"
-    rc=$?
-    set -e
-    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-        echo "FAIL the fault tests hit the hard time limit of ${LIMIT}s (FAULT_TIMEOUT)"
-        echo "0 passed, 1 failed"
-    fi
-    exit "$rc"
+    run_in_frame "fault tests" "$LIMIT" FAULT_TIMEOUT "$0"
 fi
 
 WORK=$2

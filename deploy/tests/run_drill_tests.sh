@@ -23,23 +23,10 @@ S="$(cd "$HERE/../scripts" && pwd)"
 WORK="${ENGRAM_TEST_WORK:-$HERE/../target/drill}"
 LIMIT="${ENGRAM_TEST_TIMEOUT:-600}"
 
+# shellcheck source=lib_frame.sh
+source "$HERE/lib_frame.sh"
 if [ "${1:-}" != --inner ]; then
-    # One directory per run: two builds in the same tree never share (or wipe) each other's cluster.
-    WORK="$WORK/run-$(date +%Y%m%d-%H%M%S)-$$"
-    mkdir -p "$WORK"
-    WORK=$(cd "$WORK" && pwd)
-    export ENGRAM_STATE_DIR="$WORK/cluster"
-    # Whatever happens inside (failure, time limit), the cluster is stopped.
-    trap '"$S/stop_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" >"$WORK/final-stop.log" 2>&1 || cat "$WORK/final-stop.log"' EXIT
-    set +e
-    timeout --kill-after=20 "$LIMIT" bash "$0" --inner "$WORK"
-    rc=$?
-    set -e
-    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-        echo "FAIL the deploy tests hit the hard time limit of ${LIMIT}s (ENGRAM_TEST_TIMEOUT)"
-        echo "0 passed, 1 failed"
-    fi
-    exit "$rc"
+    run_in_frame "deploy tests" "$LIMIT" ENGRAM_TEST_TIMEOUT "$0"
 fi
 
 WORK=$2

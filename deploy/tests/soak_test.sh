@@ -34,21 +34,10 @@ WORK="${SOAK_WORK:-$HERE/../target/soak}"
 DURATION="${SOAK_DURATION:-150}"
 LIMIT="${SOAK_TIMEOUT:-$((DURATION + 420))}"
 
+# shellcheck source=lib_frame.sh
+source "$HERE/lib_frame.sh"
 if [ "${1:-}" != --inner ]; then
-    WORK="$WORK/run-$(date +%Y%m%d-%H%M%S)-$$"
-    mkdir -p "$WORK"
-    WORK=$(cd "$WORK" && pwd)
-    export ENGRAM_STATE_DIR="$WORK/cluster"
-    trap '"$S/stop_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" >"$WORK/final-stop.log" 2>&1 || cat "$WORK/final-stop.log"' EXIT
-    set +e
-    timeout --kill-after=20 "$LIMIT" bash "$0" --inner "$WORK"
-    rc=$?
-    set -e
-    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-        echo "FAIL the soak test hit the hard time limit of ${LIMIT}s (SOAK_TIMEOUT)"
-        echo "0 passed, 1 failed"
-    fi
-    exit "$rc"
+    run_in_frame "soak test" "$LIMIT" SOAK_TIMEOUT "$0"
 fi
 
 WORK=$2
