@@ -177,6 +177,23 @@ public final class EngramOptions {
                     + "its batch is answered (>= 0; 0 answers every query on arrival). Adds at most this much to a "
                     + "query's latency, plus the time of one batch.");
 
+    // ----- state -------------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<Integer> STATE_CHUNK_SIZE = key("engram.state.chunk-size")
+            .intType().defaultValue(64)
+            .withDescription("Memories per state chunk, for spaces created from now on (a space keeps the chunk size "
+                    + "it was created with). A store, reinforce, associate or forget reads and writes the chunks of "
+                    + "the memories it touches: smaller chunks write fewer bytes per event (RocksDB), larger ones "
+                    + "mean fewer entries per recall. 1 to 65536; see docs/operations/sizing.md for the measurements "
+                    + "behind the default.");
+
+    public static final ConfigOption<MemorySize> STATE_CACHE_SIZE = key("engram.state.cache-size")
+            .memoryType().defaultValue(MemorySize.parse("128mb"))
+            .withDescription("Per subtask: decoded state chunks kept in the task's heap, least recently used out. "
+                    + "On RocksDB it is what makes a recall of a space whose chunks are cached run at heap-backend "
+                    + "speed (RocksDB hands out a freshly deserialized copy on every read); on the heap backend it "
+                    + "holds the state's own objects and costs only its map. 0 turns it off.");
+
     // ----- limits ------------------------------------------------------------------------------------------------
 
     public static final ConfigOption<Integer> MAX_DIM = key("engram.limits.max-dim")
@@ -206,6 +223,12 @@ public final class EngramOptions {
     public static final ConfigOption<Integer> MAX_CONTENT_LENGTH = key("engram.limits.max-content-length")
             .intType().defaultValue(65536)
             .withDescription("Longest accepted memory content, in characters.");
+
+    public static final ConfigOption<MemorySize> MAX_RESULT_BYTES = key("engram.limits.max-result-bytes")
+            .memoryType().defaultValue(MemorySize.parse("512kb"))
+            .withDescription("Largest encoded recall result. Content asked for with include_content is cut short "
+                    + "(or left out) to stay within it, and the result says so (truncated); it must stay "
+                    + "below the sink's max.request.size and the results topic's max.message.bytes.");
 
     public static final ConfigOption<Duration> MAX_FUTURE_SKEW = key("engram.limits.max-future-skew")
             .durationType().defaultValue(Duration.ofHours(1))

@@ -53,6 +53,10 @@ public final class EngramSettings implements Serializable {
     public final int maxIdLength;
     public final int maxContentLength;
     public final long maxFutureSkewMs;
+    public final int maxResultBytes;
+
+    public final int chunkSlots;
+    public final long stateCacheBytes;
 
     public EngramSettings(Configuration c) {
         try {
@@ -132,6 +136,20 @@ public final class EngramSettings implements Serializable {
                 c.get(EngramOptions.MAX_CONTENT_LENGTH), 0);
         maxFutureSkewMs = c.get(EngramOptions.MAX_FUTURE_SKEW).toMillis();
         require(maxFutureSkewMs >= 0, EngramOptions.MAX_FUTURE_SKEW.key(), "must be >= 0");
+        long resultBytes = c.get(EngramOptions.MAX_RESULT_BYTES).getBytes();
+        require(resultBytes >= 4096 && resultBytes <= 64L << 20, EngramOptions.MAX_RESULT_BYTES.key(),
+                "must be in [4kb, 64mb]");
+        maxResultBytes = (int) resultBytes;
+
+        chunkSlots = c.get(EngramOptions.STATE_CHUNK_SIZE);
+        require(chunkSlots >= 1 && chunkSlots <= 65536, EngramOptions.STATE_CHUNK_SIZE.key(), "must be in [1, 65536]");
+        stateCacheBytes = c.get(EngramOptions.STATE_CACHE_SIZE).getBytes();
+    }
+
+    /** The rules a space applies its events by. */
+    public io.engram.job.space.SpaceRules spaceRules() {
+        return new io.engram.job.space.SpaceRules(chunkSlots, maxMemoriesPerSpace, defaultStabilitySeconds,
+                maxStabilitySeconds, reinforceFactor);
     }
 
     /** The kernels' configuration for one subtask: explicit options win over ENGRAM_ARENA_* variables. */

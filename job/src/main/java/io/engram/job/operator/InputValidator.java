@@ -3,6 +3,7 @@ package io.engram.job.operator;
 import io.engram.job.config.EngramSettings;
 import io.engram.job.model.Reason;
 import io.engram.job.model.Rejection;
+import io.engram.job.recall.RecallParams;
 import io.engram.schemas.Associate;
 import io.engram.schemas.Forget;
 import io.engram.schemas.MemoryEvent;
@@ -82,7 +83,7 @@ final class InputValidator {
     }
 
     /** Checks the query and returns its effective parameters, defaults filled in. */
-    QueryParams query(RecallQuery q) throws Rejection {
+    RecallParams query(RecallQuery q) throws Rejection {
         vector(q.getCue(), "cue");
         int k = q.getK();
         if (k < 1 || k > s.maxK) {
@@ -104,7 +105,7 @@ final class InputValidator {
         if (!(threshold >= 0f) || Float.isInfinite(threshold)) {
             throw new Rejection(Reason.BAD_THRESHOLD, "threshold " + threshold + " must be finite and >= 0");
         }
-        return new QueryParams(k, hops, decay, threshold, seedK);
+        return new RecallParams(k, hops, decay, threshold, seedK);
     }
 
     private void id(String id, String field) throws Rejection {

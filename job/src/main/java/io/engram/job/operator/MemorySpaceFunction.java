@@ -5,31 +5,24 @@ import io.engram.job.model.OutRecord;
 import io.engram.job.model.RawRecord;
 import io.engram.job.model.Reason;
 import io.engram.job.model.Rejection;
-import io.engram.job.recall.Hit;
 import io.engram.job.recall.RecallEngine;
+import io.engram.job.space.Change;
+import io.engram.job.space.MemorySpace;
+import io.engram.job.space.SpaceEvent;
+import io.engram.job.state.FlinkSpaceStore;
 import io.engram.job.state.PendingQuery;
 import io.engram.job.state.PendingQuerySerializer;
-import io.engram.job.state.SpaceState;
-import io.engram.job.state.SpaceStateSerializer;
+import io.engram.job.state.SpaceIndex;
 import io.engram.kernels.ArenaOverflowException;
 import io.engram.kernels.MemoryKernels;
-import io.engram.schemas.Associate;
 import io.engram.schemas.AvroCodec;
-import io.engram.schemas.DecodeException;
-import io.engram.schemas.Forget;
 import io.engram.schemas.KernelControl;
-import io.engram.schemas.MemoryEvent;
-import io.engram.schemas.RecallHit;
-import io.engram.schemas.RecallQuery;
-import io.engram.schemas.RecallResult;
-import io.engram.schemas.ReinforceMemory;
-import io.engram.schemas.StoreMemory;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.BroadcastState;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
@@ -50,29 +43,24 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The memory operator: one instance per subtask, state per space (the key). It decodes each record, validates it,
- * applies memory events to the space's columnar state, answers recall queries with the kernels, runs the decay
- * sweep on an event-time timer, and sends everything it cannot apply to the dead-letter side output with a reason.
- * Broadcast input: {@code KernelControl} records, the runtime kernel switch.
+ * The memory operator: state per space (the key), bound here to Flink's keyed state, timers and outputs; what
+ * events and queries mean lives in {@link MemorySpace}, {@link RecallEngine} and {@link RecallBatch}. Input:
+ * memory events and recall queries (keyed), and {@code KernelControl} records (broadcast: the runtime kernel
+ * switch). Output: results, and dead letters with a reason for everything it cannot apply.
  *
- * <p>Recall batching ({@code engram.recall.batch.*}): a valid query of a non-empty space waits in keyed list state
- * ({@link #PENDING}) and the space's waiting queries are answered together, their similarities in one pass of the
- * batched kernel. A batch is answered when it holds max-size queries, when the processing-time timer of its first
- * query (arrival + max-delay) fires, and before anything that changes the space (a memory event about to be
- * applied, a decay sweep) or the kernels that serve it (a kernel switch): every query is therefore answered from the
- * state it arrived at, as one-at-a-time recall would. See docs/internal/recall_contract.md.
+ * <p>Per record: decode and validate ({@link RecordDecoder}); a memory event that is not a replay (dedup window)
+ * first answers the space's waiting queries, then changes the space; a query is answered at once or waits in its
+ * space's batch ({@link RecallBatch}). Decay sweeps run on an event-time timer per space. See
+ * docs/internal/recall_contract.md.
  */
 public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, RawRecord, RawRecord, OutRecord>
         implements CheckpointedFunction {
-    private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 2L;
     private static final Logger LOG = LoggerFactory.getLogger(MemorySpaceFunction.class);
 
     public static final OutputTag<OutRecord> DEAD_LETTERS = new OutputTag<>("dead-letters") {
     };
 
-    /** Keyed state: the space's memories and edges. */
-    public static final ValueStateDescriptor<SpaceState> SPACE =
-            new ValueStateDescriptor<>("space", SpaceStateSerializer.INSTANCE);
     /** Keyed state: applied event ids with their event time, for the dedup window. */
     public static final MapStateDescriptor<String, Long> DEDUP =
             new MapStateDescriptor<>("dedup", Types.STRING, Types.LONG);
@@ -85,48 +73,40 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     public static final ListStateDescriptor<PendingQuery> PENDING =
             new ListStateDescriptor<>("pending-queries", PendingQuerySerializer.INSTANCE);
 
-    /** Why a batch was answered: the {@code flush} label of the batch counter. */
-    enum Flush {
-        SIZE("size"), DELAY("delay"), CHANGE("change"), CONTROL("control");
-
-        final String label;
-
-        Flush(String label) {
-            this.label = label;
-        }
-    }
-
     private final EngramSettings settings;
 
-    private transient ValueState<SpaceState> space;
+    private transient FlinkSpaceStore store;
+    private transient MemorySpace space;
     private transient MapState<String, Long> dedup;
     private transient ValueState<Long> nextSweep;
-    private transient ListState<PendingQuery> pending;
-    private transient InputValidator validator;
-    private transient RecallEngine engine;
+    private transient RecordDecoder decoder;
+    private transient RecallBatch batch;
     private transient KernelRouter kernels;
     private transient EngramMetrics metrics;
     /** Operator state: this subtask's memory and edge totals, so the gauges survive a restore. */
     private transient ListState<long[]> totals;
     private transient long[] restoredTotals;
     /** The broadcast state, reachable before any record arrives, so a restored kernel switch applies at once. */
-    private transient org.apache.flink.api.common.state.BroadcastState<String, byte[]> restoredControl;
+    private transient BroadcastState<String, byte[]> restoredControl;
 
     public MemorySpaceFunction(EngramSettings settings) {
         this.settings = settings;
     }
 
     @Override
-    public void open(org.apache.flink.api.common.functions.OpenContext openContext) throws Exception {
-        space = getRuntimeContext().getState(SPACE);
+    public void open(OpenContext openContext) throws Exception {
+        store = new FlinkSpaceStore(FlinkSpaceStore.States.of(getRuntimeContext()), settings.stateCacheBytes,
+                settings.chunkSlots);
+        space = new MemorySpace(store, settings.spaceRules());
         dedup = getRuntimeContext().getMapState(DEDUP);
         nextSweep = getRuntimeContext().getState(NEXT_SWEEP);
-        pending = getRuntimeContext().getListState(PENDING);
-        validator = new InputValidator(settings);
-        engine = new RecallEngine();
+        decoder = new RecordDecoder(settings);
         kernels = KernelRouter.open(settings, getRuntimeContext());
         metrics = new EngramMetrics(getRuntimeContext().getMetricGroup(), kernels);
+        metrics.stateStore(store);
         kernels.instrument(metrics);
+        batch = new RecallBatch(settings, getRuntimeContext().getListState(PENDING), decoder, space,
+                new RecallEngine(), new Answers(settings.maxResultBytes), metrics);
         if (restoredTotals != null) {
             metrics.restoreTotals(restoredTotals[0], restoredTotals[1]);
         }
@@ -166,330 +146,68 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     @Override
     public void processElement(RawRecord raw, ReadOnlyContext ctx, Collector<OutRecord> out) throws Exception {
         kernels.observe(ctx.getBroadcastState(KernelRouter.CONTROL));
-        currentKey = ctx.getCurrentKey();
+        String key = ctx.getCurrentKey();
+        store.bind(key);
+        Consumer<OutRecord> deadLetters = o -> ctx.output(DEAD_LETTERS, o);
         try {
-            if (raw.kind == RawRecord.Kind.MEMORY_EVENT) {
-                applyEvent(raw, ctx, out);
-            } else if (raw.kind == RawRecord.Kind.RECALL_QUERY) {
-                arrive(raw, ctx, out);
-            } else {
-                throw new IllegalStateException("control records arrive on the broadcast input, not " + raw);
+            switch (raw.kind) {
+                case MEMORY_EVENT -> applyEvent(raw, ctx, out, deadLetters);
+                case RECALL_QUERY -> batch.arrive(raw, key, ctx.timerService(), kernels.forSpace(key), out,
+                        deadLetters);
+                case CONTROL -> throw new IllegalStateException("control records arrive on the broadcast input");
             }
         } catch (Rejection r) {
-            deadLetter(ctx, raw, r.reason(), r.getMessage());
+            deadLetters.accept(batch.deadLetter(raw, r.reason(), r.getMessage(), false));
         } catch (ArenaOverflowException e) {
-            deadLetter(ctx, raw, Reason.ARENA_OVERFLOW, e.getMessage());
+            deadLetters.accept(batch.deadLetter(raw, Reason.ARENA_OVERFLOW, e.getMessage(), false));
         }
     }
 
-    private void deadLetter(ReadOnlyContext ctx, RawRecord raw, Reason reason, String message) {
-        deadLetter(o -> ctx.output(DEAD_LETTERS, o), raw, reason, message, false);
-    }
-
-    /** {@code atQueryTime}: give the record the input's timestamp (a dead letter written by a batch flush). */
-    private void deadLetter(Consumer<OutRecord> sink, RawRecord raw, Reason reason, String message,
-                            boolean atQueryTime) {
-        metrics.deadLetter(reason);
-        LOG.debug("dead letter {} from {}: {}", reason, raw, message);
-        OutRecord o = DeadLetters.of(raw, reason, message, System.currentTimeMillis());
-        if (atQueryTime) {
-            o.timestampMs = raw.timestampMs;
-        }
-        sink.accept(o);
-    }
-
-    // ----- memory events -----------------------------------------------------------------------------------------
-
-    private void applyEvent(RawRecord raw, ReadOnlyContext ctx, Collector<OutRecord> out) throws Exception {
-        MemoryEvent e = decode(() -> AvroCodec.decodeMemoryEvent(raw.value));
-        validator.envelope(raw.space, e.getSpace(), e.getEventId(), e.getTimestampMs(), System.currentTimeMillis());
-        validator.event(e);
-        if (dedup.contains(e.getEventId())) {
+    private void applyEvent(RawRecord raw, ReadOnlyContext ctx, Collector<OutRecord> out,
+                            Consumer<OutRecord> deadLetters) throws Exception {
+        SpaceEvent e = decoder.event(raw, System.currentTimeMillis());
+        if (dedup.contains(e.eventId())) {
             metrics.duplicate();
             return; // already applied: a replay changes nothing
         }
+        String key = ctx.getCurrentKey();
         // The event may change the space: the queries that arrived before it are answered from the state before it.
-        flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.CHANGE);
-        SpaceState s = space.value();
-        if (s == null) {
-            s = new SpaceState();
-        }
-        long ts = e.getTimestampMs();
-        Object p = e.getPayload();
-        if (p instanceof StoreMemory m) {
-            store(s, m, ts);
-        } else if (p instanceof ReinforceMemory r) {
-            if (!s.reinforce(r.getMemoryId(), ts, settings.reinforceFactor, settings.maxStabilitySeconds)) {
-                throw unknown(r.getMemoryId());
-            }
-        } else if (p instanceof Associate a) {
-            associate(s, a);
-        } else if (p instanceof Forget f) {
-            int edgesBefore = s.edgeCount();
-            if (!s.forget(f.getMemoryId())) {
-                throw unknown(f.getMemoryId());
-            }
-            metrics.memoriesChanged(-1, s.edgeCount() - edgesBefore);
-        }
-        space.update(s);
-        dedup.put(e.getEventId(), ts);
-        scheduleSweep(ctx, ts);
-    }
-
-    private void store(SpaceState s, StoreMemory m, long ts) throws Rejection {
-        List<Float> emb = m.getEmbedding();
-        if (s.dim() != 0 && emb.size() != s.dim()) {
-            throw new Rejection(Reason.DIM_MISMATCH, "embedding has dimension " + emb.size() + ", space '"
-                    + getCurrentKeyForLog() + "' has " + s.dim());
-        }
-        boolean isNew = s.rowOf(m.getMemoryId()) < 0;
-        if (isNew && s.size() >= settings.maxMemoriesPerSpace) {
-            throw new Rejection(Reason.SPACE_FULL, "space holds " + s.size() + " memories, limit "
-                    + settings.maxMemoriesPerSpace);
-        }
-        float stability = m.getStabilityS() == null ? settings.defaultStabilitySeconds : m.getStabilityS();
-        s.upsert(m.getMemoryId(), toArray(emb), m.getStrength(), stability, ts);
-        if (isNew) {
-            metrics.memoriesChanged(1, 0);
-        }
-    }
-
-    private void associate(SpaceState s, Associate a) throws Rejection {
-        int from = s.rowOf(a.getFromId());
-        if (from < 0) {
-            throw unknown(a.getFromId());
-        }
-        int to = s.rowOf(a.getToId());
-        if (to < 0) {
-            throw unknown(a.getToId());
-        }
-        int before = s.edgeCount();
-        s.associate(from, to, a.getWeight());
-        if (a.getBidirectional()) {
-            s.associate(to, from, a.getWeight());
-        }
-        metrics.memoriesChanged(0, s.edgeCount() - before);
-    }
-
-    private Rejection unknown(String memoryId) {
-        return new Rejection(Reason.UNKNOWN_MEMORY, "memory '" + InputValidator.abbreviate(memoryId)
-                + "' is not in space '" + getCurrentKeyForLog() + "'");
-    }
-
-    /** The space being processed, for messages. */
-    private transient String currentKey;
-
-    private String getCurrentKeyForLog() {
-        return currentKey;
-    }
-
-    // ----- recall ------------------------------------------------------------------------------------------------
-
-    /**
-     * A query arrives: decoded and validated now (a bad one is dead-lettered at once), then answered at once when
-     * batching is off or the space is empty, otherwise added to the space's batch.
-     */
-    private void arrive(RawRecord raw, ReadOnlyContext ctx, Collector<OutRecord> out) throws Exception {
-        long started = System.nanoTime();
-        long arrivalMicros = nowMicros();
-        RecallQuery q = decode(() -> AvroCodec.decodeRecallQuery(raw.value));
-        validator.envelope(raw.space, q.getSpace(), q.getQueryId(), q.getTimestampMs(), System.currentTimeMillis());
-        QueryParams p = validator.query(q);
-        SpaceState s = space.value();
-        if (s != null && s.size() > 0 && q.getCue().size() != s.dim()) {
-            throw new Rejection(Reason.DIM_MISMATCH, "cue has dimension " + q.getCue().size() + ", space '"
-                    + raw.space + "' has " + s.dim());
-        }
-        if (settings.batchMaxSize <= 1 || s == null || s.size() == 0) {
-            // Nothing to batch: batching is off, or there are no memories to compare with (and then no query waits:
-            // a waiting query implies a non-empty space, which only a flushed change could have emptied).
-            if (settings.batchMaxSize <= 1) {
-                // Queries restored from a savepoint taken with batching on go first, in order.
-                flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.SIZE);
-            }
-            MemoryKernels k = kernels.forSpace(raw.space);
-            List<Hit> hits = s == null || s.size() == 0 ? List.of()
-                    : engine.recall(s, toArray(q.getCue()), q.getTimestampMs(), p.k(), p.seedK(), p.maxHops(),
-                            p.hopDecay(), p.threshold(), k);
-            long latencyUs = (System.nanoTime() - started) / 1000;
-            out.collect(result(raw, q, hits, k, latencyUs));
-            metrics.recalled(k.mode(), latencyUs);
-            return;
-        }
-        long nowProcessing = ctx.timerService().currentProcessingTime();
-        PendingQuery waitingQuery = new PendingQuery(raw, arrivalMicros, nowProcessing);
-        waitingQuery.decoded = q;
-        pending.add(waitingQuery);
-        int waiting = 0;
-        for (PendingQuery ignored : pending.get()) {
-            waiting++;
-        }
-        if (waiting >= settings.batchMaxSize) {
-            flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.SIZE);
-        } else if (waiting == 1) {
-            ctx.timerService().registerProcessingTimeTimer(nowProcessing + settings.batchMaxDelayMs);
-        }
-    }
-
-    /**
-     * Answers the space's waiting queries, if any, in arrival order: similarities of all cues in one batched kernel
-     * call (split only where the arena could not hold the whole batch's scratch), then retention, spreading and
-     * ranking per query, exactly as {@link RecallEngine#recall} does for one. The current key must be {@code key}.
-     *
-     * @param timers the key's timer service, to delete the batch's flush timer; null where there is none (the
-     *               broadcast side): the timer then fires later and finds nothing, or a newer batch, to answer
-     */
-    private void flush(String key, TimerService timers, Collector<OutRecord> out, Consumer<OutRecord> deadLetters,
-                       Flush cause) throws Exception {
-        Iterable<PendingQuery> stored = pending.get();
-        if (stored == null) {
-            return;
-        }
-        List<PendingQuery> batch = new ArrayList<>();
-        for (PendingQuery pq : stored) {
-            batch.add(pq);
-        }
-        if (batch.isEmpty()) {
-            return;
-        }
-        pending.clear();
-        if (timers != null && cause != Flush.DELAY) {
-            timers.deleteProcessingTimeTimer(batch.get(0).arrivalProcessingMs + settings.batchMaxDelayMs);
-        }
-        long flushMicros = nowMicros();
-        long flushNanos = System.nanoTime();
-        metrics.batchFlushed(cause.label, batch.size());
-
-        SpaceState s = space.value();
-        MemoryKernels k = kernels.forSpace(key);
-        // Validated at arrival; checked again only because a restore may bring other limits (engram.limits.*): a
-        // query they now refuse is dead-lettered, as it would be on arrival, instead of failing the task.
-        List<PendingQuery> valid = new ArrayList<>(batch.size());
-        List<RecallQuery> queries = new ArrayList<>(batch.size());
-        List<QueryParams> params = new ArrayList<>(batch.size());
-        for (PendingQuery pq : batch) {
-            metrics.batchWaited(Math.max(0, flushMicros - pq.arrivalMicros));
-            try {
-                RecallQuery q = pq.decoded instanceof RecallQuery rq ? rq
-                        : decode(() -> AvroCodec.decodeRecallQuery(pq.raw.value));
-                QueryParams p = validator.query(q);
-                if (s != null && s.size() > 0 && q.getCue().size() != s.dim()) {
-                    throw new Rejection(Reason.DIM_MISMATCH, "cue has dimension " + q.getCue().size()
-                            + ", space '" + key + "' has " + s.dim());
-                }
-                valid.add(pq);
-                queries.add(q);
-                params.add(p);
-            } catch (Rejection r) {
-                deadLetter(deadLetters, pq.raw, r.reason(), r.getMessage(), true);
-            }
-        }
-        int b = valid.size();
-        if (s == null || s.size() == 0) {
-            // Cannot happen (see arrive), but if it did, the answer is the empty space's.
-            for (int i = 0; i < b; i++) {
-                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out);
-            }
-            return;
-        }
-        int n = s.size();
-        int dim = s.dim();
-        int perCall = ArenaBudget.batchQueriesThatFit(k.arenaStats().capacityBytes(), dim, b);
-        for (int from = 0; from < b; from += perCall) {
-            int to = Math.min(b, from + perCall);
-            float[] cues = new float[(to - from) * dim];
-            for (int i = from; i < to; i++) {
-                List<Float> cue = queries.get(i).getCue();
-                int base = (i - from) * dim;
-                for (int j = 0; j < dim; j++) {
-                    cues[base + j] = cue.get(j);
-                }
-            }
-            float[] sims;
-            try {
-                sims = engine.similarities(s, cues, to - from, k);
-            } catch (ArenaOverflowException e) {
-                for (int i = from; i < to; i++) {
-                    deadLetter(deadLetters, valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
-                }
-                continue;
-            }
-            for (int i = from; i < to; i++) {
-                QueryParams p = params.get(i);
-                List<Hit> hits;
-                try {
-                    hits = engine.recallWithSimilarity(s, sims, (i - from) * n, queries.get(i).getTimestampMs(),
-                            p.k(), p.seedK(), p.maxHops(), p.hopDecay(), p.threshold(), k);
-                } catch (ArenaOverflowException e) {
-                    deadLetter(deadLetters, valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
-                    continue;
-                }
-                respond(valid.get(i), queries.get(i), hits, k, flushMicros, flushNanos, out);
-            }
-        }
-    }
-
-    /** Emits one batched answer; its latency is the wait in the batch plus the batch's time until this answer. */
-    private void respond(PendingQuery pq, RecallQuery q, List<Hit> hits, MemoryKernels k, long flushMicros,
-                         long flushNanos, Collector<OutRecord> out) {
-        long latencyUs = Math.max(0, flushMicros - pq.arrivalMicros) + (System.nanoTime() - flushNanos) / 1000;
-        OutRecord o = result(pq.raw, q, hits, k, latencyUs);
-        o.timestampMs = pq.raw.timestampMs; // the query's timestamp, as if answered on arrival
-        out.collect(o);
-        metrics.recalled(k.mode(), latencyUs);
-    }
-
-    private static OutRecord result(RawRecord raw, RecallQuery q, List<Hit> hits, MemoryKernels k, long latencyUs) {
-        List<RecallHit> out2 = new ArrayList<>(hits.size());
-        for (Hit h : hits) {
-            out2.add(new RecallHit(h.memoryId(), h.score(), h.similarity(), h.activation(), h.retention(), h.hops()));
-        }
-        RecallResult result = RecallResult.newBuilder()
-                .setQueryId(q.getQueryId())
-                .setSpace(q.getSpace())
-                .setTimestampMs(q.getTimestampMs())
-                .setHits(out2)
-                .setKernelMode(k.mode().label())
-                .setLatencyUs(latencyUs)
-                .build();
-        return new OutRecord(raw.key, AvroCodec.encode(result));
-    }
-
-    /** Wall-clock microseconds: comparable across a restore in another process, unlike {@link System#nanoTime}. */
-    private static long nowMicros() {
-        java.time.Instant t = java.time.Instant.now();
-        return t.getEpochSecond() * 1_000_000L + t.getNano() / 1000;
+        batch.flush(key, ctx.timerService(), kernels.forSpace(key), out, deadLetters, RecallBatch.Flush.CHANGE);
+        Change change = space.apply(e);
+        metrics.memoriesChanged(change.memories(), change.edges());
+        dedup.put(e.eventId(), e.timestampMs());
+        scheduleSweep(ctx.timerService(), e.timestampMs());
     }
 
     // ----- decay sweep -------------------------------------------------------------------------------------------
 
-    private void scheduleSweep(ReadOnlyContext ctx, long eventTime) throws Exception {
+    private void scheduleSweep(TimerService timers, long eventTime) throws Exception {
         if (nextSweep.value() != null) {
             return;
         }
         long interval = settings.sweepIntervalMs;
         long at = Math.floorDiv(eventTime, interval) * interval + interval;
-        ctx.timerService().registerEventTimeTimer(at);
+        timers.registerEventTimeTimer(at);
         nextSweep.update(at);
     }
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<OutRecord> out) throws Exception {
         kernels.observe(ctx.getBroadcastState(KernelRouter.CONTROL));
-        currentKey = ctx.getCurrentKey();
+        String key = ctx.getCurrentKey();
+        store.bind(key);
+        Consumer<OutRecord> deadLetters = o -> ctx.output(DEAD_LETTERS, o);
+        MemoryKernels k = kernels.forSpace(key);
         if (ctx.timeDomain() == TimeDomain.PROCESSING_TIME) {
             // The batch's max-delay is up (or a stale timer of a batch answered earlier: then it answers a newer
             // batch a little early, or nothing).
-            flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.DELAY);
+            batch.flush(key, ctx.timerService(), k, out, deadLetters, RecallBatch.Flush.DELAY);
             return;
         }
         // The sweep may forget memories: answer the waiting queries first, from the state they arrived at.
-        flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.CHANGE);
+        batch.flush(key, ctx.timerService(), k, out, deadLetters, RecallBatch.Flush.CHANGE);
         nextSweep.clear();
-        SpaceState s = space.value();
-        if (s != null && s.size() > 0) {
-            sweep(s, timestamp, ctx.getCurrentKey());
-        }
+        sweep(timestamp, key, k);
         expireDedup(timestamp);
         boolean dedupEmpty = dedup.isEmpty();
         if (dedupEmpty) {
@@ -497,8 +215,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             // MapState.remove/clear drop it), which would keep the key in every checkpoint.
             dedup.clear();
         }
-        boolean more = (s != null && s.size() > 0) || !dedupEmpty;
-        if (more) {
+        if (space.size() > 0 || !dedupEmpty) {
             long at = timestamp + settings.sweepIntervalMs;
             ctx.timerService().registerEventTimeTimer(at);
             nextSweep.update(at);
@@ -507,34 +224,23 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         }
     }
 
-    private void sweep(SpaceState s, long at, String key) throws Exception {
-        MemoryKernels k = kernels.forSpace(key);
-        float[] retention;
+    private void sweep(long at, String key, MemoryKernels k) {
+        SpaceIndex idx = space.index();
+        if (idx == null || idx.memories == 0) {
+            return;
+        }
+        Change change;
         try {
-            retention = engine.retention(s, at, k);
+            change = space.sweep(at, settings.forgetThreshold, k);
         } catch (ArenaOverflowException e) {
             LOG.warn("decay sweep of space '{}' skipped at {}: {}", key, at, e.getMessage());
             metrics.sweepSkipped();
             return;
         }
-        int n = s.size();
-        boolean[] doomed = new boolean[n];
-        int count = 0;
-        for (int i = 0; i < n; i++) {
-            if (retention[i] < settings.forgetThreshold) {
-                doomed[i] = true;
-                count++;
-                if (LOG.isDebugEnabled()) {
-                    LOG.debug("decay forgets '{}' in space '{}' at {} (retention {})", s.id(i), key, at, retention[i]);
-                }
-            }
-        }
-        if (count > 0) {
-            int edgesBefore = s.edgeCount();
-            s.removeRows(doomed);
-            space.update(s);
-            metrics.decayForgot(count);
-            metrics.memoriesChanged(-count, s.edgeCount() - edgesBefore);
+        if (change.memories() < 0) {
+            LOG.debug("decay forgot {} memories of space '{}' at {}", -change.memories(), key, at);
+            metrics.decayForgot(-change.memories());
+            metrics.memoriesChanged(change.memories(), change.edges());
         }
     }
 
@@ -554,8 +260,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     public void processBroadcastElement(RawRecord raw, Context ctx, Collector<OutRecord> out) throws Exception {
         KernelControl control;
         try {
-            control = decode(() -> AvroCodec.decodeKernelControl(raw.value));
-            KernelRouter.validate(control);
+            control = decoder.control(raw);
         } catch (Rejection r) {
             metrics.deadLetter(Reason.BAD_CONTROL);
             ctx.output(DEAD_LETTERS, DeadLetters.of(raw, Reason.BAD_CONTROL, r.getMessage(),
@@ -569,32 +274,11 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         }
         // Waiting queries are answered by the kernels that were in force when they arrived.
         ctx.applyToKeyedState(PENDING, (key, state) -> {
-            currentKey = key;
-            flush(key, null, out, o -> ctx.output(DEAD_LETTERS, o), Flush.CONTROL);
+            store.bind(key);
+            batch.flush(key, null, kernels.forSpace(key), out, o -> ctx.output(DEAD_LETTERS, o),
+                    RecallBatch.Flush.CONTROL);
         });
         ctx.getBroadcastState(KernelRouter.CONTROL).put(KernelRouter.CURRENT, AvroCodec.encode(control));
         kernels.observe(ctx.getBroadcastState(KernelRouter.CONTROL));
-    }
-
-    // ----- helpers -----------------------------------------------------------------------------------------------
-
-    interface Decoder<T> {
-        T decode();
-    }
-
-    private static <T> T decode(Decoder<T> d) throws Rejection {
-        try {
-            return d.decode();
-        } catch (DecodeException e) {
-            throw new Rejection(Reason.valueOf(e.reason().name()), e.getMessage());
-        }
-    }
-
-    static float[] toArray(List<Float> v) {
-        float[] a = new float[v.size()];
-        for (int i = 0; i < a.length; i++) {
-            a[i] = v.get(i);
-        }
-        return a;
     }
 }

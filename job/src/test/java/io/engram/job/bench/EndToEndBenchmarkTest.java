@@ -21,7 +21,7 @@ class EndToEndBenchmarkTest {
     void readsTheQueryIdWithoutDecodingTheHits() throws Exception {
         for (String id : List.of("c1", "o123456", "probe-b768-10000-3-17", "ü-ñ-" + "x".repeat(300))) {
             RecallResult r = RecallResult.newBuilder().setQueryId(id).setSpace("space-a").setTimestampMs(1L)
-                    .setHits(List.of(new RecallHit("m1", 0.9f, 0.9f, 0f, 1f, 0))).setKernelMode("zig")
+                    .setHits(List.of(new RecallHit("m1", 0.9f, 0.9f, 0f, 1f, 0, null))).setKernelMode("zig")
                     .setLatencyUs(12L).build();
             byte[] bytes = AvroCodec.encode(r);
             assertThat(EndToEndBenchmark.queryIdOf(bytes)).isEqualTo(id)

@@ -170,7 +170,7 @@ class JsonCodecTest {
     @Test
     void resultOutputMatchesTheDocumentedShape() throws Exception {
         RecallResult r = new RecallResult("q1", "s1", 123L,
-                List.of(new RecallHit("m1", 0.5f, 0.6f, 0.7f, 0.8f, 2)), "java", 99L);
+                List.of(new RecallHit("m1", 0.5f, 0.6f, 0.7f, 0.8f, 2, null)), "java", 99L, false);
         JsonNode n = JSON.readTree(JsonCodec.toJson(r));
         assertThat(n.fieldNames()).toIterable()
                 .containsExactly("query_id", "space", "timestamp_ms", "kernel_mode", "latency_us", "hits");

@@ -184,10 +184,10 @@ class SendTailIT {
     void tailPrintsCommittedResultsAsJsonAndSkipsAbortedTransactions() throws Exception {
         String t = topic("results");
         RecallResult r1 = new RecallResult("q1", "alice", 10L,
-                List.of(new RecallHit("m1", 0.9f, 0.95f, 0.95f, 0.99f, 0), new RecallHit("m2", 0.5f, -0.1f, 0.5f,
-                        1.0f, 1)), "java", 120L);
-        RecallResult r2 = new RecallResult("q2", "bob", 11L, List.of(), "zig", 80L);
-        RecallResult aborted = new RecallResult("q-aborted", "bob", 12L, List.of(), "zig", 1L);
+                List.of(new RecallHit("m1", 0.9f, 0.95f, 0.95f, 0.99f, 0, null), new RecallHit("m2", 0.5f, -0.1f, 0.5f,
+                        1.0f, 1, null)), "java", 120L, false);
+        RecallResult r2 = new RecallResult("q2", "bob", 11L, List.of(), "zig", 80L, false);
+        RecallResult aborted = new RecallResult("q-aborted", "bob", 12L, List.of(), "zig", 1L, false);
         produceTransactionally(t, List.of(r1, r2), List.of(aborted));
 
         Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
@@ -244,7 +244,7 @@ class SendTailIT {
         String t = topic("grouped");
         List<RecallResult> rs = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            rs.add(new RecallResult("q" + i, "alice", (long) i, List.of(), "java", 1L));
+            rs.add(new RecallResult("q" + i, "alice", (long) i, List.of(), "java", 1L, false));
         }
         produceTransactionally(t, rs, List.of());
         String group = "tail-" + UUID.randomUUID();
@@ -261,7 +261,7 @@ class SendTailIT {
     @Test
     void tailWithoutFromBeginningStartsAtTheEnd() throws Exception {
         String t = topic("tail-end");
-        produceTransactionally(t, List.of(new RecallResult("old", "alice", 1L, List.of(), "java", 1L)), List.of());
+        produceTransactionally(t, List.of(new RecallResult("old", "alice", 1L, List.of(), "java", 1L, false)), List.of());
         Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
                 "--topic", t, "--idle-timeout", "2s");
         assertThat(r.code()).as(r.err()).isZero();

@@ -10,6 +10,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.operator.MemorySpaceFunction;
 import io.engram.job.operator.Operators;
+import io.engram.job.space.MemorySpace;
+import io.engram.job.state.FlinkSpaceStore;
 import io.engram.job.state.SpaceState;
 import io.engram.job.state.SpaceStateSerializer;
 import io.engram.schemas.AvroCodec;
@@ -279,13 +281,13 @@ final class SavepointFixture {
     /** Reads every keyed state of the memory operator that the fixture's state version has. */
     public static final class RowReader extends KeyedStateReaderFunction<String, Row> {
         private static final long serialVersionUID = 1L;
-        private transient ValueState<SpaceState> space;
+        private transient FlinkSpaceStore space;
         private transient MapState<String, Long> dedup;
         private transient ValueState<Long> nextSweep;
 
         @Override
         public void open(OpenContext openContext) {
-            space = getRuntimeContext().getState(MemorySpaceFunction.SPACE);
+            space = new FlinkSpaceStore(FlinkSpaceStore.States.of(getRuntimeContext()), 0, 64);
             dedup = getRuntimeContext().getMapState(MemorySpaceFunction.DEDUP);
             nextSweep = getRuntimeContext().getState(MemorySpaceFunction.NEXT_SWEEP);
         }
@@ -294,7 +296,7 @@ final class SavepointFixture {
         public void readKey(String key, Context ctx, Collector<Row> out) throws Exception {
             Row row = new Row();
             row.space = key;
-            SpaceState s = space.value();
+            SpaceState s = space.bind(key).denseView();
             if (s != null) {
                 DataOutputSerializer bytes = new DataOutputSerializer(1024);
                 SpaceStateSerializer.INSTANCE.serialize(s, bytes);
@@ -379,7 +381,7 @@ final class SavepointFixture {
                     emb[i] = m.get("embedding").get(i).floatValue();
                 }
                 assertThat(Arrays.copyOfRange(s.embeddings(), r * s.dim(), (r + 1) * s.dim()))
-                        .as("%s: embedding of %s", what, id).isEqualTo(emb);
+                        .as("%s: embedding of %s", what, id).isEqualTo(MemorySpace.scaled(emb));
                 assertThat(s.strength()[r]).as("%s: strength of %s", what, id)
                         .isEqualTo(m.get("strength").floatValue());
                 assertThat(s.stability()[r]).as("%s: stability of %s", what, id)
@@ -387,7 +389,13 @@ final class SavepointFixture {
                 assertThat(s.lastAccess()[r]).as("%s: last access of %s", what, id)
                         .isEqualTo(m.get("lastAccess").asLong());
             }
-            JsonNode edges = want.get("edges");
+            // Per source, edges keep their insertion order (the order spreading follows); the dense form lists the
+            // sources in slot order, so the expected list is stably sorted by its source's row.
+            List<JsonNode> edges = new ArrayList<>();
+            want.get("edges").forEach(edges::add);
+            List<String> rowIds = new ArrayList<>();
+            rows.forEach(m -> rowIds.add(m.get("id").asText()));
+            edges.sort(java.util.Comparator.comparingInt(e -> rowIds.indexOf(e.get("from").asText())));
             assertThat(s.edgeCount()).as("%s: edges of %s", what, name).isEqualTo(edges.size());
             for (int i = 0; i < edges.size(); i++) {
                 JsonNode e = edges.get(i);

@@ -10,6 +10,9 @@ import io.engram.job.model.RawRecord;
 import io.engram.job.model.Reason;
 import io.engram.job.recall.Hit;
 import io.engram.job.recall.RecallEngine;
+import io.engram.job.recall.RecallParams;
+import io.engram.job.space.MemorySpace;
+import io.engram.job.state.FlinkSpaceStore;
 import io.engram.job.state.SpaceState;
 import io.engram.job.state.SpaceStateSerializer;
 import io.engram.kernels.ArenaOverflowException;
@@ -249,10 +252,17 @@ class MemorySpaceFunctionTest {
         return h.getOperator();
     }
 
+    /** The space in dense form (live memories in slot order), read from the harness's keyed state; null if none. */
     static SpaceState spaceState(KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h,
                                  String space) throws Exception {
+        return store(h, space).denseView();
+    }
+
+    /** A store over the harness's keyed state, bound to {@code space} (no cache: every read sees the state). */
+    static FlinkSpaceStore store(KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h,
+                                 String space) {
         op(h).setCurrentKey(space);
-        return op(h).getKeyedStateStore().getState(MemorySpaceFunction.SPACE).value();
+        return new FlinkSpaceStore(FlinkSpaceStore.States.of(op(h).getKeyedStateStore()), 0, 64).bind(space);
     }
 
     static Map<String, Long> dedup(KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h,
@@ -276,13 +286,33 @@ class MemorySpaceFunctionTest {
     static Set<String> keysWithState(KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h) {
         KeyedStateBackend<String> backend = op(h).getKeyedStateBackend();
         Set<String> keys = new java.util.TreeSet<>();
-        for (String state : List.of(MemorySpaceFunction.SPACE.getName(), MemorySpaceFunction.DEDUP.getName(),
+        for (String state : List.of(FlinkSpaceStore.INDEX.getName(), FlinkSpaceStore.SLOTS.getName(),
+                FlinkSpaceStore.ROWS.getName(), FlinkSpaceStore.VECTORS.getName(), FlinkSpaceStore.EDGES.getName(),
+                FlinkSpaceStore.CONTENT.getName(), FlinkSpaceStore.LEGACY_NAME, MemorySpaceFunction.DEDUP.getName(),
                 MemorySpaceFunction.NEXT_SWEEP.getName(), MemorySpaceFunction.PENDING.getName())) {
             try (var stream = backend.getKeys(state, VoidNamespace.INSTANCE)) {
                 stream.forEach(k -> keys.add(state + ":" + k));
             }
         }
         return keys;
+    }
+
+    /** The keyed-state keys "state:space" a chunked space holds: index, slots, rows, vectors (and edges). */
+    static List<String> spaceKeys(String space, boolean edges) {
+        List<String> l = new ArrayList<>();
+        for (String st : List.of("space-index", "space-slots", "space-rows", "space-vectors")) {
+            l.add(st + ":" + space);
+        }
+        if (edges) {
+            l.add("space-edges:" + space);
+        }
+        return l;
+    }
+
+    static List<String> with(List<String> l, String... more) {
+        List<String> out = new ArrayList<>(l);
+        out.addAll(List.of(more));
+        return out;
     }
 
     static float[] embedding(SpaceState s, String id) {
@@ -518,9 +548,9 @@ class MemorySpaceFunctionTest {
 
         // the operator's answer is exactly the engine's on the stored state with the configured defaults
         EngramSettings d = settings(c -> { });
-        SpaceState s = spaceState(h, SPACE);
-        List<Hit> expected = new RecallEngine().recall(s, new float[] {0.6f, 0.8f, 0f}, at, 10, d.seedK, d.maxHops,
-                d.hopDecay, d.threshold, new JavaKernels());
+        MemorySpace s = new MemorySpace(store(h, SPACE), d.spaceRules());
+        List<Hit> expected = new RecallEngine().recall(s, new float[] {0.6f, 0.8f, 0f}, at,
+                new RecallParams(10, d.maxHops, d.hopDecay, d.threshold, d.seedK), new JavaKernels());
         RecallResult defaults = ask(h, query(SPACE, "q-4", at, 0.6f, 0.8f, 0f).build());
         assertThat(defaults.getHits()).extracting(RecallHit::getMemoryId)
                 .containsExactlyElementsOf(expected.stream().map(Hit::memoryId).toList());
@@ -681,8 +711,10 @@ class MemorySpaceFunctionTest {
         send(h, SPACE, "e2", T0, mem("brief-too", 1f, 2f, 0, 1));
         send(h, SPACE, "e3", T0, associate("brief", "brief-too", 1f, true));
         send(h, OTHER, "e1", T0, mem("lasting", 1f, 1e7f, 1, 0));
-        assertThat(keysWithState(h)).containsExactlyInAnyOrder("space:" + SPACE, "dedup:" + SPACE,
-                "next-sweep:" + SPACE, "space:" + OTHER, "dedup:" + OTHER, "next-sweep:" + OTHER);
+        List<String> keys = new ArrayList<>(spaceKeys(SPACE, true));
+        keys.addAll(List.of("dedup:" + SPACE, "next-sweep:" + SPACE, "dedup:" + OTHER, "next-sweep:" + OTHER));
+        keys.addAll(spaceKeys(OTHER, false));
+        assertThat(keysWithState(h)).containsExactlyInAnyOrderElementsOf(keys);
 
         long s1 = firstSweep(T0, MINUTE);
         h.watermark(s1); // memories gone, dedup entries still inside the window: the sweep goes on
@@ -692,7 +724,7 @@ class MemorySpaceFunctionTest {
         h.watermark(s1 + 3 * MINUTE); // dedup window over: nothing is left of the space
         assertThat(keysWithState(h)).as("keyed state left after the last sweep (the other space keeps its "
                         + "memory and sweep; its expired dedup entries leave no empty map behind either)")
-                .containsExactlyInAnyOrder("space:" + OTHER, "next-sweep:" + OTHER);
+                .containsExactlyInAnyOrderElementsOf(with(spaceKeys(OTHER, false), "next-sweep:" + OTHER));
         assertThat(spaceState(h, SPACE)).isNull();
         assertThat(nextSweep(h, SPACE)).isNull();
         assertThat(dedup(h, SPACE)).isEmpty();
