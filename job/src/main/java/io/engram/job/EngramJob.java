@@ -4,6 +4,7 @@ import io.engram.job.config.EngramOptions;
 import io.engram.job.config.EngramSettings;
 import io.engram.job.kafka.ControlWatermarks;
 import io.engram.job.kafka.KafkaSettings;
+import io.engram.job.kafka.OutputLimits;
 import io.engram.job.model.OutRecord;
 import io.engram.job.model.RawRecord;
 import io.engram.job.operator.MemorySpaceFunction;
@@ -49,6 +50,10 @@ public final class EngramJob {
             env.enableCheckpointing(Duration.ofSeconds(10).toMillis());
         }
         KafkaSettings kafka = new KafkaSettings(conf);
+        String resultsTopic = conf.get(EngramOptions.TOPIC_RECALL_RESULTS);
+        String deadLetterTopic = conf.get(EngramOptions.TOPIC_DEAD_LETTERS);
+        // Refuse at submission an output bound the sinks or topics cannot hold, instead of crash-looping later.
+        OutputLimits limits = OutputLimits.check(kafka, settings, resultsTopic, deadLetterTopic);
         WatermarkStrategy<RawRecord> watermarks = WatermarkStrategy
                 .<RawRecord>forBoundedOutOfOrderness(conf.get(EngramOptions.MAX_OUT_OF_ORDERNESS))
                 .withTimestampAssigner((r, kafkaTs) -> r.timestampMs)
@@ -76,10 +81,10 @@ public final class EngramJob {
                 .uid(Operators.MEMORY_SPACES)
                 .name("memory-spaces");
 
-        results.sinkTo(kafka.sink(conf.get(EngramOptions.TOPIC_RECALL_RESULTS), "results"))
+        results.sinkTo(kafka.sink(resultsTopic, "results", limits))
                 .uid(Operators.SINK_RECALL_RESULTS).name("recall-results");
         results.getSideOutput(MemorySpaceFunction.DEAD_LETTERS)
-                .sinkTo(kafka.sink(conf.get(EngramOptions.TOPIC_DEAD_LETTERS), "dead-letters"))
+                .sinkTo(kafka.sink(deadLetterTopic, "dead-letters", limits))
                 .uid(Operators.SINK_DEAD_LETTERS).name("dead-letters");
     }
 }

@@ -12,7 +12,6 @@ import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
-import org.apache.kafka.clients.producer.ProducerRecord;
 
 /** Builds the job's Kafka sources and exactly-once sinks from the engram options. */
 public final class KafkaSettings {
@@ -64,14 +63,20 @@ public final class KafkaSettings {
         }
     }
 
-    /** An exactly-once (transactional) sink: readers of the topic must use isolation.level=read_committed. */
-    public KafkaSink<OutRecord> sink(String topic, String transactionalSuffix) {
+    /** The client properties, for the checks made when the job is built. */
+    Properties clientPropertiesForChecks() {
+        return clientProperties(conf.toMap());
+    }
+
+    /**
+     * An exactly-once (transactional) sink: readers of the topic must use isolation.level=read_committed. Records
+     * pass {@link BoundedRecordSerializer}, so none is refused by the topic for its size or timestamp.
+     */
+    public KafkaSink<OutRecord> sink(String topic, String transactionalSuffix, OutputLimits limits) {
         Properties props = clientProperties(conf.toMap());
         props.setProperty("transaction.timeout.ms",
                 Long.toString(conf.get(EngramOptions.TRANSACTION_TIMEOUT).toMillis()));
-        KafkaRecordSerializationSchema<OutRecord> schema = (element, context, timestamp) ->
-                new ProducerRecord<>(topic, null, element.timestampMs != null ? element.timestampMs : timestamp,
-                        element.key, element.value);
+        KafkaRecordSerializationSchema<OutRecord> schema = new BoundedRecordSerializer(topic, limits);
         return KafkaSink.<OutRecord>builder()
                 .setBootstrapServers(bootstrapServers())
                 .setRecordSerializer(schema)
