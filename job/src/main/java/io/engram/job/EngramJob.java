@@ -28,6 +28,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * option may also be given as a program argument {@code --engram.x.y value}.
  */
 public final class EngramJob {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EngramJob.class);
+
     private EngramJob() {
     }
 
@@ -36,6 +38,12 @@ public final class EngramJob {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(overrides);
         Configuration conf = Configuration.fromMap(env.getConfiguration().toMap());
         conf.addAll(overrides);
+        for (String key : KafkaSettings.unmaskedSecrets(conf.toMap())) {
+            LOG.warn("engram: {} holds a secret in clear that Flink does not mask: if it is in the cluster's "
+                    + "configuration (config.yaml, an application-mode deployment) the REST API and web UI show it. Pass "
+                    + "it from a file or the environment instead: {}=${file:/path/secrets.properties:key} or "
+                    + "${env:NAME} (docs/operations/reliability.md#secret-handling)", key, key);
+        }
         build(env, conf);
         // pipeline.name lets a canary and production run side by side under different job names (and metric labels).
         env.execute(conf.getOptional(PipelineOptions.NAME).orElse("engram-flink"));
