@@ -592,7 +592,9 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     @Override
     public void processBroadcastElement(RawRecord raw, Context ctx, Collector<OutRecord> out) throws Exception {
         KernelControl control;
-        long now = System.currentTimeMillis();
+        // Every subtask must decide alike (broadcast state is the same everywhere): "now" is the time the control
+        // source read the record (RawRecordDeserializer), the same for all of them, not each one's clock.
+        long now = raw.timestampMs;
         try {
             try {
                 control = decode(() -> AvroCodec.decodeKernelControl(raw.value));
@@ -601,10 +603,13 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             }
             validator.control(control, now);
         } catch (Rejection r) {
-            LOG.warn("engram kernel switch rejected ({}): {} (from {})", r.reason(), r.getMessage(), raw);
-            metrics.deadLetter(r.reason());
-            ctx.output(DEAD_LETTERS, DeadLetters.of(raw, r.reason(), "control record: " + r.getMessage(), now,
-                    settings.maxOutputRecordBytes));
+            if (getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) {
+                // every subtask rejects it; one dead letter (and one count) is enough
+                LOG.warn("engram kernel switch rejected ({}): {} (from {})", r.reason(), r.getMessage(), raw);
+                metrics.deadLetter(r.reason());
+                ctx.output(DEAD_LETTERS, DeadLetters.of(raw, r.reason(), "control record: " + r.getMessage(),
+                        System.currentTimeMillis(), settings.maxOutputRecordBytes));
+            }
             return;
         }
         byte[] current = ctx.getBroadcastState(KernelRouter.CONTROL).get(KernelRouter.CURRENT);

@@ -178,8 +178,9 @@ class MemorySpaceFunctionTest {
         return raw(RawRecord.Kind.RECALL_QUERY, QUERIES, q.getSpace(), AvroCodec.encode(q), q.getTimestampMs());
     }
 
+    /** A control record as the control source delivers it: stamped with the time it was read. */
     RawRecord controlRecord(byte[] value) {
-        return raw(RawRecord.Kind.CONTROL, CONTROL, null, value, T0);
+        return raw(RawRecord.Kind.CONTROL, CONTROL, null, value, System.currentTimeMillis());
     }
 
     /** Sends a memory event; the event id is derived from a counter unless given. */

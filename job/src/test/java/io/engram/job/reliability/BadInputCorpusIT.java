@@ -8,6 +8,7 @@ import io.engram.schemas.Associate;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
 import io.engram.schemas.Forget;
+import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallHit;
 import io.engram.schemas.RecallQuery;
@@ -25,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.apache.avro.Schema;
@@ -85,9 +85,25 @@ class BadInputCorpusIT {
         }
     }
 
-    /** One record of the corpus: where it goes, its bytes, the reason it must get (null: valid). */
-    record In(String topic, byte[] key, byte[] value, String reason, String what) {
+    /**
+     * One record of the corpus: where it goes, its bytes, the reason it must get (null: valid), and the settings
+     * of the producer that sends it (an attacker's: larger requests, compression).
+     */
+    record In(String topic, byte[] key, byte[] value, String reason, String what, Map<String, String> producer) {
+        In(String topic, byte[] key, byte[] value, String reason, String what) {
+            this(topic, key, value, reason, what, Map.of());
+        }
     }
+
+    /** A producer that sends what the broker accepts, up to its max.message.bytes, uncompressed. */
+    private static final Map<String, String> BIG = Map.of("max.request.size", "33554432", "buffer.memory",
+            "67108864");
+    /** The same, zstd-compressed: a few KB on the wire, megabytes once the job's consumer decompresses them. */
+    private static final Map<String, String> ZSTD = Map.of("max.request.size", "33554432", "buffer.memory",
+            "67108864", "compression.type", "zstd");
+    /** Kafka's default max.message.bytes (the embedded broker's too) and a batch's framing of one record. */
+    private static final int BROKER_MAX = 1_048_588;
+    private static final int FRAMING = 61 + 21;
 
     private final List<In> corpus = new ArrayList<>();
     private final long now = System.currentTimeMillis() - 60_000;
@@ -289,6 +305,86 @@ class BadInputCorpusIT {
         corpus.add(new In(t.queries(), utf8(SPACE), new byte[] {(byte) 0xC3, 0x01, 1, 2}, "BAD_HEADER",
                 "query: 4 bytes, the single-object header cut short"));
         corpus.add(new In(t.queries(), utf8(SPACE), null, "EMPTY", "query tombstone"));
+        hostileRecords();
+    }
+
+    /**
+     * Issue 11's records, each of which once stalled or crash-looped the job, and their kin: oversized values and
+     * keys (the largest the broker takes), compressed giants, missing and non-UTF-8 keys, far-past and far-future
+     * timestamps with long stability, vectors whose f32 norm overflows or underflows, and the control topic (a
+     * switch pinned at Long.MAX_VALUE, invalid spaces, a negative timestamp). Each gets exactly one dead letter.
+     */
+    private void hostileRecords() throws Exception {
+        long now = System.currentTimeMillis();
+        // ---- outputs: the dead letter of each is bounded (engram.limits.max-output-record-size)
+        byte[] garbage = new byte[1_048_492];
+        Arrays.fill(garbage, (byte) 'G');
+        corpus.add(new In(t.events(), utf8("hostile-a"), garbage, "BAD_HEADER",
+                "1 MiB of 'G' (the issue's record: key hostile-a)", BIG));
+        byte[] largest = new byte[BROKER_MAX - FRAMING - 4 - 16];
+        Arrays.fill(largest, (byte) 'L');
+        corpus.add(new In(t.events(), utf8(SPACE), largest, "BAD_HEADER",
+                "the largest value the broker takes (" + largest.length + " bytes), uncompressed", BIG));
+        StoreMemory zeros = store("zeros", new ArrayList<>(java.util.Collections.nCopies(1_000_000, 0f)), 1f, null,
+                null);
+        corpus.add(new In(t.events(), utf8(SPACE), AvroCodec.encode(ev(SPACE, "giant-zero", ts(), zeros)),
+                "DIM_TOO_LARGE", "a store with a 1,000,000-dim zero embedding, zstd (4 MB decompressed)", ZSTD));
+        byte[] eightMiB = new byte[8 << 20];
+        Arrays.fill(eightMiB, (byte) 'Z');
+        corpus.add(new In(t.events(), utf8(SPACE), eightMiB, "BAD_HEADER", "8 MiB of 'Z', zstd", ZSTD));
+        corpus.add(new In(t.events(), utf8("k".repeat(600_000)), AvroCodec.encode(ev(SPACE, "long-key", ts(),
+                store("x22", dims(8), 1f, null, null))), "SPACE_MISMATCH",
+                "a 600,000-byte key with a valid 8-dim store (the issue's record)", BIG));
+        byte[] hugeKey = new byte[BROKER_MAX - FRAMING - 3 - 16];
+        Arrays.fill(hugeKey, (byte) 'K');
+        corpus.add(new In(t.events(), hugeKey, new byte[] {1, 2, 3}, "BAD_HEADER",
+                "the largest key the broker takes (" + hugeKey.length + " bytes)", BIG));
+        // ---- keys
+        corpus.add(new In(t.events(), null, AvroCodec.encode(ev(SPACE, "no-key", ts(), store("x23", vec(1, 0, 0, 0),
+                1f, null, null))), "SPACE_MISMATCH", "a valid store without a key"));
+        corpus.add(new In(t.events(), new byte[] {(byte) 0xFF, (byte) 0xFE, 'c'}, AvroCodec.encode(ev(SPACE,
+                "bin-key", ts(), store("x24", vec(1, 0, 0, 0), 1f, null, null))), "SPACE_MISMATCH",
+                "a valid store with a non-UTF-8 key"));
+        corpus.add(new In(t.queries(), null, AvroCodec.encode(query("q-nokey").build()), "SPACE_MISMATCH",
+                "a query without a key"));
+        // ---- timestamps with long stability
+        MemoryEvent ancient = ev("ancient-0001", "a1", 1, store("old", dims(8), 1f, 1e10f, null));
+        corpus.add(new In(t.events(), utf8("ancient-0001"), AvroCodec.encode(ancient), "PAST_TIMESTAMP",
+                "timestamp_ms 1 with stability 1e10 s (the issue's timer storm)"));
+        corpus.add(new In(t.events(), utf8(SPACE), AvroCodec.encode(ev(SPACE, "future-long", now + 2L * 86_400_000L,
+                store("x25", vec(1, 0, 0, 0), 1f, 1e10f, null))), "FUTURE_TIMESTAMP",
+                "two days ahead with stability 1e10 s"));
+        corpus.add(new In(t.events(), utf8(SPACE), AvroCodec.encode(ev(SPACE, "seconds-ts", now / 1000,
+                store("x26", vec(1, 0, 0, 0), 1f, null, null))), "PAST_TIMESTAMP",
+                "timestamp in seconds instead of milliseconds"));
+        // ---- vectors whose f32 norm overflows or underflows
+        event("near-FLT_MAX embedding", "NORM_OUT_OF_RANGE", ev(SPACE, "bad-flt-max", ts(),
+                store("x27", vec(3.4e38f, 0, 0, 0), 1f, null, null)));
+        event("denormal embedding", "NORM_OUT_OF_RANGE", ev(SPACE, "bad-denormal", ts(),
+                store("x28", vec(Float.MIN_VALUE, 0, 0, 0), 1f, null, null)));
+        badQuery("near-FLT_MAX cue", "NORM_OUT_OF_RANGE", query("q-flt-max").setCue(vec(0, 3e38f, 3e38f, 0))
+                .build());
+        badQuery("denormal cue", "NORM_OUT_OF_RANGE", query("q-denormal").setCue(vec(0, 0, 1e-40f, 0)).build());
+        // ---- the control topic
+        control("a switch pinned at timestamp Long.MAX_VALUE (the issue's record)", "FUTURE_TIMESTAMP",
+                KernelControl.newBuilder().setMode("java").setReason("x").setIssuedBy("mallory")
+                        .setTimestampMs(Long.MAX_VALUE).setSpaces(List.of()).setFraction(null).build());
+        control("a switch for space 'NOT A SPACE'", "BAD_SPACE", ops().setSpaces(List.of("NOT A SPACE")).build());
+        control("a switch for space ''", "BAD_SPACE", ops().setSpaces(List.of("")).build());
+        control("a switch with a negative timestamp", "BAD_TIMESTAMP", ops().setTimestampMs(-1).build());
+        control("a switch without issued_by", "BAD_CONTROL", ops().setIssuedBy(" ").build());
+        // the operators regain control with an ordinary switch: applied, no dead letter
+        corpus.add(new In(t.control(), null, AvroCodec.encode(ops().build()), null,
+                "the operators' switch after the pin"));
+    }
+
+    private static KernelControl.Builder ops() {
+        return KernelControl.newBuilder().setMode("java").setReason("corpus: operators regain control")
+                .setIssuedBy("ops").setTimestampMs(System.currentTimeMillis()).setSpaces(List.of()).setFraction(null);
+    }
+
+    private void control(String what, String reason, KernelControl c) {
+        corpus.add(new In(t.control(), null, AvroCodec.encode(c), reason, what));
     }
 
     @Test
@@ -359,6 +455,8 @@ class BadInputCorpusIT {
                 return answers.size() >= 3;
             }, Rel.WAIT, () -> "3 answers, have " + answers.keySet(), job);
             long answered = System.nanoTime();
+            assertThat((answered - allDead) / 1_000_000).as("ms until the probes were answered after the corpus")
+                    .isLessThan(30_000);
             dl.drainCommitted();
             results.drainCommitted();
 
@@ -368,12 +466,30 @@ class BadInputCorpusIT {
             // each bad record: exactly one dead letter, with its reason; nothing else dead-lettered
             Map<String, DeadLetter> got = new HashMap<>();
             Map<String, Integer> byReason = new TreeMap<>();
+            long largestDeadLetter = 0;
             for (ConsumerRecord<byte[], byte[]> r : dl.records) {
                 DeadLetter d = AvroCodec.decodeDeadLetter(r.value());
                 String at = d.getSourceTopic() + "/" + d.getSourcePartition() + "/" + d.getSourceOffset();
                 assertThat(got.put(at, d)).as("second dead letter for %s", at).isNull();
                 byReason.merge(d.getReason(), 1, Integer::sum);
+                long size = FRAMING + (r.key() == null ? 0 : r.key().length) + r.value().length;
+                largestDeadLetter = Math.max(largestDeadLetter, size);
+                assertThat(size).as("dead letter of %s", at).isLessThanOrEqualTo(512 * 1024);
+                In in = bySource.get(at);
+                if (in != null) {
+                    assertThat(d.getValueSize()).as("value size in the dead letter of %s", in.what())
+                            .isEqualTo(in.value() == null ? null : in.value().length);
+                    assertThat(d.getKeySize()).isEqualTo(in.key() == null ? null : in.key().length);
+                    if (in.value() != null) {
+                        byte[] prefix = bytes(d.getValue());
+                        assertThat(prefix).isEqualTo(Arrays.copyOf(in.value(), prefix.length));
+                        assertThat(d.getValueSha256()).isEqualTo(sha256(in.value()));
+                        assertThat(d.getTruncated()).isEqualTo(prefix.length < in.value().length
+                                || (in.key() != null && in.key().length > 1024));
+                    }
+                }
             }
+            LOG.info("largest dead letter: {} bytes (limit {})", largestDeadLetter, 512 * 1024);
             Map<String, String> wrong = new TreeMap<>();
             for (Map.Entry<String, In> e : bySource.entrySet()) {
                 DeadLetter d = got.get(e.getKey());
@@ -400,7 +516,7 @@ class BadInputCorpusIT {
             assertThat(ids).as("hits of the probe").isNotEmpty().first().isEqualTo("m1");
             assertThat(ids).as("applied edges m1->m2, m1->m3 spread").contains("m2", "m3");
             Set<String> never = new HashSet<>(List.of("m4", "dupx", "future-m", "template"));
-            for (int i = 1; i <= 20; i++) {
+            for (int i = 1; i <= 28; i++) {
                 never.add("x" + i);
             }
             assertThat(ids).doesNotContainAnyElementsOf(never);
@@ -423,24 +539,36 @@ class BadInputCorpusIT {
         }
     }
 
+    /** Sends the records in order, each acknowledged before the next, each with its own producer settings. */
     private static void produce(List<In> batch, Map<String, In> bySource, List<String> goodSources)
             throws Exception {
-        try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), Map.of())) {
-            List<Future<RecordMetadata>> sent = new ArrayList<>();
+        Map<Map<String, String>, KafkaProducer<byte[], byte[]>> producers = new HashMap<>();
+        try {
             for (In in : batch) {
-                sent.add(p.send(new ProducerRecord<>(in.topic(), in.key(), in.value())));
-            }
-            p.flush();
-            for (int i = 0; i < batch.size(); i++) {
-                RecordMetadata md = sent.get(i).get(60, TimeUnit.SECONDS);
+                KafkaProducer<byte[], byte[]> p = producers.computeIfAbsent(in.producer(),
+                        settings -> Rel.producer(kafka.bootstrapServers(), settings));
+                RecordMetadata md = p.send(new ProducerRecord<>(in.topic(), in.key(), in.value()))
+                        .get(60, TimeUnit.SECONDS);
                 String at = md.topic() + "/" + md.partition() + "/" + md.offset();
-                if (batch.get(i).reason() != null) {
-                    bySource.put(at, batch.get(i));
+                if (in.reason() != null) {
+                    bySource.put(at, in);
                 } else {
                     goodSources.add(at);
                 }
             }
+        } finally {
+            producers.values().forEach(KafkaProducer::close);
         }
+    }
+
+    static byte[] bytes(java.nio.ByteBuffer b) {
+        byte[] out = new byte[b.remaining()];
+        b.duplicate().get(out);
+        return out;
+    }
+
+    static String sha256(byte[] b) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
     }
 
     private static List<String> hitsSansLatency(RecallResult r) {
