@@ -539,6 +539,242 @@ class BadInputCorpusIT {
         }
     }
 
+    // =============================================================================================================
+    // hostile load: correct answers, no restart
+    // =============================================================================================================
+
+    /** The hostile-load test's topics, readers and producer. */
+    private Rel.Topics ht;
+    private Rel.Reader hostileDl;
+    private Rel.Reader hostileResults;
+    private KafkaProducer<byte[], byte[]> hp;
+    private final Set<String> markers = new HashSet<>();
+    private final Map<String, Integer> asked = new HashMap<>();
+
+    private static MemoryEvent at(String space, String id, long ts, Object payload) {
+        return ev(space, id, ts, payload);
+    }
+
+    private RecordMetadata send(String topic, String key, byte[] value) throws Exception {
+        return hp.send(new ProducerRecord<>(topic, utf8(key), value)).get(60, TimeUnit.SECONDS);
+    }
+
+    private java.util.concurrent.Future<RecordMetadata> sendAsync(MemoryEvent e) {
+        return hp.send(new ProducerRecord<>(ht.events(), utf8(e.getSpace()), AvroCodec.encode(e)));
+    }
+
+    /**
+     * Sends a reinforce of a never-stored memory into {@code space} and waits for its dead letter: everything sent
+     * to the space before it has been applied (one key, one partition, in order). Returns the wait in ms.
+     */
+    private long awaitApplied(String space, JobClient job) throws Exception {
+        hp.flush();
+        long t0 = System.nanoTime();
+        RecordMetadata md = send(ht.events(), space, AvroCodec.encode(at(space, "marker-" + markers.size(),
+                System.currentTimeMillis(), ReinforceMemory.newBuilder().setMemoryId("never-stored").build())));
+        String at = md.topic() + "/" + md.partition() + "/" + md.offset();
+        markers.add(at);
+        Rel.waitUntil(() -> {
+            hostileDl.pollOnce();
+            return hostileDl.records.stream().map(r -> AvroCodec.decodeDeadLetter(r.value())).anyMatch(d ->
+                    (d.getSourceTopic() + "/" + d.getSourcePartition() + "/" + d.getSourceOffset()).equals(at));
+        }, Rel.WAIT, () -> "the marker of " + space + " at " + at, job);
+        return (System.nanoTime() - t0) / 1_000_000;
+    }
+
+    /** Sends the query and returns its one answer. */
+    private RecallResult ask(RecallQuery q, JobClient job) throws Exception {
+        asked.merge(q.getQueryId(), 1, Integer::sum);
+        send(ht.queries(), q.getSpace(), AvroCodec.encode(q));
+        RecallResult[] answer = new RecallResult[1];
+        Rel.waitUntil(() -> {
+            hostileResults.pollOnce();
+            for (ConsumerRecord<byte[], byte[]> r : hostileResults.records) {
+                RecallResult res = AvroCodec.decodeRecallResult(r.value());
+                if (res.getQueryId().equals(q.getQueryId())) {
+                    answer[0] = res;
+                }
+            }
+            return answer[0] != null;
+        }, Rel.WAIT, () -> "the answer to " + q.getQueryId(), job);
+        return answer[0];
+    }
+
+    private static RecallQuery.Builder cue(String space, String id, float... v) {
+        return RecallQuery.newBuilder().setQueryId(id).setSpace(space).setTimestampMs(System.currentTimeMillis())
+                .setCue(vec(v)).setK(10);
+    }
+
+    private static List<String> ids(RecallResult r) {
+        return r.getHits().stream().map(RecallHit::getMemoryId).collect(Collectors.toList());
+    }
+
+    /**
+     * What must get a correct answer, not a dead letter, from a job with live decay sweeps (every minute, the
+     * default): a memory stored five years back with stability 1e10 s (capped; it used to fire a sweep timer per
+     * minute since its time), huge and denormal strength, denormal stability, vectors just inside the norm bounds,
+     * a flood of 20,000 distinct spaces, a hub memory with 100,000 edges, and a storm of 1,000 forgets in that
+     * 100,001-memory space. The job stays RUNNING (restart strategy none: any failure would end it) and answers a
+     * probe in time afterwards.
+     */
+    @Test
+    void hostileLoadGetsCorrectAnswersAndTheJobStaysUp(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        ht = Rel.Topics.suffixed("hostile");
+        kafka.createTopics(2, ht.all());
+        Configuration conf = Rel.jobConfig(kafka.bootstrapServers(), ht, "hostile");
+        conf.set(EngramOptions.SWEEP_INTERVAL, java.time.Duration.ofMinutes(1));
+        conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTS_DIRECTORY, dir.toUri().toString());
+        conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL,
+                java.time.Duration.ofSeconds(1));
+        JobClient job = Rel.start(conf, "engram-hostile-load");
+        Map<String, Object> measured = new LinkedHashMap<>();
+        try (Rel.Reader dlReader = new Rel.Reader(kafka.bootstrapServers(), ht.deadLetters(), Map.of());
+             Rel.Reader resReader = new Rel.Reader(kafka.bootstrapServers(), ht.results(), Map.of());
+             KafkaProducer<byte[], byte[]> producer = Rel.producer(kafka.bootstrapServers(),
+                     Map.of("linger.ms", "20", "batch.size", "262144"))) {
+            hostileDl = dlReader;
+            hostileResults = resReader;
+            hp = producer;
+            Rel.waitUntil(() -> statusIs(job, JobStatus.RUNNING), Rel.WAIT, () -> "job RUNNING", job);
+            long now = System.currentTimeMillis();
+
+            // ---- a memory from five years back, stability 1e10 s (capped at 3650 days on store)
+            long fiveYears = 5L * 365 * 86_400_000L;
+            sendAsync(at("old-space", "old", now - fiveYears, store("old", vec(1, 0, 0, 0), 1f, 1e10f, null)));
+            measured.put("old event applied (ms)", awaitApplied("old-space", job));
+            RecallQuery oldQ = cue("old-space", "q-old", 1, 0, 0, 0).build();
+            RecallResult old = ask(oldQ, job);
+            assertThat(ids(old)).containsExactly("old");
+            double expected = Math.exp(-((oldQ.getTimestampMs() - (now - fiveYears)) / 1000.0) / (3650 * 86_400.0));
+            assertThat((double) old.getHits().get(0).getRetention()).as("retention with the capped stability")
+                    .isCloseTo(expected, org.assertj.core.data.Offset.offset(1e-4));
+
+            // ---- numeric extremes that are valid
+            sendAsync(at("strong", "s1", now, store("m-normal", vec(1, 0, 0, 0), 1f, null, null)));
+            sendAsync(at("strong", "s2", now, store("m-huge", vec(1, 0, 0, 0), Float.MAX_VALUE, null, null)));
+            sendAsync(at("strong", "s3", now, store("m-denormal-strength", vec(1, 0, 0, 0), Float.MIN_VALUE, null,
+                    null)));
+            sendAsync(at("strong", "s4", now, store("m-denormal-stability", vec(1, 0, 0, 0), 1f, Float.MIN_VALUE,
+                    null)));
+            float[][] inside = {{1e14f, 1e14f, 1e14f, 1e14f}, {1e-15f, -1e-15f, 1e-15f, -1e-15f}, {0, 0, 1, 0}};
+            String[] insideIds = {"norm-huge", "norm-minute", "norm-plain"};
+            for (int i = 0; i < 3; i++) {
+                sendAsync(at("edge-norms", "n" + i, now, store(insideIds[i], vec(inside[i]), 1f, null, null)));
+            }
+            awaitApplied("strong", job);
+            awaitApplied("edge-norms", job);
+            RecallResult strong = ask(cue("strong", "q-strong", 1, 0, 0, 0).build(), job);
+            assertThat(ids(strong)).as("score = activation x retention x strength, finite; denormal stability: "
+                    + "retention 0").containsExactly("m-huge", "m-normal", "m-denormal-strength");
+            assertThat(strong.getHits()).allSatisfy(h -> assertThat(Float.isFinite(h.getScore())).isTrue());
+            assertThat(strong.getHits().get(0).getScore()).isGreaterThan(1e38f);
+            for (int i = 0; i < 3; i++) {
+                float[] c = new float[4];
+                for (int j = 0; j < 4; j++) {
+                    c[j] = Math.signum(inside[i][j]);
+                }
+                RecallResult r = ask(cue("edge-norms", "q-norm-" + i, c).build(), job);
+                assertThat(ids(r)).as("a vector just inside the norm bounds is recalled").first()
+                        .isEqualTo(insideIds[i]);
+                assertThat(r.getHits().get(0).getSimilarity()).isCloseTo(1f, org.assertj.core.data.Offset.offset(
+                        1e-5f));
+            }
+
+            // ---- a flood of distinct spaces
+            int spaces = 20_000;
+            long t0 = System.nanoTime();
+            Map<Integer, String> lastPerPartition = new TreeMap<>();
+            List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>(spaces);
+            for (int i = 0; i < spaces; i++) {
+                String space = String.format("flood-%05d", i);
+                float[] v = new float[4];
+                v[i % 4] = 1;
+                sent.add(sendAsync(at(space, "f", now, store("only-" + i, vec(v), 1f, null, null))));
+            }
+            for (int i = 0; i < spaces; i++) {
+                lastPerPartition.put(sent.get(i).get(60, TimeUnit.SECONDS).partition(), String.format("flood-%05d", i));
+            }
+            for (String space : lastPerPartition.values()) {
+                awaitApplied(space, job);
+            }
+            measured.put("20,000 spaces produced and applied (ms)", (System.nanoTime() - t0) / 1_000_000);
+            for (int i : new int[] {0, 12_345, spaces - 1}) {
+                float[] v = new float[4];
+                v[i % 4] = 1;
+                RecallResult r = ask(cue(String.format("flood-%05d", i), "q-flood-" + i, v).build(), job);
+                assertThat(ids(r)).containsExactly("only-" + i);
+            }
+
+            // ---- a hub memory with 100,000 edges, all stored at one instant (equal retention)
+            int leaves = 100_000;
+            Set<String> special = Set.of("leaf-050000", "leaf-070000", "leaf-090000");
+            t0 = System.nanoTime();
+            long hubTs = System.currentTimeMillis();
+            sendAsync(at("hub-space", "hub", hubTs, store("hub", vec(1, 0, 0, 0), 1f, null, null)));
+            for (int i = 0; i < leaves; i++) {
+                sendAsync(at("hub-space", "s" + i, hubTs, store(String.format("leaf-%06d", i), vec(0, 1, 0, 0), 1f,
+                        null, null)));
+            }
+            for (int i = 0; i < leaves; i++) {
+                String leaf = String.format("leaf-%06d", i);
+                sendAsync(at("hub-space", "a" + i, hubTs, Associate.newBuilder().setFromId("hub").setToId(leaf)
+                        .setWeight(special.contains(leaf) ? 0.9f : 0.5f).setBidirectional(false).build()));
+            }
+            awaitApplied("hub-space", job);
+            measured.put("hub: 100,001 stores + 100,000 edges produced and applied (ms)",
+                    (System.nanoTime() - t0) / 1_000_000);
+            t0 = System.nanoTime();
+            RecallResult hub = ask(cue("hub-space", "q-hub", 1, 0, 0, 0).setK(5).setSeedK(1).setMaxHops(1)
+                    .setThreshold(0f).build(), job);
+            measured.put("hub query answered (ms)", (System.nanoTime() - t0) / 1_000_000);
+            assertThat(ids(hub)).containsExactly("hub", "leaf-050000", "leaf-070000", "leaf-090000", "leaf-000000");
+            float hopDecay = EngramOptions.HOP_DECAY.defaultValue().floatValue();
+            float strongEdge = (1f * 0.9f) * hopDecay; // the spreading kernel's contribution, in f32
+            float weakEdge = (1f * 0.5f) * hopDecay;
+            assertThat(hub.getHits().stream().map(RecallHit::getActivation).toList())
+                    .containsExactly(1f, strongEdge, strongEdge, strongEdge, weakEdge);
+            assertThat(hub.getHits().stream().map(RecallHit::getHops).toList()).containsExactly(0, 1, 1, 1, 1);
+
+            // ---- a forget storm in that space (each forget still rewrites the space: issue 15 makes it local)
+            t0 = System.nanoTime();
+            for (int i = 0; i < 1_000; i++) {
+                sendAsync(at("hub-space", "forget-" + i, System.currentTimeMillis(),
+                        Forget.newBuilder().setMemoryId(String.format("leaf-%06d", i)).build()));
+            }
+            awaitApplied("hub-space", job);
+            measured.put("1,000 forgets in the 100,001-memory space produced and applied (ms)",
+                    (System.nanoTime() - t0) / 1_000_000);
+            RecallResult afterStorm = ask(cue("hub-space", "q-hub-after", 1, 0, 0, 0).setK(5).setSeedK(1)
+                    .setMaxHops(1).setThreshold(0f).build(), job);
+            assertThat(ids(afterStorm)).containsExactly("hub", "leaf-050000", "leaf-070000", "leaf-090000",
+                    "leaf-001000");
+
+            // ---- afterwards: a probe answered in time, nothing dead-lettered but the markers, no restart
+            t0 = System.nanoTime();
+            RecallResult probe = ask(cue("strong", "q-probe-after", 1, 0, 0, 0).build(), job);
+            long probeMs = (System.nanoTime() - t0) / 1_000_000;
+            measured.put("probe after everything answered (ms)", probeMs);
+            assertThat(ids(probe)).containsExactly("m-huge", "m-normal", "m-denormal-strength");
+            assertThat(probeMs).isLessThan(30_000);
+            hostileDl.drainCommitted();
+            hostileResults.drainCommitted();
+            assertThat(hostileDl.records.stream().map(r -> AvroCodec.decodeDeadLetter(r.value())).map(d ->
+                    d.getSourceTopic() + "/" + d.getSourcePartition() + "/" + d.getSourceOffset() + " " + d.getReason())
+                    .collect(Collectors.toSet())).as("dead letters: the markers only")
+                    .isEqualTo(markers.stream().map(m -> m + " UNKNOWN_MEMORY").collect(Collectors.toSet()));
+            Map<String, Long> answers = hostileResults.records.stream().map(r -> AvroCodec.decodeRecallResult(
+                    r.value()).getQueryId()).collect(Collectors.groupingBy(x -> x, Collectors.counting()));
+            assertThat(answers).as("one answer per query").isEqualTo(asked.entrySet().stream().collect(
+                    Collectors.toMap(Map.Entry::getKey, e -> (long) e.getValue())));
+            assertThat(job.getJobStatus().get(30, TimeUnit.SECONDS)).isEqualTo(JobStatus.RUNNING);
+            LOG.info("hostile load: {}", measured);
+            System.out.println("hostile load: " + measured);
+        } finally {
+            Rel.cancel(job);
+        }
+    }
+
     /** Sends the records in order, each acknowledged before the next, each with its own producer settings. */
     private static void produce(List<In> batch, Map<String, In> bySource, List<String> goodSources)
             throws Exception {
