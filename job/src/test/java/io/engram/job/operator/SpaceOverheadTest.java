@@ -1,6 +1,8 @@
 package io.engram.job.operator;
 
 import static io.engram.job.operator.MemorySpaceFunctionTest.T0;
+import static io.engram.job.operator.MemorySpaceFunctionTest.associate;
+import static io.engram.job.operator.MemorySpaceFunctionTest.reinforce;
 import static io.engram.job.operator.MemorySpaceFunctionTest.forget;
 import static io.engram.job.operator.MemorySpaceFunctionTest.settings;
 import static io.engram.job.operator.MemorySpaceFunctionTest.spaceState;
@@ -70,5 +72,42 @@ class SpaceOverheadTest {
         assertThat(empty).as(line).isLessThan(2_048);
         assertThat(one8).as(line).isLessThan(2_048);
         assertThat(one768 - 768 * 4).as("beyond the embedding: " + line).isLessThan(2_048);
+    }
+
+    /**
+     * The other terms of the sizing rule, in one space: a memory (dim 8, a 8-character id, with its dedup entry),
+     * a dedup entry alone (an applied event id is remembered for engram.memory.dedup-window), an edge.
+     */
+    @Test
+    void perMemoryPerDedupEntryAndPerEdge() throws Exception {
+        int n = 20_000;
+        var h = t.harness(new MemorySpaceFunction(settings(c -> { })));
+        String space = "big-space";
+        t.send(h, space, "warm", T0, store("warm", 1, 0, 0, 0, 0, 0, 0, 0));
+        long base = usedHeapAfterGc();
+        for (int i = 0; i < n; i++) {
+            t.send(h, space, String.format(Locale.ROOT, "s-%06d", i), T0,
+                    store(String.format(Locale.ROOT, "m-%06d", i), 1, 0, 0, 0, 0, 0, 0, 0));
+        }
+        long stored = usedHeapAfterGc();
+        for (int i = 0; i < n; i++) {
+            t.send(h, space, String.format(Locale.ROOT, "r-%06d", i), T0, reinforce("warm"));
+        }
+        long reinforced = usedHeapAfterGc();
+        for (int i = 0; i < n; i++) {
+            t.send(h, space, String.format(Locale.ROOT, "a-%06d", i), T0,
+                    associate("warm", String.format(Locale.ROOT, "m-%06d", i), 0.5f, false));
+        }
+        long associated = usedHeapAfterGc();
+        assertThat(spaceState(h, space).edgeCount()).isEqualTo(n);
+        long dedupEntry = (reinforced - stored) / n;
+        long memory = (stored - base) / n;
+        long edge = (associated - reinforced) / n - dedupEntry;
+        String line = String.format(Locale.ROOT, "per item, %d each: memory of dim 8 with its dedup entry %d B; "
+                + "dedup entry %d B; edge %d B (without its dedup entry)", n, memory, dedupEntry, edge);
+        System.out.println(line);
+        assertThat(memory).as(line).isLessThan(512);
+        assertThat(dedupEntry).as(line).isLessThan(256);
+        assertThat(edge).as(line).isLessThan(256);
     }
 }
