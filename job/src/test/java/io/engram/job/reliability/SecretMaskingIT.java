@@ -68,6 +68,7 @@ class SecretMaskingIT {
     private static final String MARK = "sekret-" + UUID.randomUUID();
     private static final List<String> CAPTURED = Collections.synchronizedList(new ArrayList<>());
     private static AbstractAppender appender;
+    private static final List<String> RAISED = new ArrayList<>();
 
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(
@@ -89,8 +90,19 @@ class SecretMaskingIT {
             }
         };
         appender.start();
-        ctx.getConfiguration().addAppender(appender);
-        ctx.getConfiguration().getRootLogger().addAppender(appender, Level.ALL, null);
+        org.apache.logging.log4j.core.config.Configuration cfg = ctx.getConfiguration();
+        cfg.addAppender(appender);
+        cfg.getRootLogger().addAppender(appender, Level.ALL, null);
+        // Flink and the Kafka clients' configuration dumps at INFO, into the capture only (not the console)
+        for (String name : List.of("org.apache.flink.runtime", "org.apache.flink.configuration",
+                "org.apache.flink.client", "org.apache.flink.streaming", "org.apache.flink.connector",
+                "org.apache.kafka.common.config")) {
+            org.apache.logging.log4j.core.config.LoggerConfig lc =
+                    new org.apache.logging.log4j.core.config.LoggerConfig(name, Level.INFO, false);
+            lc.addAppender(appender, Level.ALL, null);
+            cfg.addLogger(name, lc);
+            RAISED.add(name);
+        }
         ctx.updateLoggers();
         kafka = EmbeddedKafkaBroker.start();
     }
@@ -102,6 +114,7 @@ class SecretMaskingIT {
         }
         LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
         ctx.getConfiguration().getRootLogger().removeAppender(appender.getName());
+        RAISED.forEach(ctx.getConfiguration()::removeLogger);
         ctx.updateLoggers();
     }
 
@@ -258,7 +271,12 @@ class SecretMaskingIT {
         synchronized (CAPTURED) {
             logs = new ArrayList<>(CAPTURED);
         }
-        assertThat(logs).as("captured log events").isNotEmpty();
+        LOG.info("captured {} log events (Flink and Kafka configuration at INFO), {} name ssl.keystore.key, {} contain "
+                + "a secret", logs.size(), logs.stream().filter(l -> l.contains("ssl.keystore.key")).count(),
+                logs.stream().filter(l -> l.contains(MARK)).count());
+        assertThat(logs).as("captured log events").hasSizeGreaterThan(100);
+        assertThat(logs.stream().filter(l -> l.contains("ssl.keystore.key")).count())
+                .as("log events naming ssl.keystore.key (Kafka's configuration dumps, value hidden)").isPositive();
         assertThat(logs.stream().filter(l -> l.contains(MARK)).toList()).as("log events with a secret").isEmpty();
     }
 
