@@ -129,7 +129,7 @@ public final class EngramOptions {
 
     public static final ConfigOption<Duration> MAX_STABILITY = key("engram.memory.max-stability")
             .durationType().defaultValue(Duration.ofDays(3650))
-            .withDescription("Cap on a memory's stability after reinforcement.");
+            .withDescription("Cap on a memory's stability, on store and after reinforcement.");
 
     public static final ConfigOption<Duration> DEDUP_WINDOW = key("engram.memory.dedup-window")
             .durationType().defaultValue(Duration.ofHours(24))
