@@ -53,7 +53,12 @@ public final class EngramSettings implements Serializable {
     public final int maxIdLength;
     public final int maxContentLength;
     public final long maxFutureSkewMs;
-    public final int maxResultBytes;
+    public final long maxPastAgeMs;
+    /** engram.limits.max-output-record-size in bytes. */
+    public final int maxOutputRecordBytes;
+
+    /** The smallest engram.limits.max-output-record-size: room for a dead letter's fixed fields and key prefix. */
+    public static final long MIN_OUTPUT_RECORD_BYTES = 16 * 1024;
 
     public final int chunkSlots;
     public final long stateCacheBytes;
@@ -136,10 +141,12 @@ public final class EngramSettings implements Serializable {
                 c.get(EngramOptions.MAX_CONTENT_LENGTH), 0);
         maxFutureSkewMs = c.get(EngramOptions.MAX_FUTURE_SKEW).toMillis();
         require(maxFutureSkewMs >= 0, EngramOptions.MAX_FUTURE_SKEW.key(), "must be >= 0");
-        long resultBytes = c.get(EngramOptions.MAX_RESULT_BYTES).getBytes();
-        require(resultBytes >= 4096 && resultBytes <= 64L << 20, EngramOptions.MAX_RESULT_BYTES.key(),
-                "must be in [4kb, 64mb]");
-        maxResultBytes = (int) resultBytes;
+        maxPastAgeMs = c.get(EngramOptions.MAX_PAST_AGE).toMillis();
+        require(maxPastAgeMs >= 1, EngramOptions.MAX_PAST_AGE.key(), "must be positive");
+        long output = c.get(EngramOptions.MAX_OUTPUT_RECORD_SIZE).getBytes();
+        require(output >= MIN_OUTPUT_RECORD_BYTES && output <= Integer.MAX_VALUE / 2,
+                EngramOptions.MAX_OUTPUT_RECORD_SIZE.key(), "must be between 16 kb and 1 gb, got " + output + " bytes");
+        maxOutputRecordBytes = (int) output;
 
         chunkSlots = c.get(EngramOptions.STATE_CHUNK_SIZE);
         require(chunkSlots >= 1 && chunkSlots <= 65536, EngramOptions.STATE_CHUNK_SIZE.key(), "must be in [1, 65536]");

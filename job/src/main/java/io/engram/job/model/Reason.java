@@ -11,6 +11,7 @@ public enum Reason {
     BAD_ID("an event, memory or query id is empty or too long"),
     BAD_TIMESTAMP("the timestamp is negative"),
     FUTURE_TIMESTAMP("the timestamp is further ahead of the wall clock than engram.limits.max-future-skew"),
+    PAST_TIMESTAMP("the timestamp is further behind the wall clock than engram.limits.max-past-age"),
     EMPTY_EMBEDDING("the embedding or cue has dimension 0"),
     DIM_TOO_LARGE("the embedding or cue is larger than engram.limits.max-dim"),
     DIM_MISMATCH("the embedding or cue dimension differs from the space's"),
@@ -28,7 +29,9 @@ public enum Reason {
     BAD_HOP_DECAY("hop_decay must be in (0, 1]"),
     BAD_THRESHOLD("threshold must be finite and >= 0"),
     ARENA_OVERFLOW("a kernel's scratch did not fit the arena and engram.kernels.arena.overflow is 'fail'"),
-    BAD_CONTROL("a KernelControl record is invalid");
+    BAD_CONTROL("a KernelControl record is invalid"),
+    OUTPUT_TOO_LARGE("a record the job was about to write exceeded engram.limits.max-output-record-size; the sink wrote"
+            + " this dead letter instead (never expected: the operator bounds every output)");
 
     private final String meaning;
 

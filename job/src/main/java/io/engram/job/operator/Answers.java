@@ -14,8 +14,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Builds the result record of an answered query, bounded by construction: its encoded size never exceeds
- * {@code engram.limits.max-result-bytes}. Content (asked for with {@code include_content}) is added hit by hit, best
+ * Builds the result record of an answered query, bounded by construction: as a Kafka record (key, value, framing)
+ * it never exceeds {@code engram.limits.max-output-record-size}. Content (asked for with {@code include_content}) is added hit by hit, best
  * first, while it fits, then cut short or left out; if even the hits alone would not fit, the lowest-ranked are left
  * out. Either way the result says {@code truncated = true}. So no answer can fail the sink.
  */
@@ -33,16 +33,24 @@ final class Answers {
 
     OutRecord result(RawRecord raw, RecallQuery q, List<Hit> hits, MemorySpace space, KernelMode mode,
                      long latencyUs) {
-        int budget = maxBytes - RESULT_OVERHEAD - utf8(q.getQueryId()) - utf8(q.getSpace());
+        int budget = maxBytes - DeadLetters.KAFKA_RECORD_OVERHEAD - (raw.key == null ? 0 : raw.key.length)
+                - RESULT_OVERHEAD - utf8(q.getQueryId()) - utf8(q.getSpace());
         boolean truncated = false;
-        List<RecallHit> out = new ArrayList<>(hits.size());
+        // First the hits without content, best first, while they fit: ids are what the answer is.
+        int kept = 0;
         for (Hit h : hits) {
             int need = HIT_OVERHEAD + utf8(h.memoryId());
             if (need > budget) {
-                truncated = true; // the lowest-ranked hits go first
+                truncated = true; // the lowest-ranked hits go
                 break;
             }
             budget -= need;
+            kept++;
+        }
+        // Then content, in rank order, while it fits: cut short, then left out.
+        List<RecallHit> out = new ArrayList<>(kept);
+        for (int i = 0; i < kept; i++) {
+            Hit h = hits.get(i);
             String content = null;
             if (q.getIncludeContent()) {
                 String stored = space.content(h.slot());
@@ -66,7 +74,7 @@ final class Answers {
                 .setTruncated(truncated)
                 .build();
         byte[] bytes = AvroCodec.encode(result);
-        if (bytes.length > maxBytes) {
+        if (DeadLetters.kafkaSize(raw.key, bytes) > maxBytes) {
             // Cannot happen with the overheads above; if it ever did, an empty flagged answer still fits.
             result.setHits(List.of());
             result.setTruncated(true);

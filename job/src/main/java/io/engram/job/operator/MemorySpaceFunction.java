@@ -106,7 +106,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         metrics.stateStore(store);
         kernels.instrument(metrics);
         batch = new RecallBatch(settings, getRuntimeContext().getListState(PENDING), decoder, space,
-                new RecallEngine(), new Answers(settings.maxResultBytes), metrics);
+                new RecallEngine(), new Answers(settings.maxOutputRecordBytes), metrics);
         if (restoredTotals != null) {
             metrics.restoreTotals(restoredTotals[0], restoredTotals[1]);
         }
@@ -181,14 +181,25 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
 
     // ----- decay sweep -------------------------------------------------------------------------------------------
 
+    /**
+     * Registers the space's sweep unless one is pending: at most one sweep timer per space. It is due at the first
+     * interval boundary after the event or the current watermark, whichever is later, so an old event (or one
+     * arriving late) never schedules a sweep in the past: that sweep would fire at once and, chained interval by
+     * interval, fire once per interval back to the event's time (a month-old event: 43,200 timers).
+     */
     private void scheduleSweep(TimerService timers, long eventTime) throws Exception {
         if (nextSweep.value() != null) {
             return;
         }
-        long interval = settings.sweepIntervalMs;
-        long at = Math.floorDiv(eventTime, interval) * interval + interval;
+        long at = boundaryAfter(Math.max(eventTime, timers.currentWatermark()));
         timers.registerEventTimeTimer(at);
         nextSweep.update(at);
+    }
+
+    /** The first multiple of the sweep interval after {@code t}. */
+    private long boundaryAfter(long t) {
+        long interval = settings.sweepIntervalMs;
+        return Math.floorDiv(t, interval) * interval + interval;
     }
 
     @Override
@@ -207,8 +218,13 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         // The sweep may forget memories: answer the waiting queries first, from the state they arrived at.
         batch.flush(key, ctx.timerService(), k, out, deadLetters, RecallBatch.Flush.CHANGE);
         nextSweep.clear();
-        sweep(timestamp, key, k);
-        expireDedup(timestamp);
+        // One sweep at the last interval boundary the watermark has passed: what a chain of sweeps, one per
+        // interval, would leave (retention only falls between two of them, and no event comes in between), at the
+        // cost of one.
+        long watermark = ctx.timerService().currentWatermark();
+        long at = Math.max(timestamp, boundaryAfter(watermark) - settings.sweepIntervalMs);
+        sweep(at, key, k);
+        expireDedup(at);
         boolean dedupEmpty = dedup.isEmpty();
         if (dedupEmpty) {
             // Removing the last entries through the iterator leaves an empty map behind on the heap backend (only
@@ -216,9 +232,9 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             dedup.clear();
         }
         if (space.size() > 0 || !dedupEmpty) {
-            long at = timestamp + settings.sweepIntervalMs;
-            ctx.timerService().registerEventTimeTimer(at);
-            nextSweep.update(at);
+            long next = boundaryAfter(Math.max(at, watermark));
+            ctx.timerService().registerEventTimeTimer(next);
+            nextSweep.update(next);
         } else {
             space.clear(); // an empty space with no dedup memory leaves no state behind
         }
@@ -258,19 +274,30 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
 
     @Override
     public void processBroadcastElement(RawRecord raw, Context ctx, Collector<OutRecord> out) throws Exception {
+        // Every subtask must decide alike (broadcast state is the same everywhere): "now" is the time the control
+        // source read the record (RawRecordDeserializer), the same for all of them, not each one's clock.
+        long now = raw.timestampMs;
         KernelControl control;
         try {
-            control = decoder.control(raw);
+            control = decoder.control(raw, now);
         } catch (Rejection r) {
-            metrics.deadLetter(Reason.BAD_CONTROL);
-            ctx.output(DEAD_LETTERS, DeadLetters.of(raw, Reason.BAD_CONTROL, r.getMessage(),
-                    System.currentTimeMillis()));
+            if (getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) {
+                // every subtask rejects it; one dead letter (and one count) is enough
+                LOG.warn("engram kernel switch rejected ({}): {} (from {})", r.reason(), r.getMessage(), raw);
+                ctx.output(DEAD_LETTERS, batch.deadLetter(raw, r.reason(), "control record: " + r.getMessage(),
+                        false));
+            }
             return;
         }
         byte[] current = ctx.getBroadcastState(KernelRouter.CONTROL).get(KernelRouter.CURRENT);
-        if (current != null && AvroCodec.decodeKernelControl(current).getTimestampMs() > control.getTimestampMs()) {
+        long inForce = current == null ? Long.MIN_VALUE : AvroCodec.decodeKernelControl(current).getTimestampMs();
+        if (inForce - now > settings.maxFutureSkewMs) {
+            // Kept from a job that accepted any timestamp: it would win forever. A valid switch replaces it.
+            LOG.warn("engram kernel switch in force has timestamp_ms {}, beyond engram.limits.max-future-skew: "
+                    + "replaced by {}", inForce, raw);
+        } else if (inForce > control.getTimestampMs()) {
             LOG.info("engram kernel switch ignored: a newer one is in force ({} is older)", raw);
-            return; // the newest command by timestamp_ms wins, whatever order they arrive in
+            return; // the newest command by timestamp_ms wins, whatever order they arrive in; a tie goes to the later
         }
         // Waiting queries are answered by the kernels that were in force when they arrived.
         ctx.applyToKeyedState(PENDING, (key, state) -> {

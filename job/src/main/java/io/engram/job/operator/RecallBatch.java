@@ -192,7 +192,7 @@ final class RecallBatch {
     OutRecord deadLetter(RawRecord raw, Reason reason, String message, boolean atQueryTime) {
         metrics.deadLetter(reason);
         LOG.debug("dead letter {} from {}: {}", reason, raw, message);
-        OutRecord o = DeadLetters.of(raw, reason, message, System.currentTimeMillis());
+        OutRecord o = DeadLetters.of(raw, reason, message, System.currentTimeMillis(), settings.maxOutputRecordBytes);
         if (atQueryTime) {
             o.timestampMs = raw.timestampMs;
         }

@@ -45,9 +45,15 @@ final class RecordDecoder {
         return new ValidQuery(q, validator.query(q));
     }
 
-    KernelControl control(RawRecord raw) throws Rejection {
-        KernelControl c = decode(() -> AvroCodec.decodeKernelControl(raw.value));
-        KernelRouter.validate(c);
+    /** A control record, decoded (else BAD_CONTROL) and checked against {@code nowMs}. */
+    KernelControl control(RawRecord raw, long nowMs) throws Rejection {
+        KernelControl c;
+        try {
+            c = decode(() -> AvroCodec.decodeKernelControl(raw.value));
+        } catch (Rejection r) {
+            throw new Rejection(Reason.BAD_CONTROL, r.getMessage()); // not a KernelControl at all
+        }
+        validator.control(c, nowMs);
         return c;
     }
 

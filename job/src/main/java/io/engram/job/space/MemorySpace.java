@@ -131,10 +131,10 @@ public final class MemorySpace {
         int i = slot - c * idx.chunkSlots;
         float stability = e.stabilitySeconds() == null ? rules.defaultStability() : e.stabilitySeconds();
         stability = Math.min(stability, rules.maxStability());
-        RowChunk rows = rowsForWrite(idx, c);
+        RowChunk rows = rowsForWrite(idx, c, i);
         rows.set(i, e.memoryId(), e.strength(), stability, e.timestampMs());
         idx.markFree(c, rows.live() < idx.slotsIn(c));
-        VectorChunk vec = vectorsForWrite(idx, c);
+        VectorChunk vec = vectorsForWrite(idx, c, i);
         vec.set(i, scaled(emb));
         store.putRows(c, rows);
         store.putVectors(c, vec);
@@ -302,14 +302,22 @@ public final class MemorySpace {
         return idx.slotCount++;
     }
 
-    private RowChunk rowsForWrite(SpaceIndex idx, int c) {
+    /** Chunk c's rows, writable, with room for chunk slot {@code i}. */
+    private RowChunk rowsForWrite(SpaceIndex idx, int c, int i) {
         RowChunk rows = store.rows(c);
-        return rows == null ? new RowChunk(idx.chunkSlots) : store.forWrite(rows);
+        if (rows == null) {
+            return new RowChunk(idx.capacityFor(i + 1));
+        }
+        return rows.slots() > i ? store.forWrite(rows) : rows.grownTo(idx.capacityFor(i + 1));
     }
 
-    private VectorChunk vectorsForWrite(SpaceIndex idx, int c) {
+    /** Chunk c's vectors, writable, with room for chunk slot {@code i}. */
+    private VectorChunk vectorsForWrite(SpaceIndex idx, int c, int i) {
         VectorChunk vec = store.vectors(c);
-        return vec == null ? new VectorChunk(idx.chunkSlots, idx.dim) : store.forWrite(vec);
+        if (vec == null) {
+            return new VectorChunk(idx.capacityFor(i + 1), idx.dim);
+        }
+        return vec.slots() > i ? store.forWrite(vec) : vec.grownTo(idx.capacityFor(i + 1));
     }
 
     /** Adds or re-weights from → to in the chunks collected in {@code touched}; 1 if the edge is new. */
@@ -321,12 +329,20 @@ public final class MemorySpace {
         return 1;
     }
 
-    /** The writable edge chunk of {@code slot}, loaded (or created) once per event. */
+    /** The writable edge chunk of {@code slot}, loaded (or created) once per event, with room for the slot. */
     private EdgeChunk edgesOf(SpaceIndex idx, Map<Integer, EdgeChunk> touched, int slot) {
-        return touched.computeIfAbsent(idx.chunkOf(slot), c -> {
-            EdgeChunk ec = store.edges(c);
-            return ec == null ? new EdgeChunk(idx.chunkSlots) : store.forWrite(ec);
-        });
+        int c = idx.chunkOf(slot);
+        int i = slot % idx.chunkSlots;
+        EdgeChunk ec = touched.get(c);
+        if (ec == null) {
+            ec = store.edges(c);
+            ec = ec == null ? new EdgeChunk(idx.capacityFor(idx.slotsIn(c))) : store.forWrite(ec);
+        }
+        if (ec.slots() <= i) {
+            ec = ec.grownTo(idx.capacityFor(idx.slotsIn(c)));
+        }
+        touched.put(c, ec);
+        return ec;
     }
 
     /** Vectors whose largest component lies in [2^-50, 2^50] are stored as given. */

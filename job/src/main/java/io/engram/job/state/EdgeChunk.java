@@ -30,14 +30,14 @@ public final class EdgeChunk extends Chunk {
         return out.length;
     }
 
-    /** Out-edges of chunk slot {@code i}, or null if it has none. */
+    /** Out-edges of chunk slot {@code i}, or null if it has none (or the chunk has no room for it yet). */
     public EdgeList out(int i) {
-        return out[i];
+        return i < out.length ? out[i] : null;
     }
 
-    /** In-edges of chunk slot {@code i}, or null if it has none. */
+    /** In-edges of chunk slot {@code i}, or null if it has none (or the chunk has no room for it yet). */
     public EdgeList in(int i) {
-        return in[i];
+        return i < in.length ? in[i] : null;
     }
 
     /** Adds or re-weights the out-edge i → target. True if it is new. */
@@ -51,7 +51,7 @@ public final class EdgeChunk extends Chunk {
 
     public boolean removeOut(int i, int target) {
         assert !shared() : "a shared chunk must be cloned before it changes";
-        boolean removed = out[i] != null && out[i].remove(target);
+        boolean removed = out(i) != null && out[i].remove(target);
         if (removed && out[i].count() == 0) {
             out[i] = null;
         }
@@ -68,7 +68,7 @@ public final class EdgeChunk extends Chunk {
 
     public void removeIn(int i, int source) {
         assert !shared() : "a shared chunk must be cloned before it changes";
-        if (in[i] != null && in[i].remove(source) && in[i].count() == 0) {
+        if (in(i) != null && in[i].remove(source) && in[i].count() == 0) {
             in[i] = null;
         }
     }
@@ -76,8 +76,10 @@ public final class EdgeChunk extends Chunk {
     /** Drops both lists of slot i (the caller has removed the other ends). */
     public void clear(int i) {
         assert !shared() : "a shared chunk must be cloned before it changes";
-        out[i] = null;
-        in[i] = null;
+        if (i < out.length) {
+            out[i] = null;
+            in[i] = null;
+        }
     }
 
     /** True when no slot has an edge in either direction: the chunk need not be kept. */
@@ -88,6 +90,12 @@ public final class EdgeChunk extends Chunk {
             }
         }
         return true;
+    }
+
+    /** A private copy with room for {@code slots} slots (at least as many as now). */
+    public EdgeChunk grownTo(int slots) {
+        EdgeChunk c = cloneChunk();
+        return new EdgeChunk(Arrays.copyOf(c.out, slots), Arrays.copyOf(c.in, slots));
     }
 
     @Override

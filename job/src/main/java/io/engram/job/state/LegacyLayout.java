@@ -24,8 +24,8 @@ public final class LegacyLayout {
         float[] emb = old.embeddings();
         float[] row = new float[dim];
         for (int c = 0; c < idx.chunkCount(); c++) {
-            RowChunk rows = new RowChunk(chunkSlots);
-            VectorChunk vec = new VectorChunk(chunkSlots, dim);
+            RowChunk rows = new RowChunk(idx.capacityFor(idx.slotsIn(c)));
+            VectorChunk vec = new VectorChunk(idx.capacityFor(idx.slotsIn(c)), dim);
             for (int i = 0; i < idx.slotsIn(c); i++) {
                 int r = c * chunkSlots + i;
                 rows.set(i, old.id(r), old.strength()[r], old.stability()[r], old.lastAccess()[r]);
@@ -40,9 +40,10 @@ public final class LegacyLayout {
         for (int e = 0; e < old.edgeCount(); e++) {
             int from = old.edgeFrom(e);
             int to = old.edgeTo(e);
-            chunks.computeIfAbsent(from / chunkSlots, k -> new EdgeChunk(chunkSlots))
+            chunks.computeIfAbsent(from / chunkSlots, k -> new EdgeChunk(idx.capacityFor(idx.slotsIn(k))))
                     .putOut(from % chunkSlots, to, old.edgeWeight(e));
-            chunks.computeIfAbsent(to / chunkSlots, k -> new EdgeChunk(chunkSlots)).putIn(to % chunkSlots, from);
+            chunks.computeIfAbsent(to / chunkSlots, k -> new EdgeChunk(idx.capacityFor(idx.slotsIn(k))))
+                    .putIn(to % chunkSlots, from);
         }
         chunks.forEach(target::putEdges);
         idx.edges = old.edgeCount();

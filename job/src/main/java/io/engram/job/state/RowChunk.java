@@ -72,6 +72,13 @@ public final class RowChunk extends Chunk {
         lastAccess[i] = 0L;
     }
 
+    /** A private copy with room for {@code slots} slots (at least as many as now). */
+    public RowChunk grownTo(int slots) {
+        RowChunk c = new RowChunk(java.util.Arrays.copyOf(ids, slots), java.util.Arrays.copyOf(strength, slots),
+                java.util.Arrays.copyOf(stability, slots), java.util.Arrays.copyOf(lastAccess, slots), live);
+        return c;
+    }
+
     @Override
     public RowChunk cloneChunk() {
         return new RowChunk(ids.clone(), strength.clone(), stability.clone(), lastAccess.clone(), live);

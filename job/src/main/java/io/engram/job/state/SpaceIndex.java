@@ -55,6 +55,15 @@ public final class SpaceIndex {
         return Math.min(chunkSlots, slotCount - chunk * chunkSlots);
     }
 
+    /**
+     * Room a chunk is given for {@code needed} slots: a power of two, at most {@link #chunkSlots}. Chunks are full
+     * size except the last one, which grows by doubling, so a space of one memory costs one slot, not a chunk.
+     */
+    public int capacityFor(int needed) {
+        int cap = Integer.highestOneBit(Math.max(1, needed - 1)) << 1;
+        return Math.min(chunkSlots, needed <= 1 ? 1 : cap);
+    }
+
     /** The lowest chunk with a free slot, or -1. */
     public int firstChunkWithFreeSlot() {
         for (int w = 0; w < freeChunks.length; w++) {

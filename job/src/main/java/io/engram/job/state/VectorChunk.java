@@ -48,6 +48,11 @@ public final class VectorChunk extends Chunk {
         norms[i] = 0f;
     }
 
+    /** A private copy with room for {@code slots} slots (at least as many as now). */
+    public VectorChunk grownTo(int slots) {
+        return new VectorChunk(dim, Arrays.copyOf(data, Math.multiplyExact(slots, dim)), Arrays.copyOf(norms, slots));
+    }
+
     @Override
     public VectorChunk cloneChunk() {
         return new VectorChunk(dim, data.clone(), norms.clone());

@@ -49,7 +49,7 @@ class JsonCodecTest {
     @Test
     void queryRoundTrip() throws Exception {
         roundTrip(Type.QUERY, "{\"query_id\":\"q1\",\"space\":\"s1\",\"timestamp_ms\":123,\"k\":10,\"max_hops\":3,"
-                + "\"hop_decay\":0.8,\"threshold\":0.01,\"seed_k\":16,\"cue\":[0.1,0.2]}");
+                + "\"hop_decay\":0.8,\"threshold\":0.01,\"seed_k\":16,\"include_content\":false,\"cue\":[0.1,0.2]}");
     }
 
     @Test
@@ -61,9 +61,10 @@ class JsonCodecTest {
     @Test
     void resultRoundTripHasHitsLast() throws Exception {
         String json = "{\"query_id\":\"q1\",\"space\":\"s1\",\"timestamp_ms\":123,\"kernel_mode\":\"zig\","
-                + "\"latency_us\":42,\"hits\":[{\"memory_id\":\"m1\",\"score\":0.9,\"similarity\":0.95,"
-                + "\"activation\":0.95,\"retention\":0.99,\"hops\":0},{\"memory_id\":\"m2\",\"score\":0.5,"
-                + "\"similarity\":-0.1,\"activation\":0.5,\"retention\":1.0,\"hops\":1}]}";
+                + "\"latency_us\":42,\"truncated\":false,\"hits\":[{\"memory_id\":\"m1\",\"score\":0.9,"
+                + "\"similarity\":0.95,\"activation\":0.95,\"retention\":0.99,\"hops\":0,\"content\":\"a cat\"},"
+                + "{\"memory_id\":\"m2\",\"score\":0.5,\"similarity\":-0.1,\"activation\":0.5,\"retention\":1.0,"
+                + "\"hops\":1,\"content\":null}]}";
         roundTrip(Type.RESULT, json);
         // the documented field order: scalars, then hits
         assertThat(JsonCodec.toJson(JsonCodec.result(json))).isEqualTo(json);
@@ -73,7 +74,8 @@ class JsonCodecTest {
     void deadLetterRoundTripWithUtf8Key() throws Exception {
         String json = "{\"source_topic\":\"engram.memory-events\",\"source_partition\":1,\"source_offset\":7,"
                 + "\"reason\":\"UNKNOWN_MEMORY\",\"message\":\"memory 'x' is not in space 's1'\",\"timestamp_ms\":123,"
-                + "\"key\":\"s1\",\"value_base64\":\"wwEAAQ==\"}";
+                + "\"key_size\":2,\"value_size\":4,\"key_sha256\":\"" + "a".repeat(64) + "\",\"value_sha256\":\""
+                + "b".repeat(64) + "\",\"truncated\":false,\"key\":\"s1\",\"value_base64\":\"wwEAAQ==\"}";
         roundTrip(Type.DEAD_LETTER, json);
         assertThat(JsonCodec.toJson(JsonCodec.deadLetter(json))).isEqualTo(json);
     }
@@ -173,9 +175,9 @@ class JsonCodecTest {
                 List.of(new RecallHit("m1", 0.5f, 0.6f, 0.7f, 0.8f, 2, null)), "java", 99L, false);
         JsonNode n = JSON.readTree(JsonCodec.toJson(r));
         assertThat(n.fieldNames()).toIterable()
-                .containsExactly("query_id", "space", "timestamp_ms", "kernel_mode", "latency_us", "hits");
+                .containsExactly("query_id", "space", "timestamp_ms", "kernel_mode", "latency_us", "truncated", "hits");
         assertThat(n.get("hits").get(0).fieldNames()).toIterable()
-                .containsExactly("memory_id", "score", "similarity", "activation", "retention", "hops");
+                .containsExactly("memory_id", "score", "similarity", "activation", "retention", "hops", "content");
         assertThat(n.get("hits").get(0).get("score").floatValue()).isEqualTo(0.5f);
         assertThat(n.get("hits").get(0).get("hops").intValue()).isEqualTo(2);
     }
@@ -183,10 +185,13 @@ class JsonCodecTest {
     @Test
     void deadLetterOutputMatchesTheDocumentedShape() throws Exception {
         DeadLetter dl = new DeadLetter("t", 1, 2L, ByteBuffer.wrap("s1".getBytes(StandardCharsets.UTF_8)),
-                ByteBuffer.wrap(new byte[] {1, 2, 3}), "BAD_SPACE", "msg", 9L);
+                ByteBuffer.wrap(new byte[] {1, 2, 3}), "BAD_SPACE", "msg", 9L, 2, 3, "a".repeat(64), "b".repeat(64), false);
         JsonNode n = JSON.readTree(JsonCodec.toJson(dl));
         assertThat(n.fieldNames()).toIterable().containsExactly("source_topic", "source_partition", "source_offset",
-                "reason", "message", "timestamp_ms", "key", "value_base64");
+                "reason", "message", "timestamp_ms", "key_size", "value_size", "key_sha256", "value_sha256",
+                "truncated", "key", "value_base64");
+        assertThat(n.get("value_size").intValue()).isEqualTo(3);
+        assertThat(n.get("truncated").booleanValue()).isFalse();
         assertThat(n.get("key").asText()).isEqualTo("s1");
         assertThat(n.get("value_base64").asText()).isEqualTo("AQID");
     }

@@ -178,6 +178,11 @@ class EngramSettingsTest {
         l.add(invalid(EngramOptions.MAX_ID_LENGTH, 0));
         l.add(invalid(EngramOptions.MAX_CONTENT_LENGTH, -1));
         l.add(invalid(EngramOptions.MAX_FUTURE_SKEW, Duration.ofSeconds(-1)));
+        l.add(invalid(EngramOptions.MAX_PAST_AGE, Duration.ZERO));
+        l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("8kb"))); // no room for a dead letter
+        l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("2gb")));
+        l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 0));
+        l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 65_537));
         return l;
     }
 
@@ -195,7 +200,8 @@ class EngramSettingsTest {
     @Test
     void everyCheckedOptionHasAnInvalidCase() throws Exception {
         // options that accept any value of their type
-        List<String> free = List.of(EngramOptions.LIBRARY_PATH.key(), EngramOptions.CPU_VARIANT.key());
+        List<String> free = List.of(EngramOptions.LIBRARY_PATH.key(), EngramOptions.CPU_VARIANT.key(),
+                EngramOptions.STATE_CACHE_SIZE.key()); // any size: 0 turns the cache off
         List<String> covered = invalidValues().stream().map(Invalid::key).toList();
         for (Field f : EngramOptions.class.getFields()) {
             if (Modifier.isStatic(f.getModifiers()) && f.get(null) instanceof ConfigOption<?> o

@@ -181,8 +181,9 @@ class MemorySpaceFunctionTest {
         return raw(RawRecord.Kind.RECALL_QUERY, QUERIES, q.getSpace(), AvroCodec.encode(q), q.getTimestampMs());
     }
 
+    /** A control record as the control source delivers it: stamped with the time it was read. */
     RawRecord controlRecord(byte[] value) {
-        return raw(RawRecord.Kind.CONTROL, CONTROL, null, value, T0);
+        return raw(RawRecord.Kind.CONTROL, CONTROL, null, value, System.currentTimeMillis());
     }
 
     /** Sends a memory event; the event id is derived from a counter unless given. */
@@ -846,6 +847,10 @@ class MemorySpaceFunctionTest {
                 ev.apply(space, mutate(good, e -> e.setTimestampMs(now + 2 * 3_600_000L))), false));
         bad.add(new Bad(Reason.FUTURE_TIMESTAMP, "query from the future",
                 qr.apply(q.apply(b -> b.setTimestampMs(now + 2 * 3_600_000L))), false));
+        bad.add(new Bad(Reason.PAST_TIMESTAMP, "1970", ev.apply(space, mutate(good, e -> e.setTimestampMs(1L))),
+                false));
+        bad.add(new Bad(Reason.PAST_TIMESTAMP, "query in seconds, not ms",
+                qr.apply(q.apply(b -> b.setTimestampMs(now / 1000))), false));
         // vectors
         bad.add(new Bad(Reason.EMPTY_EMBEDDING, "store", ev.apply(space, withPayload.apply(store("d"))), false));
         bad.add(new Bad(Reason.EMPTY_EMBEDDING, "cue", qr.apply(q.apply(b -> b.setCue(List.of()))), false));
@@ -936,6 +941,14 @@ class MemorySpaceFunctionTest {
                 true));
         bad.add(new Bad(Reason.BAD_CONTROL, "blank reason",
                 controlRecord(AvroCodec.encode(control("java").setReason("  ").build())), true));
+        bad.add(new Bad(Reason.FUTURE_TIMESTAMP, "control pinned at Long.MAX_VALUE",
+                controlRecord(AvroCodec.encode(control("java").setTimestampMs(Long.MAX_VALUE).build())), true));
+        bad.add(new Bad(Reason.BAD_TIMESTAMP, "control with a negative timestamp",
+                controlRecord(AvroCodec.encode(control("java").setTimestampMs(-1L).build())), true));
+        bad.add(new Bad(Reason.PAST_TIMESTAMP, "control from 1970",
+                controlRecord(AvroCodec.encode(control("java").setTimestampMs(1000L).build())), true));
+        bad.add(new Bad(Reason.BAD_SPACE, "control naming an invalid space",
+                controlRecord(AvroCodec.encode(control("java").setSpaces(List.of("NOT A SPACE")).build())), true));
 
         // Interleave: every bad record is followed by a good one, all of which must be applied.
         List<String> applied = new ArrayList<>();
@@ -1008,8 +1021,9 @@ class MemorySpaceFunctionTest {
         assertThat(s.stability()[s.rowOf("a")]).isEqualTo(expectedStability).isEqualTo(3650 * 86_400f);
         assertThat(dedup(h, space).keySet()).containsAll(applied);
 
-        assertThat(covered).as("every reason the operator emits (ARENA_OVERFLOW has its own test)")
-                .isEqualTo(EnumSet.complementOf(EnumSet.of(Reason.ARENA_OVERFLOW)));
+        assertThat(covered).as("every reason the operator emits (ARENA_OVERFLOW has its own tests; the sink writes "
+                        + "OUTPUT_TOO_LARGE)")
+                .isEqualTo(EnumSet.complementOf(EnumSet.of(Reason.ARENA_OVERFLOW, Reason.OUTPUT_TOO_LARGE)));
         for (Reason r : Reason.values()) {
             assertThat(deadLetterCount(fn, r)).as("deadLetters counter of %s", r)
                     .isEqualTo((long) perReason.getOrDefault(r, 0));
