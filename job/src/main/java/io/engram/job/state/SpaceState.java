@@ -98,13 +98,26 @@ public final class SpaceState {
         return s;
     }
 
-    /** A copy whose embeddings are as the chunked layout stores them ({@code MemorySpace.scaled}). */
+    /**
+     * This space as the chunked layout holds it after migration ({@link LegacyLayout}), in dense form: embeddings as
+     * it stores them ({@code MemorySpace.scaled}), edges grouped by source row (each source's in insertion order),
+     * the order {@link #denseCopyOf} lists them in.
+     */
     public SpaceState withStoredEmbeddings() {
-        SpaceState c = SpaceStateSerializer.INSTANCE.copy(this);
+        SpaceState c = new SpaceState();
+        c.dim = dim; // an emptied space keeps its dimension
         float[] row = new float[dim];
         for (int r = 0; r < size; r++) {
-            System.arraycopy(c.embeddings, r * dim, row, 0, dim);
-            System.arraycopy(io.engram.job.space.MemorySpace.scaled(row), 0, c.embeddings, r * dim, dim);
+            System.arraycopy(embeddings, r * dim, row, 0, dim);
+            c.upsert(ids[r], io.engram.job.space.MemorySpace.scaled(row), strength[r], stability[r], lastAccess[r]);
+        }
+        Integer[] order = new Integer[edgeCount];
+        for (int e = 0; e < edgeCount; e++) {
+            order[e] = e;
+        }
+        Arrays.sort(order, java.util.Comparator.comparingInt(e -> edgeFrom[e])); // stable
+        for (int e : order) {
+            c.associate(edgeFrom[e], edgeTo[e], edgeWeight[e]);
         }
         return c;
     }

@@ -197,7 +197,7 @@ class SendTailIT {
         assertThat(lines).hasSize(2);
         JsonNode q1 = lines.stream().filter(n -> n.get("query_id").asText().equals("q1")).findFirst().orElseThrow();
         assertThat(q1.fieldNames()).toIterable().containsExactly("query_id", "space", "timestamp_ms", "kernel_mode",
-                "latency_us", "hits");
+                "latency_us", "truncated", "hits");
         assertThat(q1.get("hits")).hasSize(2);
         assertThat(q1.get("hits").get(1).get("hops").asInt()).isEqualTo(1);
         assertThat(q1.get("hits").get(0).get("score").floatValue()).isEqualTo(0.9f);

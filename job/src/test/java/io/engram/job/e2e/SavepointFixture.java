@@ -151,7 +151,7 @@ final class SavepointFixture {
                 r.put("lastAccess", m.lastAccess);
             }
             ArrayNode es = sp.putArray("edges");
-            for (ReferenceModel.Edge edge : s.edges) {
+            for (ReferenceModel.Edge edge : s.edgesBySource()) {
                 es.addObject().put("from", edge.from).put("to", edge.to).put("weight", edge.weight);
             }
             ObjectNode dedup = sp.putObject("dedup");

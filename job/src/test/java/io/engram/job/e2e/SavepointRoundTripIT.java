@@ -522,8 +522,9 @@ class SavepointRoundTripIT {
                 assertThat(s.stability()[r]).as("stability of %s", m.id).isEqualTo(m.stability);
                 assertThat(s.lastAccess()[r]).as("last access of %s", m.id).isEqualTo(m.lastAccess);
             }
-            for (int i = 0; i < want.edges.size(); i++) {
-                ReferenceModel.Edge edge = want.edges.get(i);
+            List<ReferenceModel.Edge> edges = want.edgesBySource();
+            for (int i = 0; i < edges.size(); i++) {
+                ReferenceModel.Edge edge = edges.get(i);
                 assertThat(s.id(s.edgeFrom(i)) + "->" + s.id(s.edgeTo(i)) + "@" + s.edgeWeight(i))
                         .as("edge %d of %s", i, e.getKey())
                         .isEqualTo(edge.from + "->" + edge.to + "@" + edge.weight);
