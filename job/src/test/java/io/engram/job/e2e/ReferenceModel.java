@@ -44,6 +44,8 @@ final class ReferenceModel {
         float strength;
         float stability;
         long lastAccess;
+        /** Null when the last store had none. */
+        String content;
 
         Memory(String id) {
             this.id = id;
@@ -198,6 +200,7 @@ final class ReferenceModel {
             Memory mem = s.memories.computeIfAbsent(m.getMemoryId(), Memory::new);
             mem.embedding = toArray(m.getEmbedding());
             mem.strength = m.getStrength();
+            mem.content = m.getContent() == null ? null : m.getContent().toString();
             // the stability cap applies at store as at reinforce
             mem.stability = Math.min(settings.maxStabilityS,
                     m.getStabilityS() == null ? settings.defaultStabilityS : m.getStabilityS());

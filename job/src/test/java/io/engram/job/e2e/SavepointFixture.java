@@ -59,8 +59,12 @@ import org.apache.flink.util.Collector;
  * old one, so a savepoint from every earlier version keeps being restored by the current code.
  */
 final class SavepointFixture {
-    /** The fixture directory under {@code savepoints/}: state version 1, written by commit 43f8e1c. */
-    static final String NAME = "state-v1-43f8e1c";
+    /**
+     * The fixture directories under {@code savepoints/}, oldest first: one per released state version. The last is
+     * what {@link SavepointFixtureGenerator} writes (the current state version).
+     */
+    static final List<String> NAMES = List.of("state-v1-43f8e1c", "state-v2-chunked");
+    static final String CURRENT = NAMES.get(NAMES.size() - 1);
     static final String SAVEPOINT = "savepoint";
     static final String EXPECTED = "expected-state.json";
     /** Job name for {@link E2eSupport#jobConfig}: consumer group and transactional id prefix of the fixture job. */
@@ -100,10 +104,10 @@ final class SavepointFixture {
                 .setFraction(null).build();
     }
 
-    /** The committed fixture directory (on the test classpath). */
-    static Path directory() {
-        URL url = SavepointFixture.class.getResource("/savepoints/" + NAME + "/" + EXPECTED);
-        assertThat(url).as("fixture savepoints/%s on the test classpath", NAME).isNotNull();
+    /** A committed fixture directory (on the test classpath). */
+    static Path directory(String name) {
+        URL url = SavepointFixture.class.getResource("/savepoints/" + name + "/" + EXPECTED);
+        assertThat(url).as("fixture savepoints/%s on the test classpath", name).isNotNull();
         try {
             return Path.of(url.toURI()).getParent();
         } catch (URISyntaxException e) {
@@ -121,7 +125,7 @@ final class SavepointFixture {
     static ObjectNode expected(Workload w, KernelControl control, Topics topics, long sweepIntervalMs,
                                String generatedBy) {
         ObjectNode root = JSON.createObjectNode();
-        root.put("fixture", NAME);
+        root.put("fixture", CURRENT);
         root.put("generatedBy", generatedBy);
         root.put("seed", SEED);
         root.put("t0", w.t0);
@@ -149,6 +153,9 @@ final class SavepointFixture {
                 r.put("strength", m.strength);
                 r.put("stability", m.stability);
                 r.put("lastAccess", m.lastAccess);
+                if (m.content != null) {
+                    r.put("content", m.content);
+                }
             }
             ArrayNode es = sp.putArray("edges");
             for (ReferenceModel.Edge edge : s.edgesBySource()) {
@@ -259,6 +266,8 @@ final class SavepointFixture {
         public byte[] spaceState;
         /** The dedup map as "eventId=timestamp" lines, sorted. */
         public String dedup;
+        /** Every memory's content as "memoryId=content" lines, sorted; memories without content are not listed. */
+        public String contents;
         public Long nextSweep;
         public String timers;
 
@@ -297,11 +306,22 @@ final class SavepointFixture {
             Row row = new Row();
             row.space = key;
             SpaceState s = space.bind(key).denseView();
+            TreeMap<String, String> contents = new TreeMap<>();
             if (s != null) {
                 DataOutputSerializer bytes = new DataOutputSerializer(1024);
                 SpaceStateSerializer.INSTANCE.serialize(s, bytes);
                 row.spaceState = bytes.getCopyOfBuffer();
+                for (int r = 0; r < s.size(); r++) {
+                    int slot = space.slotOf(s.id(r));
+                    String c = slot < 0 ? null : space.content(slot); // not yet migrated: no content
+                    if (c != null) {
+                        contents.put(s.id(r), c);
+                    }
+                }
             }
+            StringBuilder cs = new StringBuilder();
+            contents.forEach((k, v) -> cs.append(k).append('=').append(v).append('\n'));
+            row.contents = cs.toString();
             TreeMap<String, Long> d = new TreeMap<>();
             for (Map.Entry<String, Long> e : dedup.entries()) {
                 d.put(e.getKey(), e.getValue());
@@ -372,6 +392,7 @@ final class SavepointFixture {
             assertThat(s.dim()).as("%s: dim of %s", what, name).isEqualTo(want.get("dim").asInt());
             JsonNode rows = want.get("memories");
             assertThat(s.size()).as("%s: memories of %s", what, name).isEqualTo(rows.size());
+            TreeMap<String, String> wantContents = new TreeMap<>();
             for (int r = 0; r < rows.size(); r++) {
                 JsonNode m = rows.get(r);
                 String id = m.get("id").asText();
@@ -388,7 +409,13 @@ final class SavepointFixture {
                         .isEqualTo(m.get("stability").floatValue());
                 assertThat(s.lastAccess()[r]).as("%s: last access of %s", what, id)
                         .isEqualTo(m.get("lastAccess").asLong());
+                if (m.has("content")) {
+                    wantContents.put(id, m.get("content").asText());
+                }
             }
+            StringBuilder contents = new StringBuilder();
+            wantContents.forEach((k, v) -> contents.append(k).append('=').append(v).append('\n'));
+            assertThat(row.contents).as("%s: contents of %s", what, name).isEqualTo(contents.toString());
             // Per source, edges keep their insertion order (the order spreading follows); the dense form lists the
             // sources in slot order, so the expected list is stably sorted by its source's row.
             List<JsonNode> edges = new ArrayList<>();
