@@ -7,10 +7,10 @@ import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
 
 /**
- * The serializer snapshot of the legacy {@code space} state in savepoints of the chunked layout (state layout 2).
- * Its only job is its name: an engram-flink build of layout 1 restoring such a savepoint fails with "Could not find
- * requested TypeSerializerSnapshot class 'io.engram.job.state.ChunkedLayoutRequired'", rather than silently
- * restoring every space empty (it would not know the chunk states). See docs/operations/zig_rollback_procedures.md.
+ * The serializer snapshot of the legacy {@code space} state in savepoints of the chunked layout (state layout 2): a
+ * class that engram-flink builds of layout 1 do not have, so such a build refuses the savepoint at restore rather
+ * than silently restoring every space empty (the chunk states' own serializer classes are missing there too; see
+ * docs/internal/zig_architecture.md, "State layout").
  */
 public final class ChunkedLayoutRequired implements TypeSerializerSnapshot<SpaceState> {
     @Override
