@@ -194,6 +194,30 @@ public final class EngramOptions {
                     + "speed (RocksDB hands out a freshly deserialized copy on every read); on the heap backend it "
                     + "holds the state's own objects and costs only its map. 0 turns it off.");
 
+    // ----- consistency -------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<String> RECALL_CONSISTENCY = key("engram.recall.consistency")
+            .stringType().defaultValue("arrival")
+            .withDescription("What state a recall query is answered from. 'arrival' (default): the space's state when "
+                    + "the query reaches the operator, the lowest latency. 'event-time': exactly the events of its "
+                    + "space stamped at or before the query's timestamp, once the watermark of both input topics has "
+                    + "passed it; memory events wait for the watermark too and are applied in timestamp order, so "
+                    + "answers are a function of the input alone (any interleaving, parallelism, replay). Costs "
+                    + "about engram.watermark.max-out-of-orderness of latency. See docs/internal/recall_contract.md.");
+
+    public static final ConfigOption<Duration> WAIT_TIMEOUT = key("engram.recall.wait.timeout")
+            .durationType().defaultValue(Duration.ofSeconds(10))
+            .withDescription("Longest a query that names writes it must see (after_event_ids, after_positions) "
+                    + "waits for them (processing time); then engram.recall.wait.on-timeout applies. In event-time "
+                    + "mode also the longest any record waits for a watermark that does not come (all input "
+                    + "partitions idle).");
+
+    public static final ConfigOption<String> WAIT_ON_TIMEOUT = key("engram.recall.wait.on-timeout")
+            .stringType().defaultValue("answer-stale")
+            .withDescription("When a read-your-writes wait times out: 'answer-stale' answers from the state at that "
+                    + "moment with RecallResult.stale true; 'dead-letter' dead-letters the query (WAIT_TIMEOUT). A "
+                    + "query's own on_timeout overrides it.");
+
     // ----- limits ------------------------------------------------------------------------------------------------
 
     public static final ConfigOption<Integer> MAX_DIM = key("engram.limits.max-dim")
@@ -223,6 +247,12 @@ public final class EngramOptions {
     public static final ConfigOption<Integer> MAX_CONTENT_LENGTH = key("engram.limits.max-content-length")
             .intType().defaultValue(65536)
             .withDescription("Longest accepted memory content, in characters.");
+
+    public static final ConfigOption<Integer> MAX_WAITING_PER_SPACE = key("engram.limits.max-waiting-per-space")
+            .intType().defaultValue(10_000)
+            .withDescription("Records one space may hold waiting: queries waiting for their writes, and in "
+                    + "event-time mode events and queries waiting for the watermark. One more is dead-lettered "
+                    + "(TOO_MANY_WAITING), so neither state nor timers grow without bound.");
 
     public static final ConfigOption<Duration> MAX_FUTURE_SKEW = key("engram.limits.max-future-skew")
             .durationType().defaultValue(Duration.ofHours(1))

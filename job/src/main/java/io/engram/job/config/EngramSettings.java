@@ -63,6 +63,13 @@ public final class EngramSettings implements Serializable {
     public final int chunkSlots;
     public final long stateCacheBytes;
 
+    /** engram.recall.consistency is event-time. */
+    public final boolean eventTimeConsistency;
+    public final long waitTimeoutMs;
+    /** engram.recall.wait.on-timeout is dead-letter. */
+    public final boolean deadLetterOnTimeout;
+    public final int maxWaitingPerSpace;
+
     public EngramSettings(Configuration c) {
         try {
             kernelMode = KernelMode.parse(c.get(EngramOptions.KERNEL_MODE));
@@ -151,6 +158,19 @@ public final class EngramSettings implements Serializable {
         chunkSlots = c.get(EngramOptions.STATE_CHUNK_SIZE);
         require(chunkSlots >= 1 && chunkSlots <= 65536, EngramOptions.STATE_CHUNK_SIZE.key(), "must be in [1, 65536]");
         stateCacheBytes = c.get(EngramOptions.STATE_CACHE_SIZE).getBytes();
+
+        String consistency = c.get(EngramOptions.RECALL_CONSISTENCY);
+        require(consistency.equals("arrival") || consistency.equals("event-time"),
+                EngramOptions.RECALL_CONSISTENCY.key(), "must be 'arrival' or 'event-time', got '" + consistency + "'");
+        eventTimeConsistency = consistency.equals("event-time");
+        waitTimeoutMs = c.get(EngramOptions.WAIT_TIMEOUT).toMillis();
+        require(waitTimeoutMs >= 1, EngramOptions.WAIT_TIMEOUT.key(), "must be positive");
+        String onTimeout = c.get(EngramOptions.WAIT_ON_TIMEOUT);
+        require(onTimeout.equals("answer-stale") || onTimeout.equals("dead-letter"), EngramOptions.WAIT_ON_TIMEOUT.key(),
+                "must be 'answer-stale' or 'dead-letter', got '" + onTimeout + "'");
+        deadLetterOnTimeout = onTimeout.equals("dead-letter");
+        maxWaitingPerSpace = positive(c, EngramOptions.MAX_WAITING_PER_SPACE.key(),
+                c.get(EngramOptions.MAX_WAITING_PER_SPACE), 1);
     }
 
     /** The rules a space applies its events by. */

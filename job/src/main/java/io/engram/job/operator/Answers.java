@@ -32,7 +32,7 @@ final class Answers {
     }
 
     OutRecord result(RawRecord raw, RecallQuery q, List<Hit> hits, MemorySpace space, KernelMode mode,
-                     long latencyUs) {
+                     long latencyUs, boolean stale) {
         int budget = maxBytes - DeadLetters.KAFKA_RECORD_OVERHEAD - (raw.key == null ? 0 : raw.key.length)
                 - RESULT_OVERHEAD - utf8(q.getQueryId()) - utf8(q.getSpace());
         boolean truncated = false;
@@ -71,6 +71,7 @@ final class Answers {
                 .setHits(out)
                 .setKernelMode(mode.label())
                 .setLatencyUs(latencyUs)
+                .setStale(stale)
                 .setTruncated(truncated)
                 .build();
         byte[] bytes = AvroCodec.encode(result);

@@ -120,6 +120,7 @@ final class InputValidator {
     /** Checks the query and returns its effective parameters, defaults filled in. */
     RecallParams query(RecallQuery q) throws Rejection {
         vector(q.getCue(), "cue");
+        waits(q);
         int k = q.getK();
         if (k < 1 || k > s.maxK) {
             throw new Rejection(Reason.BAD_K, "k " + k + " is outside [1, " + s.maxK + "]");
@@ -141,6 +142,34 @@ final class InputValidator {
             throw new Rejection(Reason.BAD_THRESHOLD, "threshold " + threshold + " must be finite and >= 0");
         }
         return new RecallParams(k, hops, decay, threshold, seedK);
+    }
+
+    /** Most read-your-writes conditions one query may name, of each kind. */
+    static final int MAX_WAIT_ENTRIES = 64;
+
+    private void waits(RecallQuery q) throws Rejection {
+        if (q.getAfterEventIds().size() > MAX_WAIT_ENTRIES || q.getAfterPositions().size() > MAX_WAIT_ENTRIES) {
+            throw new Rejection(Reason.BAD_WAIT, "a query may name at most " + MAX_WAIT_ENTRIES + " event ids and "
+                    + MAX_WAIT_ENTRIES + " positions, got " + q.getAfterEventIds().size() + " and "
+                    + q.getAfterPositions().size());
+        }
+        for (CharSequence id : q.getAfterEventIds()) {
+            if (id == null || id.length() == 0 || id.length() > s.maxIdLength) {
+                throw new Rejection(Reason.BAD_WAIT, "after_event_ids entry '" + abbreviate(String.valueOf(id))
+                        + "' must have 1 to " + s.maxIdLength + " characters");
+            }
+        }
+        for (var p : q.getAfterPositions()) {
+            if (p.getPartition() < 0 || p.getOffset() < 0) {
+                throw new Rejection(Reason.BAD_WAIT, "after_positions entry " + p.getPartition() + ":" + p.getOffset()
+                        + " must have a partition and an offset >= 0");
+            }
+        }
+        CharSequence t = q.getOnTimeout();
+        if (t != null && !t.toString().equals("answer-stale") && !t.toString().equals("dead-letter")) {
+            throw new Rejection(Reason.BAD_WAIT, "on_timeout '" + abbreviate(t.toString())
+                    + "' must be 'answer-stale' or 'dead-letter'");
+        }
     }
 
     private void id(String id, String field) throws Rejection {

@@ -81,6 +81,8 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     private transient ValueState<Long> nextSweep;
     private transient RecordDecoder decoder;
     private transient RecallBatch batch;
+    private transient WriteWaits waits;
+    private transient EventTimeOrder order;
     private transient KernelRouter kernels;
     private transient EngramMetrics metrics;
     /** Operator state: this subtask's memory and edge totals, so the gauges survive a restore. */
@@ -107,6 +109,12 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         kernels.instrument(metrics);
         batch = new RecallBatch(settings, getRuntimeContext().getListState(PENDING), decoder, space,
                 new RecallEngine(), new Answers(settings.maxOutputRecordBytes), metrics);
+        waits = new WriteWaits(settings, getRuntimeContext().getListState(WriteWaits.WAITING),
+                getRuntimeContext().getMapState(WriteWaits.POSITIONS), dedup, decoder, batch);
+        order = new EventTimeOrder(settings, getRuntimeContext().getMapState(EventTimeOrder.HELD),
+                getRuntimeContext().getState(EventTimeOrder.RELEASED),
+                getRuntimeContext().getState(EventTimeOrder.HELD_COUNT),
+                getRuntimeContext().getState(EventTimeOrder.IDLE_CHECK), decoder, batch, waits);
         if (restoredTotals != null) {
             metrics.restoreTotals(restoredTotals[0], restoredTotals[1]);
         }
@@ -149,34 +157,64 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         String key = ctx.getCurrentKey();
         store.bind(key);
         Consumer<OutRecord> deadLetters = o -> ctx.output(DEAD_LETTERS, o);
+        TimerService timers = ctx.timerService();
+        MemoryKernels k = kernels.forSpace(key);
         try {
-            switch (raw.kind) {
-                case MEMORY_EVENT -> applyEvent(raw, ctx, out, deadLetters);
-                case RECALL_QUERY -> batch.arrive(raw, key, ctx.timerService(), kernels.forSpace(key), out,
-                        deadLetters);
-                case CONTROL -> throw new IllegalStateException("control records arrive on the broadcast input");
+            if (raw.kind == RawRecord.Kind.CONTROL) {
+                throw new IllegalStateException("control records arrive on the broadcast input");
+            } else if (settings.eventTimeConsistency) {
+                order.arrive(raw, key, timers, k, out, deadLetters);
+            } else if (raw.kind == RawRecord.Kind.MEMORY_EVENT) {
+                try {
+                    apply(decoder.event(raw, System.currentTimeMillis()), key, timers, out, deadLetters);
+                } finally {
+                    waits.processed(raw);
+                }
+            } else {
+                PendingQuery pq = new PendingQuery(raw, RecallBatch.nowMicros(), timers.currentProcessingTime());
+                RecordDecoder.ValidQuery q = decoder.query(raw, System.currentTimeMillis());
+                pq.decoded = q.query();
+                waits.arrive(pq, q, key, timers, k, out, deadLetters);
             }
         } catch (Rejection r) {
             deadLetters.accept(batch.deadLetter(raw, r.reason(), r.getMessage(), false));
         } catch (ArenaOverflowException e) {
             deadLetters.accept(batch.deadLetter(raw, Reason.ARENA_OVERFLOW, e.getMessage(), false));
         }
+        if (raw.kind == RawRecord.Kind.MEMORY_EVENT && !settings.eventTimeConsistency) {
+            waits.release(key, timers, k, out, deadLetters); // queries that waited for this event
+        }
     }
 
-    private void applyEvent(RawRecord raw, ReadOnlyContext ctx, Collector<OutRecord> out,
-                            Consumer<OutRecord> deadLetters) throws Exception {
-        SpaceEvent e = decoder.event(raw, System.currentTimeMillis());
+    /**
+     * A valid memory event changes the space, unless it is a replay (dedup window). In arrival mode the queries that
+     * arrived before it are answered first, from the state before it.
+     */
+    private void apply(SpaceEvent e, String key, TimerService timers, Collector<OutRecord> out,
+                       Consumer<OutRecord> deadLetters) throws Exception {
         if (dedup.contains(e.eventId())) {
             metrics.duplicate();
             return; // already applied: a replay changes nothing
         }
-        String key = ctx.getCurrentKey();
-        // The event may change the space: the queries that arrived before it are answered from the state before it.
-        batch.flush(key, ctx.timerService(), kernels.forSpace(key), out, deadLetters, RecallBatch.Flush.CHANGE);
+        batch.flush(key, timers, kernels.forSpace(key), out, deadLetters, RecallBatch.Flush.CHANGE);
         Change change = space.apply(e);
         metrics.memoriesChanged(change.memories(), change.edges());
         dedup.put(e.eventId(), e.timestampMs());
-        scheduleSweep(ctx.timerService(), e.timestampMs());
+        scheduleSweep(timers, e.timestampMs());
+    }
+
+    /** Event-time mode: a memory event the watermark released, in timestamp order. */
+    private void applyReleased(RawRecord raw, String key, TimerService timers, Collector<OutRecord> out,
+                               Consumer<OutRecord> deadLetters) throws Exception {
+        try {
+            apply(decoder.event(raw, raw.timestampMs), key, timers, out, deadLetters);
+        } catch (Rejection r) {
+            deadLetters.accept(batch.deadLetter(raw, r.reason(), r.getMessage(), true));
+        } catch (ArenaOverflowException e) {
+            deadLetters.accept(batch.deadLetter(raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
+        } finally {
+            waits.processed(raw);
+        }
     }
 
     // ----- decay sweep -------------------------------------------------------------------------------------------
@@ -209,20 +247,46 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         store.bind(key);
         Consumer<OutRecord> deadLetters = o -> ctx.output(DEAD_LETTERS, o);
         MemoryKernels k = kernels.forSpace(key);
+        TimerService timers = ctx.timerService();
+        EventTimeOrder.Applier applier = (raw, t, dl) -> applyReleased(raw, key, t, out, dl);
         if (ctx.timeDomain() == TimeDomain.PROCESSING_TIME) {
-            // The batch's max-delay is up (or a stale timer of a batch answered earlier: then it answers a newer
-            // batch a little early, or nothing).
-            batch.flush(key, ctx.timerService(), k, out, deadLetters, RecallBatch.Flush.DELAY);
+            // A batch's max-delay is up (or a stale timer of a batch answered earlier: then it answers a newer batch
+            // a little early, or nothing); a read-your-writes wait may be over; in event-time mode, the idleness
+            // check may release what the watermark has not.
+            batch.flush(key, timers, k, out, deadLetters, RecallBatch.Flush.DELAY);
+            waits.expire(timestamp, key, k, out, deadLetters);
+            if (settings.eventTimeConsistency) {
+                order.expire(timestamp, key, timers, k, out, deadLetters, applier);
+            }
             return;
         }
+        if (settings.eventTimeConsistency) {
+            order.release(timestamp, key, timers, k, out, deadLetters, applier); // what waited for this time
+        }
+        Long sweepAt = nextSweep.value();
+        if (sweepAt == null || sweepAt > timestamp) {
+            return; // a release timer, not the space's sweep
+        }
         // The sweep may forget memories: answer the waiting queries first, from the state they arrived at.
-        batch.flush(key, ctx.timerService(), k, out, deadLetters, RecallBatch.Flush.CHANGE);
+        batch.flush(key, timers, k, out, deadLetters, RecallBatch.Flush.CHANGE);
         nextSweep.clear();
-        // One sweep at the last interval boundary the watermark has passed: what a chain of sweeps, one per
-        // interval, would leave (retention only falls between two of them, and no event comes in between), at the
-        // cost of one.
-        long watermark = ctx.timerService().currentWatermark();
-        long at = Math.max(timestamp, boundaryAfter(watermark) - settings.sweepIntervalMs);
+        long watermark = timers.currentWatermark();
+        long at;
+        long next;
+        if (settings.eventTimeConsistency) {
+            // In timestamp order with the events and queries: exactly at its boundary, after everything stamped at or
+            // before it. The next one skips the boundaries before the next waiting record (or the watermark), where
+            // nothing happens in between: one sweep there leaves what the chain of sweeps would.
+            at = timestamp;
+            long upTo = Math.min(watermark, order.earliestHeld() - 1);
+            next = Math.max(at + settings.sweepIntervalMs, boundaryAfter(upTo) - settings.sweepIntervalMs);
+        } else {
+            // One sweep at the last interval boundary the watermark has passed: what a chain of sweeps, one per
+            // interval, would leave (retention only falls between two of them, and no event comes in between), at
+            // the cost of one.
+            at = Math.max(timestamp, boundaryAfter(watermark) - settings.sweepIntervalMs);
+            next = boundaryAfter(Math.max(at, watermark));
+        }
         sweep(at, key, k);
         expireDedup(at);
         boolean dedupEmpty = dedup.isEmpty();
@@ -232,8 +296,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             dedup.clear();
         }
         if (space.size() > 0 || !dedupEmpty) {
-            long next = boundaryAfter(Math.max(at, watermark));
-            ctx.timerService().registerEventTimeTimer(next);
+            timers.registerEventTimeTimer(next);
             nextSweep.update(next);
         } else {
             space.clear(); // an empty space with no dedup memory leaves no state behind

@@ -15,6 +15,8 @@ import io.engram.kernels.MemoryKernels;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
+import io.engram.schemas.RecallQuery;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.streaming.api.TimerService;
 import org.apache.flink.util.Collector;
@@ -64,14 +66,23 @@ final class RecallBatch {
     }
 
     /**
-     * A query arrives: validated now (a bad one is dead-lettered at once by the caller), then answered at once when
-     * batching is off or the space is empty, otherwise added to the space's batch.
+     * A query arrives: validated now (a bad one is dead-lettered at once by the caller), then {@link #accept}ed.
      */
     void arrive(RawRecord raw, String key, TimerService timers, MemoryKernels k, Collector<OutRecord> out,
                 Consumer<OutRecord> deadLetters) throws Exception {
-        long started = System.nanoTime();
         long arrivalMicros = nowMicros();
         RecordDecoder.ValidQuery q = decoder.query(raw, System.currentTimeMillis());
+        PendingQuery pq = new PendingQuery(raw, arrivalMicros, timers.currentProcessingTime());
+        pq.decoded = q.query();
+        accept(pq, q, key, timers, k, out, deadLetters);
+    }
+
+    /**
+     * A valid query to answer from the space as it is now: at once when batching is off or the space is empty,
+     * otherwise it joins the space's batch.
+     */
+    void accept(PendingQuery pq, RecordDecoder.ValidQuery q, String key, TimerService timers, MemoryKernels k,
+                Collector<OutRecord> out, Consumer<OutRecord> deadLetters) throws Exception {
         SpaceIndex idx = space.index();
         checkDim(q, idx, key);
         if (settings.batchMaxSize <= 1 || idx == null || idx.memories == 0) {
@@ -81,15 +92,11 @@ final class RecallBatch {
                 // Queries restored from a savepoint taken with batching on go first, in order.
                 flush(key, timers, k, out, deadLetters, Flush.SIZE);
             }
-            List<Hit> hits = idx == null || idx.memories == 0 ? List.of()
-                    : engine.recall(space, q.cue(), q.query().getTimestampMs(), q.params(), k);
-            long latencyUs = (System.nanoTime() - started) / 1000;
-            out.collect(answers.result(raw, q.query(), hits, space, k.mode(), latencyUs));
-            metrics.recalled(k.mode(), latencyUs);
+            answerNow(pq, q, key, k, out, false);
             return;
         }
         long nowProcessing = timers.currentProcessingTime();
-        PendingQuery waiting = new PendingQuery(raw, arrivalMicros, nowProcessing);
+        PendingQuery waiting = new PendingQuery(pq.raw, pq.arrivalMicros, nowProcessing);
         waiting.decoded = q.query();
         pending.add(waiting);
         int count = 0;
@@ -103,10 +110,23 @@ final class RecallBatch {
         }
     }
 
+    /** Answers one valid query from the space as it is now, on its own; {@code stale} goes into the result. */
+    void answerNow(PendingQuery pq, RecordDecoder.ValidQuery q, String key, MemoryKernels k, Collector<OutRecord> out,
+                   boolean stale) throws Rejection {
+        long started = System.nanoTime();
+        SpaceIndex idx = space.index();
+        checkDim(q, idx, key);
+        List<Hit> hits = idx == null || idx.memories == 0 ? List.of()
+                : engine.recall(space, q.cue(), q.query().getTimestampMs(), q.params(), k);
+        long latencyUs = Math.max(0, nowMicros() - pq.arrivalMicros) + (System.nanoTime() - started) / 1000;
+        OutRecord o = answers.result(pq.raw, q.query(), hits, space, k.mode(), latencyUs, stale);
+        o.timestampMs = pq.raw.timestampMs;
+        out.collect(o);
+        metrics.recalled(k.mode(), latencyUs);
+    }
+
     /**
-     * Answers the space's waiting queries, if any, in arrival order: similarities of all cues in one batched kernel
-     * pass (split only where the arena could not hold the whole batch's scratch), then retention, spreading and
-     * ranking per query, exactly as {@link RecallEngine#recall} does for one.
+     * Answers the space's waiting queries, if any, in arrival order (see {@link #answerAll}).
      *
      * @param timers the key's timer service, to delete the batch's flush timer; null where there is none (the
      *               broadcast side): the timer then fires later and finds nothing, or a newer batch, to answer
@@ -126,10 +146,20 @@ final class RecallBatch {
         if (timers != null && cause != Flush.DELAY) {
             timers.deleteProcessingTimeTimer(batch.get(0).arrivalProcessingMs + settings.batchMaxDelayMs);
         }
+        metrics.batchFlushed(cause.label, batch.size());
+        answerAll(batch, key, k, out, deadLetters, q -> false);
+    }
+
+    /**
+     * Answers the given queries of the space, in the given order: similarities of all cues in one batched kernel
+     * pass (split only where the arena could not hold the whole batch's scratch), then retention, spreading and
+     * ranking per query, exactly as {@link RecallEngine#recall} does for one. Each query is checked again against
+     * limits a restore may have changed; {@code stale} marks the answers that do not have the consistency asked for.
+     */
+    void answerAll(List<PendingQuery> batch, String key, MemoryKernels k, Collector<OutRecord> out,
+                   Consumer<OutRecord> deadLetters, Predicate<RecallQuery> stale) throws Exception {
         long flushMicros = nowMicros();
         long flushNanos = System.nanoTime();
-        metrics.batchFlushed(cause.label, batch.size());
-
         SpaceIndex idx = space.index();
         List<PendingQuery> valid = new ArrayList<>(batch.size());
         List<RecordDecoder.ValidQuery> queries = new ArrayList<>(batch.size());
@@ -146,9 +176,8 @@ final class RecallBatch {
         }
         int b = valid.size();
         if (idx == null || idx.memories == 0) {
-            // Cannot happen (see arrive), but if it did, the answer is the empty space's.
             for (int i = 0; i < b; i++) {
-                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out);
+                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out, stale);
             }
             return;
         }
@@ -180,7 +209,7 @@ final class RecallBatch {
                     deadLetters.accept(deadLetter(valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
                     continue;
                 }
-                respond(valid.get(i), q, hits, k, flushMicros, flushNanos, out);
+                respond(valid.get(i), q, hits, k, flushMicros, flushNanos, out, stale);
             }
         }
     }
@@ -201,15 +230,15 @@ final class RecallBatch {
 
     /** Emits one batched answer; its latency is the wait in the batch plus the batch's time until this answer. */
     private void respond(PendingQuery pq, RecordDecoder.ValidQuery q, List<Hit> hits, MemoryKernels k,
-                         long flushMicros, long flushNanos, Collector<OutRecord> out) {
+                         long flushMicros, long flushNanos, Collector<OutRecord> out, Predicate<RecallQuery> stale) {
         long latencyUs = Math.max(0, flushMicros - pq.arrivalMicros) + (System.nanoTime() - flushNanos) / 1000;
-        OutRecord o = answers.result(pq.raw, q.query(), hits, space, k.mode(), latencyUs);
+        OutRecord o = answers.result(pq.raw, q.query(), hits, space, k.mode(), latencyUs, stale.test(q.query()));
         o.timestampMs = pq.raw.timestampMs; // the query's timestamp, as if answered on arrival
         out.collect(o);
         metrics.recalled(k.mode(), latencyUs);
     }
 
-    private static void checkDim(RecordDecoder.ValidQuery q, SpaceIndex idx, String key) throws Rejection {
+    static void checkDim(RecordDecoder.ValidQuery q, SpaceIndex idx, String key) throws Rejection {
         if (idx != null && idx.memories > 0 && q.query().getCue().size() != idx.dim) {
             throw new Rejection(Reason.DIM_MISMATCH, "cue has dimension " + q.query().getCue().size() + ", space '"
                     + key + "' has " + idx.dim);
@@ -217,7 +246,7 @@ final class RecallBatch {
     }
 
     /** Wall-clock microseconds: comparable across a restore in another process, unlike {@link System#nanoTime}. */
-    private static long nowMicros() {
+    static long nowMicros() {
         java.time.Instant t = java.time.Instant.now();
         return t.getEpochSecond() * 1_000_000L + t.getNano() / 1000;
     }

@@ -49,7 +49,7 @@ class JsonCodecTest {
     @Test
     void queryRoundTrip() throws Exception {
         roundTrip(Type.QUERY, "{\"query_id\":\"q1\",\"space\":\"s1\",\"timestamp_ms\":123,\"k\":10,\"max_hops\":3,"
-                + "\"hop_decay\":0.8,\"threshold\":0.01,\"seed_k\":16,\"include_content\":false,\"cue\":[0.1,0.2]}");
+                + "\"hop_decay\":0.8,\"threshold\":0.01,\"seed_k\":16,\"include_content\":false,\"after_event_ids\":[],\"after_positions\":[],\"on_timeout\":null,\"cue\":[0.1,0.2]}");
     }
 
     @Test
@@ -61,7 +61,7 @@ class JsonCodecTest {
     @Test
     void resultRoundTripHasHitsLast() throws Exception {
         String json = "{\"query_id\":\"q1\",\"space\":\"s1\",\"timestamp_ms\":123,\"kernel_mode\":\"zig\","
-                + "\"latency_us\":42,\"truncated\":false,\"hits\":[{\"memory_id\":\"m1\",\"score\":0.9,"
+                + "\"latency_us\":42,\"stale\":false,\"truncated\":false,\"hits\":[{\"memory_id\":\"m1\",\"score\":0.9,"
                 + "\"similarity\":0.95,\"activation\":0.95,\"retention\":0.99,\"hops\":0,\"content\":\"a cat\"},"
                 + "{\"memory_id\":\"m2\",\"score\":0.5,\"similarity\":-0.1,\"activation\":0.5,\"retention\":1.0,"
                 + "\"hops\":1,\"content\":null}]}";
@@ -172,10 +172,10 @@ class JsonCodecTest {
     @Test
     void resultOutputMatchesTheDocumentedShape() throws Exception {
         RecallResult r = new RecallResult("q1", "s1", 123L,
-                List.of(new RecallHit("m1", 0.5f, 0.6f, 0.7f, 0.8f, 2, null)), "java", 99L, false);
+                List.of(new RecallHit("m1", 0.5f, 0.6f, 0.7f, 0.8f, 2, null)), "java", 99L, false, false);
         JsonNode n = JSON.readTree(JsonCodec.toJson(r));
         assertThat(n.fieldNames()).toIterable()
-                .containsExactly("query_id", "space", "timestamp_ms", "kernel_mode", "latency_us", "truncated", "hits");
+                .containsExactly("query_id", "space", "timestamp_ms", "kernel_mode", "latency_us", "stale", "truncated", "hits");
         assertThat(n.get("hits").get(0).fieldNames()).toIterable()
                 .containsExactly("memory_id", "score", "similarity", "activation", "retention", "hops", "content");
         assertThat(n.get("hits").get(0).get("score").floatValue()).isEqualTo(0.5f);

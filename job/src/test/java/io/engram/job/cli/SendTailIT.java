@@ -185,9 +185,9 @@ class SendTailIT {
         String t = topic("results");
         RecallResult r1 = new RecallResult("q1", "alice", 10L,
                 List.of(new RecallHit("m1", 0.9f, 0.95f, 0.95f, 0.99f, 0, null), new RecallHit("m2", 0.5f, -0.1f, 0.5f,
-                        1.0f, 1, null)), "java", 120L, false);
-        RecallResult r2 = new RecallResult("q2", "bob", 11L, List.of(), "zig", 80L, false);
-        RecallResult aborted = new RecallResult("q-aborted", "bob", 12L, List.of(), "zig", 1L, false);
+                        1.0f, 1, null)), "java", 120L, false, false);
+        RecallResult r2 = new RecallResult("q2", "bob", 11L, List.of(), "zig", 80L, false, false);
+        RecallResult aborted = new RecallResult("q-aborted", "bob", 12L, List.of(), "zig", 1L, false, false);
         produceTransactionally(t, List.of(r1, r2), List.of(aborted));
 
         Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
@@ -197,7 +197,7 @@ class SendTailIT {
         assertThat(lines).hasSize(2);
         JsonNode q1 = lines.stream().filter(n -> n.get("query_id").asText().equals("q1")).findFirst().orElseThrow();
         assertThat(q1.fieldNames()).toIterable().containsExactly("query_id", "space", "timestamp_ms", "kernel_mode",
-                "latency_us", "truncated", "hits");
+                "latency_us", "stale", "truncated", "hits");
         assertThat(q1.get("hits")).hasSize(2);
         assertThat(q1.get("hits").get(1).get("hops").asInt()).isEqualTo(1);
         assertThat(q1.get("hits").get(0).get("score").floatValue()).isEqualTo(0.9f);
@@ -245,7 +245,7 @@ class SendTailIT {
         String t = topic("grouped");
         List<RecallResult> rs = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            rs.add(new RecallResult("q" + i, "alice", (long) i, List.of(), "java", 1L, false));
+            rs.add(new RecallResult("q" + i, "alice", (long) i, List.of(), "java", 1L, false, false));
         }
         produceTransactionally(t, rs, List.of());
         String group = "tail-" + UUID.randomUUID();
@@ -262,7 +262,7 @@ class SendTailIT {
     @Test
     void tailWithoutFromBeginningStartsAtTheEnd() throws Exception {
         String t = topic("tail-end");
-        produceTransactionally(t, List.of(new RecallResult("old", "alice", 1L, List.of(), "java", 1L, false)), List.of());
+        produceTransactionally(t, List.of(new RecallResult("old", "alice", 1L, List.of(), "java", 1L, false, false)), List.of());
         Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "results",
                 "--topic", t, "--idle-timeout", "2s");
         assertThat(r.code()).as(r.err()).isZero();

@@ -181,6 +181,10 @@ class EngramSettingsTest {
         l.add(invalid(EngramOptions.MAX_PAST_AGE, Duration.ZERO));
         l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("8kb"))); // no room for a dead letter
         l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("2gb")));
+        l.add(invalid(EngramOptions.RECALL_CONSISTENCY, "eventual"));
+        l.add(invalid(EngramOptions.WAIT_TIMEOUT, Duration.ZERO));
+        l.add(invalid(EngramOptions.WAIT_ON_TIMEOUT, "shrug"));
+        l.add(invalid(EngramOptions.MAX_WAITING_PER_SPACE, 0));
         l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 0));
         l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 65_537));
         return l;

@@ -1021,9 +1021,10 @@ class MemorySpaceFunctionTest {
         assertThat(s.stability()[s.rowOf("a")]).isEqualTo(expectedStability).isEqualTo(3650 * 86_400f);
         assertThat(dedup(h, space).keySet()).containsAll(applied);
 
-        assertThat(covered).as("every reason the operator emits (ARENA_OVERFLOW has its own tests; the sink writes "
-                        + "OUTPUT_TOO_LARGE)")
-                .isEqualTo(EnumSet.complementOf(EnumSet.of(Reason.ARENA_OVERFLOW, Reason.OUTPUT_TOO_LARGE)));
+        assertThat(covered).as("every reason the operator emits (ARENA_OVERFLOW and the consistency reasons have their "
+                        + "own tests; the sink writes OUTPUT_TOO_LARGE)")
+                .isEqualTo(EnumSet.complementOf(EnumSet.of(Reason.ARENA_OVERFLOW, Reason.OUTPUT_TOO_LARGE,
+                        Reason.BAD_WAIT, Reason.WAIT_TIMEOUT, Reason.TOO_MANY_WAITING, Reason.LATE_EVENT)));
         for (Reason r : Reason.values()) {
             assertThat(deadLetterCount(fn, r)).as("deadLetters counter of %s", r)
                     .isEqualTo((long) perReason.getOrDefault(r, 0));
