@@ -300,6 +300,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             nextSweep.update(next);
         } else {
             space.clear(); // an empty space with no dedup memory leaves no state behind
+            waits.forgetPositions();
         }
     }
 

@@ -63,6 +63,11 @@ final class WriteWaits {
         }
     }
 
+    /** The space is gone (emptied and its dedup window over): its processed positions go with it. */
+    void forgetPositions() {
+        positions.clear();
+    }
+
     /** True when every write the query names has been applied (ids) or processed (positions) in its space. */
     boolean satisfied(RecallQuery q) throws Exception {
         for (CharSequence id : q.getAfterEventIds()) {

@@ -290,7 +290,10 @@ class MemorySpaceFunctionTest {
         for (String state : List.of(FlinkSpaceStore.INDEX.getName(), FlinkSpaceStore.SLOTS.getName(),
                 FlinkSpaceStore.ROWS.getName(), FlinkSpaceStore.VECTORS.getName(), FlinkSpaceStore.EDGES.getName(),
                 FlinkSpaceStore.CONTENT.getName(), FlinkSpaceStore.LEGACY_NAME, MemorySpaceFunction.DEDUP.getName(),
-                MemorySpaceFunction.NEXT_SWEEP.getName(), MemorySpaceFunction.PENDING.getName())) {
+                MemorySpaceFunction.NEXT_SWEEP.getName(), MemorySpaceFunction.PENDING.getName(),
+                WriteWaits.WAITING.getName(), WriteWaits.POSITIONS.getName(), EventTimeOrder.HELD.getName(),
+                EventTimeOrder.RELEASED.getName(), EventTimeOrder.HELD_COUNT.getName(),
+                EventTimeOrder.IDLE_CHECK.getName())) {
             try (var stream = backend.getKeys(state, VoidNamespace.INSTANCE)) {
                 stream.forEach(k -> keys.add(state + ":" + k));
             }
@@ -298,10 +301,14 @@ class MemorySpaceFunctionTest {
         return keys;
     }
 
-    /** The keyed-state keys "state:space" a chunked space holds: index, slots, rows, vectors (and edges). */
+    /**
+     * The keyed-state keys "state:space" a chunked space holds: index, slots, rows, vectors (and edges), and the
+     * positions of its processed events (read-your-writes).
+     */
     static List<String> spaceKeys(String space, boolean edges) {
         List<String> l = new ArrayList<>();
-        for (String st : List.of("space-index", "space-slots", "space-rows", "space-vectors")) {
+        for (String st : List.of("space-index", "space-slots", "space-rows", "space-vectors",
+                "processed-positions")) {
             l.add(st + ":" + space);
         }
         if (edges) {
