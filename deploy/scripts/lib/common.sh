@@ -19,7 +19,7 @@ ENGRAM_SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENGRAM_DEPLOY_DIR="$(cd "$ENGRAM_SCRIPTS_DIR/.." && pwd)"
 ENGRAM_HOME="$(cd "$ENGRAM_DEPLOY_DIR/.." && pwd)"
 ENGRAM_STATE_DIR="${ENGRAM_STATE_DIR:-$ENGRAM_HOME/run/cluster}"
-ENGRAM_LOCAL_DIR="${ENGRAM_LOCAL_DIR:-$ENGRAM_HOME/job/target/engram-local}"
+ENGRAM_LOCAL_DIR="${ENGRAM_LOCAL_DIR:-$ENGRAM_HOME/job/tools/target/engram-tools}"
 ENGRAM_ENTRY_CLASS="${ENGRAM_ENTRY_CLASS:-io.engram.job.EngramJob}"
 ENGRAM_PARALLELISM="${ENGRAM_PARALLELISM:-2}"
 ENGRAM_JOB_NAME="engram-flink"
@@ -111,7 +111,7 @@ need_bootstrap() {
 default_job_jar() {
     local j
     for j in "$ENGRAM_HOME"/job/target/engram-job-*.jar; do
-        case "$j" in *-java-only.jar|*/original-*|*-sources.jar|*-tests.jar) continue ;; esac
+        case "$j" in *-java-only.jar|*-classes.jar|*/original-*|*-sources.jar|*-tests.jar) continue ;; esac
         [ -f "$j" ] && { echo "$j"; return 0; }
     done
     echo "$ENGRAM_HOME/job/target/engram-job.jar"
