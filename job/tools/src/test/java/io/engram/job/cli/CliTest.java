@@ -195,8 +195,12 @@ class CliTest {
     @Test
     void localClusterConfigurationLeavesRoomForTheArenas(@TempDir Path dir) {
         var c = LocalFlink.clusterConfig(new org.apache.flink.configuration.Configuration(), 2, 0, 2L << 20, dir);
-        assertThat(c.get(org.apache.flink.configuration.TaskManagerOptions.TASK_OFF_HEAP_MEMORY).getBytes())
-                .isGreaterThanOrEqualTo(2 * (2L << 20));
+        assertThat(c.get(org.apache.flink.configuration.TaskManagerOptions.MANAGED_MEMORY_SIZE).getBytes())
+                .isEqualTo(128L << 20);
+        // big arenas: each slot's memory operator gets at least its arena even when RocksDB takes half
+        var big = LocalFlink.clusterConfig(new org.apache.flink.configuration.Configuration(), 4, 0, 64L << 20, dir);
+        assertThat(big.get(org.apache.flink.configuration.TaskManagerOptions.MANAGED_MEMORY_SIZE).getBytes() / 4 / 2)
+                .isGreaterThanOrEqualTo(64L << 20);
         assertThat(c.get(org.apache.flink.configuration.RestOptions.BIND_ADDRESS)).isEqualTo("127.0.0.1");
         assertThat(c.toMap()).containsEntry("metrics.reporter.prom.factory.class",
                 "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
