@@ -32,7 +32,9 @@ class JobJarContentsIT {
                 "io/engram/job/operator/MemorySpaceFunction.class", "io/engram/kernels/Kernels.class",
                 "io/engram/schemas/AvroCodec.class",
                 "org/apache/flink/connector/kafka/source/KafkaSource.class",
-                "org/apache/kafka/clients/producer/KafkaProducer.class");
+                "org/apache/kafka/clients/producer/KafkaProducer.class",
+                // Avro's run-time dependency (a NoClassDefFoundError on a cluster once it went missing)
+                "com/fasterxml/jackson/databind/JsonNode.class");
         assertThat(names).as("tools, broker, benchmark driver, runtime, logging").noneMatch(n ->
                 n.startsWith("io/engram/job/cli/") || n.startsWith("io/engram/job/bench/")
                         || n.startsWith("io/engram/job/local/") || n.startsWith("picocli/")
