@@ -4,7 +4,8 @@
 # under a hard time limit. Run by deploy/pom.xml in the integration-test phase; runnable by hand:
 #     deploy/tests/run_drill_tests.sh
 #
-#   static            every script parses (bash -n); the Python helpers compile; the jars are what they claim
+#   static            every script parses (bash -n); the Python helpers compile, jobconf.py passes its unit tests;
+#                     the jars are what they claim
 #   usage errors      scripts fail fast with a clear message (no cluster, no --reason, bad mode, unknown flag)
 #   distribution      deploy/flink/install_flink.sh installed Flink 2.2.1 (bin/flink --version)
 #   start_cluster     2 TaskManagers; idempotent; records every process; TaskManager memory = config.yaml
@@ -99,6 +100,8 @@ for f in "$S"/*.sh "$S"/lib/*.sh "$HERE"/*.sh "$S/../flink/install_flink.sh"; do
 for py in "$S/lib/drill_data.py" "$S/lib/jobconf.py"; do
     python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read())" "$py" && pass "$(basename "$py") compiles" || fail "$(basename "$py") compiles"
 done
+(cd "$S/lib" && python3 -m unittest -q test_jobconf) >"$WORK/test_jobconf.log" 2>&1 \
+    && pass "jobconf.py unit tests" "$(grep -E '^Ran ' "$WORK/test_jobconf.log")" || fail "jobconf.py unit tests" "$(tail -5 "$WORK/test_jobconf.log")"
 [ -f "$ENGRAM_JOB_JAR" ] && ! jar_is_java_only "$ENGRAM_JOB_JAR" && pass "job jar has the native library" "$(basename "$ENGRAM_JOB_JAR")" \
     || fail "job jar has the native library" "$ENGRAM_JOB_JAR"
 if [ -f "$ENGRAM_JAVA_ONLY_JAR" ] && jar_is_java_only "$ENGRAM_JAVA_ONLY_JAR" \

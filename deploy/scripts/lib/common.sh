@@ -105,6 +105,7 @@ load_cluster_env() {
 
 # cluster_env_value KEY [STATE_DIR]: KEY's value in the cluster.env of the state dir ('' if none).
 cluster_env_value() {
+    [ -f "${2:-$ENGRAM_STATE_DIR}/cluster.env" ] || return 0
     sed -n "s/^\(export \)\{0,1\}$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\2/p" "${2:-$ENGRAM_STATE_DIR}/cluster.env" 2>/dev/null | tail -1
 }
 

@@ -36,9 +36,10 @@ DEPLOYMENT = {
 
 
 def deployment(key):
-    # rest.* and security.ssl.rest.*: how the client reached the cluster (`flink run -m` sets some of them).
+    # rest.* and security.ssl.rest.*: how the client reached the cluster (`flink run -m` sets some of them);
+    # metrics.reporter.*: the cluster processes' reporters (each has its own port), which no job can change.
     return (key in DEPLOYMENT or key.startswith("$internal.") or key.startswith("rest.")
-            or key.startswith("security.ssl.rest."))
+            or key.startswith("security.ssl.rest.") or key.startswith("metrics.reporter."))
 
 
 def load_user_config(path):
