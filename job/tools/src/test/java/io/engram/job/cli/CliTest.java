@@ -122,8 +122,8 @@ class CliTest {
     @Test
     void sendChecksTheWholeFileBeforeContactingKafka(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("events.jsonl");
-        Files.writeString(f, "{\"space\":\"s1\",\"event_id\":\"e1\",\"payload\":{\"type\":\"forget\",\"memory_id\":"
-                + "\"m\"}}\n\n{\"space\":\"s1\",\"event_id\":\"e2\",\"payload\":{\"type\":\"forget\"}}\n");
+        Files.writeString(f, "{\"space\":\"space-1\",\"event_id\":\"e1\",\"payload\":{\"type\":\"forget\",\"memory_id\":"
+                + "\"m\"}}\n\n{\"space\":\"space-1\",\"event_id\":\"e2\",\"payload\":{\"type\":\"forget\"}}\n");
         // port 1: nothing listens there; the error must come from line 3, not from Kafka
         Run r = run("send", "--bootstrap-servers", "127.0.0.1:1", "--type", "event", "--file", f.toString());
         assertThat(r.code()).isEqualTo(2);
