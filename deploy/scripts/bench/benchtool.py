@@ -1,23 +1,23 @@
 #!/usr/bin/env python3
-"""Kernel benchmark tooling: the regression gate's comparison, its baseline, and the benchmark report.
+"""Kernel benchmark tooling: the A/B regression gate's comparison, the machine fingerprint, and the report.
 
-Reads JMH JSON results (``-rf json``) of the benchmarks in kernels/src/jmh/java. A run may consist of several
-*rounds* (one JMH invocation each, every benchmark once per round), so that Zig, Java and the ceiling of one kernel
-are measured close together in time; ratios are computed per round and their median is used.
+Reads JMH JSON results (``-rf json``) of the benchmarks in kernels/src/jmh/java.
 
 Subcommands:
-  compare   compare a run with docs/benchmarks/baseline.json; exit 1 on a regression
-  baseline  write a baseline from a run
-  report    write docs/benchmarks/kernels.md and the SVG charts from a run
+  ab           the regression gate: the same short suite measured from two benchmark jars, A (the baseline commit)
+               and B (the current tree), interleaved in rounds on this machine in this run; compares each same-run
+               ratio of B with A's, round by round; exit 1 on a regression
+  fingerprint  what a result depends on: CPU family/model/stepping, caches, instruction sets, THP mode, kernel, JDK
+  report       write docs/benchmarks/kernels.md and the SVG charts from a full run
 
-Why ratios: the benchmark machines are noisy shared VMs (±15% run to run), but Zig, Java and the memory-sweep
-ceiling measured in the same round move together. The gate therefore compares same-run ratios (Zig vs Java, Zig vs
-the ceiling, batch vs one-at-a-time), which survive both noise and a different machine; absolute scores are compared
-only with --absolute and only when the machine fingerprint matches.
+Why A/B: the machines are noisy shared VMs, and two hosts that look alike (same CPU model string) can differ in
+cache share, page size and memory bandwidth by far more than a regression. A ratio measured elsewhere says nothing
+about this machine; a ratio of A and of B measured back to back here does.
 
 Standard library only (python3 >= 3.8).
 """
 import argparse
+import glob
 import json
 import math
 import os
@@ -26,10 +26,8 @@ import re
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
 
 PACKAGE = "io.engram.kernels.bench."
-SCHEMA = 1
 
 
 # ------------------------------------------------------------------------------------------------ results ----
@@ -193,16 +191,54 @@ def ratios(rounds):
 
 # ------------------------------------------------------------------------------------------- fingerprint ----
 
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+# Instruction-set extensions worth naming in a report (what the kernels or the JIT can use).
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni",
+             "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "asimd", "sve")
+
+
+def cpu_caches():
+    """{"L1d": "48K", "L2": "2048K", "L3": "..."} from sysfs (cpu0's view: per-core L1/L2, shared L3)."""
+    out = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return out
+    for e in entries:
+        if not e.startswith("index"):
+            continue
+        level = _read(os.path.join(base, e, "level"))
+        kind = _read(os.path.join(base, e, "type"))
+        size = _read(os.path.join(base, e, "size"))
+        if not level or kind == "Instruction":
+            continue
+        out[f"L{level}{'d' if level == '1' else ''}"] = size
+    return out
+
+
 def fingerprint(java="java"):
-    cpu = "unknown"
+    """What a benchmark result depends on: CPU identity and caches, instruction sets, page size mode, kernel, JDK."""
+    info = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+            text = f.read()
+        first = text.split("\n\n", 1)[0]
+        for line in first.splitlines():
+            if ":" in line:
+                k, v = line.split(":", 1)
+                info[k.strip()] = v.strip()
     except OSError:
-        cpu = platform.processor() or "unknown"
+        pass
+    cpu = info.get("model name") or platform.processor() or "unknown"
+    have = set(info.get("flags", info.get("Features", "")).split())
     jdk = "unknown"
     try:
         out = subprocess.run([java, "-XshowSettings:properties", "-version"], capture_output=True, text=True,
@@ -212,112 +248,110 @@ def fingerprint(java="java"):
         jdk = " ".join(x.group(1).strip() for x in (vendor, version) if x) or "unknown"
     except (OSError, subprocess.SubprocessError):
         pass
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            text = f.read()
-        m = re.search(r"^flags\s*:(.*)$", text, re.M)
-        if m:
-            have = set(m.group(1).split())
-            flags = "+".join(x for x in ("avx2", "fma", "avx512f") if x in have)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags": flags, "jdk": jdk,
-            "os": f"{platform.system()} {platform.release()}"}
-
-
-def same_machine(a, b):
-    return all(a.get(k) == b.get(k) for k in ("cpu", "cores", "jdk"))
-
-
-# ------------------------------------------------------------------------------------------------ compare ----
-
-# The most a ratio's own noise may widen the allowed drop, percent.
-NOISE_CAP = 15.0
-
-
-def half_range_pct(values):
-    """Half the relative range of a ratio's per-round values, in percent: its observed round-to-round noise."""
-    if len(values) < 2:
-        return 0.0
-    return (max(values) - min(values)) / 2.0 / statistics.median(values) * 100.0
-
-
-def allowed_drop(threshold, base_rounds, now_rounds, strict=False):
-    """How far (percent) a ratio may fall before it counts as a regression.
-
-    The threshold, widened to the ratio's own observed round-to-round noise (half the relative range of its rounds,
-    in the baseline or now) when that is larger, but never beyond NOISE_CAP (or the threshold, if that is higher). A
-    memory-bound ratio on a busy VM can move ±10% between rounds while a CPU-bound one moves ±2%; one fixed 5% would
-    flap on the first and be needlessly loose on the second. The cap keeps a 25% slowdown (a 20% drop of its ratios)
-    detectable.
-    """
-    if strict:
-        return threshold
-    noise = max(half_range_pct(base_rounds), half_range_pct(now_rounds))
-    return min(max(threshold, noise), max(threshold, NOISE_CAP))
-
-
-def compare(baseline, rounds, current_fp, threshold, absolute=False, strict=False):
-    """Returns (ok, lines). A ratio regresses when it fell by more than its allowed drop (see allowed_drop)."""
-    lines = []
-    ok = True
-    now = ratios(rounds)
-    base = baseline.get("ratios", {})
-    missing = sorted(set(base) - set(now))
-    for k in missing:
-        lines.append(f"MISSING  {k}: in the baseline but not measured")
-        ok = False
-    lines.append(f"{'ratio':<54} {'baseline':>9} {'now':>9} {'change':>8} {'allowed':>8}  verdict")
-    for k in sorted(set(base) & set(now)):
-        b = base[k]["value"]
-        n = now[k]["value"]
-        change = (n - b) / b * 100.0
-        allowed = allowed_drop(threshold, base[k].get("rounds", [b]), now[k]["rounds"], strict)
-        bad = change < -allowed
-        ok = ok and not bad
-        spread = ""
-        if len(now[k]["rounds"]) > 1:
-            spread = f"  (rounds {', '.join(f'{x:.3g}' for x in now[k]['rounds'])})"
-        lines.append(f"{k:<54} {b:>9.4g} {n:>9.4g} {change:>+7.1f}% {-allowed:>+7.1f}%  "
-                     f"{'REGRESSION' if bad else 'ok'}{spread}")
-    for k in sorted(set(now) - set(base)):
-        lines.append(f"NEW      {k}: {now[k]['value']:.4g} (not in the baseline)")
-    same = same_machine(baseline.get("fingerprint", {}), current_fp)
-    if absolute:
-        if not same:
-            lines.append("absolute scores not compared: the machine fingerprint differs from the baseline's")
-        else:
-            cur = merged(rounds)
-            for k, b in sorted(baseline.get("scores", {}).items()):
-                if k not in cur:
-                    continue
-                change = (b["median"] - cur[k]["median"]) / b["median"] * 100.0  # positive = faster now
-                bad = change < -threshold
-                ok = ok and not bad
-                lines.append(f"{'abs ' + k:<54} {b['median']:>9.4g} {cur[k]['median']:>9.4g} {change:>+7.1f}% "
-                             f"{-threshold:>+7.1f}%  {'REGRESSION' if bad else 'ok'}")
-    lines.append(("same machine fingerprint as the baseline" if same else
-                  "different machine fingerprint: same-run ratios only") + f"; threshold {threshold:g}%" +
-                 ("" if strict or threshold >= NOISE_CAP else
-                  f", widened to a ratio's own round-to-round noise up to {NOISE_CAP:g}%"))
-    return ok, lines
-
-
-def make_baseline(rounds, fp, settings):
-    cur = merged(rounds)
+    thp = _read("/sys/kernel/mm/transparent_hugepage/enabled")
+    m = re.search(r"\[(\w+)\]", thp)
+    caches = cpu_caches()
     return {
-        "schema": SCHEMA,
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "fingerprint": fp,
-        "settings": settings,
-        "ratios": {k: {"value": round(v["value"], 6), "rounds": [round(x, 6) for x in v["rounds"]]}
-                   for k, v in ratios(rounds).items()},
-        "scores": {k: {"median": round(v["median"], 3), "metric": v["metric"],
-                       "wall_median": round(v["wall_median"], 3), "score": round(v["score"], 3),
-                       "error": None if v["error"] is None else round(v["error"], 3), "unit": "ns/op"}
-                   for k, v in sorted(cur.items())},
+        "cpu": cpu,
+        "cpu_id": "family {} model {} stepping {}".format(info.get("cpu family", "?"), info.get("model", "?"),
+                                                           info.get("stepping", "?")),
+        "cores": os.cpu_count(),
+        "caches": " ".join(f"{k} {v}" for k, v in sorted(caches.items())) or "unknown",
+        "cpu_flags": "+".join(x for x in ISA_FLAGS if x in have),
+        "thp": m.group(1) if m else (thp or "unknown"),
+        "os": f"{platform.system()} {platform.release()}",
+        "jdk": jdk,
     }
+
+
+def fingerprint_lines(fp):
+    return [f"| CPU | {fp.get('cpu')} ({fp.get('cpu_id', '?')}, {fp.get('cores')} vCPU) |",
+            f"| caches | {fp.get('caches', '?')} |",
+            f"| instruction sets | {fp.get('cpu_flags') or '?'} |",
+            f"| transparent huge pages | {fp.get('thp', '?')} |",
+            f"| kernel | {fp.get('os')} |",
+            f"| JDK | {fp.get('jdk')} |"]
+
+
+# ------------------------------------------------------------------------------------------------ A/B gate ----
+
+def load_side(paths):
+    """One side (A or B) of one round: the JMH files of its groups, merged into one {key: result} dict."""
+    out = {}
+    for r in load_rounds(paths):
+        out.update(r)
+    return out
+
+
+def ab_compare(a_rounds, b_rounds, threshold):
+    """The A/B gate's verdict. a_rounds[i] and b_rounds[i] were measured in the same round, back to back.
+
+    For every same-run ratio (RATIO_DEFS) and round i: change_i = ratio_B,i / ratio_A,i - 1; the ratio's change is
+    the median over the rounds. It regresses when it fell by more than `threshold` percent. A ratio measured in A
+    but not in B is MISSING (a benchmark was renamed or failed) and fails; one only in B is NEW and does not.
+    Returns (ok, rows, speeds): rows per ratio, and per benchmark B's speed relative to A (informational).
+    """
+    if len(a_rounds) != len(b_rounds) or not a_rounds:
+        raise ValueError("A and B need the same number of rounds, at least one")
+    per_a = [ratios([r]) for r in a_rounds]
+    per_b = [ratios([r]) for r in b_rounds]
+    names_a = set().union(*per_a)
+    names_b = set().union(*per_b)
+    ok = True
+    rows = []
+    for k in sorted(names_a | names_b):
+        if k not in names_b:
+            rows.append({"ratio": k, "verdict": "MISSING"})
+            ok = False
+            continue
+        if k not in names_a:
+            b = statistics.median(x[k]["value"] for x in per_b if k in x)
+            rows.append({"ratio": k, "b": b, "verdict": "NEW"})
+            continue
+        pairs = [(pa[k]["value"], pb[k]["value"]) for pa, pb in zip(per_a, per_b) if k in pa and k in pb]
+        if not pairs:
+            rows.append({"ratio": k, "verdict": "MISSING"})
+            ok = False
+            continue
+        changes = [(b / a - 1.0) * 100.0 for a, b in pairs]
+        change = statistics.median(changes)
+        bad = change < -threshold
+        ok = ok and not bad
+        rows.append({"ratio": k, "a": statistics.median(a for a, _ in pairs),
+                     "b": statistics.median(b for _, b in pairs), "change": change, "changes": changes,
+                     "allowed": -threshold, "verdict": "REGRESSION" if bad else "ok"})
+    speeds = {}
+    ma, mb = merged(a_rounds), merged(b_rounds)
+    for key in sorted(set(ma) & set(mb)):
+        speeds[key] = ma[key]["median"] / mb[key]["median"]  # > 1: B is faster
+    return ok, rows, speeds
+
+
+def ab_lines(rows, speeds, threshold, commits, fp, settings):
+    """The gate's report as Markdown (also printed)."""
+    lines = ["# Kernel regression gate (A/B, same machine, same run)", "",
+             f"- A (baseline): `{commits['a']}` {commits.get('a_subject', '')}".rstrip(),
+             f"- B (current):  `{commits['b']}` {commits.get('b_subject', '')}".rstrip(),
+             f"- settings: {settings}",
+             f"- threshold: a same-run ratio may drop by at most {threshold:g}% from A to B "
+             "(median over the rounds of B/A)", "",
+             "| machine | |", "|---|---|"] + fingerprint_lines(fp) + [""]
+    lines.append(f"| {'ratio':<52} | {'A':>9} | {'B':>9} | {'change':>8} | {'allowed':>8} | verdict | per round |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r["verdict"] == "MISSING":
+            lines.append(f"| {r['ratio']:<52} | | | | | MISSING (measured in A, not in B) | |")
+        elif r["verdict"] == "NEW":
+            lines.append(f"| {r['ratio']:<52} | | {r['b']:>9.4g} | | | NEW (not in A) | |")
+        else:
+            per = ", ".join(f"{c:+.1f}%" for c in r["changes"])
+            lines.append(f"| {r['ratio']:<52} | {r['a']:>9.4g} | {r['b']:>9.4g} | {r['change']:>+7.1f}% | "
+                         f"{r['allowed']:>+7.1f}% | {r['verdict']} | {per} |")
+    lines += ["", "Speed of B relative to A per benchmark (A time / B time, same run; for reading, not judged):", "",
+              "| benchmark | B vs A |", "|---|---|"]
+    for k, v in speeds.items():
+        lines.append(f"| `{k}` | {v:.3f}× |")
+    return lines
 
 
 # -------------------------------------------------------------------------------------------------- report ----
@@ -474,9 +508,8 @@ def report(rounds, fp, meta, out_dir, md_path):
     w("")
     w("| | |")
     w("|---|---|")
-    w(f"| CPU | {fp.get('cpu')} ({fp.get('cores')} vCPU, {fp.get('cpu_flags')}) |")
-    w(f"| OS | {fp.get('os')} |")
-    w(f"| JDK | {fp.get('jdk')} |")
+    for line in fingerprint_lines(fp):
+        w(line)
     for k, v in meta.items():
         if not k.startswith("_"):
             w(f"| {k} | {v} |")
@@ -639,18 +672,19 @@ def report(rounds, fp, meta, out_dir, md_path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("compare")
-    c.add_argument("--baseline", required=True)
-    c.add_argument("--threshold", type=float, default=5.0, help="allowed drop of a ratio, in percent")
-    c.add_argument("--absolute", action="store_true", help="also compare absolute scores (same machine only)")
-    c.add_argument("--strict", action="store_true", help="the plain threshold for every ratio (no noise widening)")
-    c.add_argument("--java", default="java")
-    c.add_argument("results", nargs="+", help="JMH JSON files, one per round")
-    b = sub.add_parser("baseline")
-    b.add_argument("--out", required=True)
-    b.add_argument("--settings", default="{}", help="JSON: the JMH settings of the run")
-    b.add_argument("--java", default="java")
-    b.add_argument("results", nargs="+")
+    g = sub.add_parser("ab", help="the A/B gate: compare B's same-run ratios with A's, round by round")
+    g.add_argument("--dir", required=True, help="holds A-r<i>-<group>.json and B-r<i>-<group>.json")
+    g.add_argument("--rounds", type=int, required=True)
+    g.add_argument("--threshold", type=float, required=True, help="allowed drop of a ratio, in percent")
+    g.add_argument("--commit-a", required=True)
+    g.add_argument("--commit-b", required=True)
+    g.add_argument("--subject-a", default="")
+    g.add_argument("--subject-b", default="")
+    g.add_argument("--settings", default="")
+    g.add_argument("--report", help="also write the report (Markdown) here")
+    g.add_argument("--java", default="java")
+    f = sub.add_parser("fingerprint", help="print the machine fingerprint as JSON")
+    f.add_argument("--java", default="java")
     r = sub.add_parser("report")
     r.add_argument("--out-dir", required=True)
     r.add_argument("--md", required=True)
@@ -660,26 +694,36 @@ def main(argv=None):
     r.add_argument("results", nargs="+")
     args = p.parse_args(argv)
 
-    rounds = load_rounds(args.results)
-    if args.cmd == "compare":
-        with open(args.baseline, encoding="utf-8") as f:
-            baseline = json.load(f)
-        ok, lines = compare(baseline, rounds, fingerprint(args.java), args.threshold, args.absolute, args.strict)
-        print("\n".join(lines))
-        print("benchmark gate: " + ("PASSED" if ok else "FAILED"))
-        return 0 if ok else 1
-    if args.cmd == "baseline":
-        data = make_baseline(rounds, fingerprint(args.java), json.loads(args.settings))
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        print(f"wrote {args.out}: {len(data['ratios'])} ratios, {len(data['scores'])} scores")
+    if args.cmd == "fingerprint":
+        print(json.dumps(fingerprint(args.java), indent=2, sort_keys=True))
         return 0
+    if args.cmd == "ab":
+        sides = {}
+        for side in ("A", "B"):
+            sides[side] = []
+            for i in range(1, args.rounds + 1):
+                paths = sorted(glob.glob(os.path.join(args.dir, f"{side}-r{i}-*.json")))
+                if not paths:
+                    print(f"benchmark gate: ERROR: no results for {side} in round {i} under {args.dir}",
+                          file=sys.stderr)
+                    return 2
+                sides[side].append(load_side(paths))
+        ok, rows, speeds = ab_compare(sides["A"], sides["B"], args.threshold)
+        commits = {"a": args.commit_a, "b": args.commit_b, "a_subject": args.subject_a, "b_subject": args.subject_b}
+        lines = ab_lines(rows, speeds, args.threshold, commits, fingerprint(args.java), args.settings)
+        lines += ["", "benchmark gate: " + ("PASSED" if ok else "FAILED")]
+        text = "\n".join(lines) + "\n"
+        if args.report:
+            with open(args.report, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        print(text, end="")
+        return 0 if ok else 1
     if args.cmd == "report":
+        rounds = load_rounds(args.results)
         meta = json.loads(args.meta)
         if args.notes_file:
-            with open(args.notes_file, encoding="utf-8") as f:
-                meta["_notes"] = f.read()
+            with open(args.notes_file, encoding="utf-8") as fh:
+                meta["_notes"] = fh.read()
         report(rounds, fingerprint(args.java), meta, args.out_dir, args.md)
         print(f"wrote {args.md}")
         return 0

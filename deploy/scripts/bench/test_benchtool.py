@@ -94,83 +94,101 @@ class BenchToolTest(unittest.TestCase):
         ratios = benchtool.ratios(self.rounds(suite(java_sim=8000), suite(java_sim=12000), suite(java_sim=7000)))
         self.assertAlmostEqual(ratios["vector_similarity_768d_10000c.zig_vs_java"]["value"], 8.0)
 
-    def test_unchanged_run_passes(self):
-        ok, lines = benchtool.compare(self.baseline(), self.rounds(suite()), FP, 5.0)
-        self.assertTrue(ok, "\n".join(lines))
+    def ab(self, a_suites, b_suites, threshold=10.0):
+        return benchtool.ab_compare(self.rounds(*a_suites), self.rounds(*b_suites), threshold)
 
-    def test_noise_that_moves_both_sides_passes(self):
-        # The whole machine 30% slower: absolute scores moved, ratios did not.
-        slow = {k: v * 1.3 for k, v in dict(zig_sim=1000.0, java_sim=8000.0, ceiling_sim=900.0, zig_batch=2000.0,
-                                            zig_loop=8000.0, zig_spread=10.0, java_spread=30.0, zig_decay=100.0,
-                                            java_decay=2000.0, ceiling_decay=50.0, noop=8.0, tiny=80.0).items()}
-        ok, lines = benchtool.compare(self.baseline(), self.rounds(suite(**slow)), FP, 5.0)
-        self.assertTrue(ok, "\n".join(lines))
+    def verdicts(self, rows):
+        return {r["ratio"]: r["verdict"] for r in rows}
 
-    def test_a_25_percent_slower_kernel_fails(self):
-        ok, lines = benchtool.compare(self.baseline(), self.rounds(suite(zig_sim=1250.0)), FP, 5.0)
+    def test_a_a_passes(self):
+        ok, rows, speeds = self.ab([suite()] * 3, [suite()] * 3)
+        self.assertTrue(ok, rows)
+        self.assertEqual({"ok"}, set(self.verdicts(rows).values()))
+        self.assertAlmostEqual(1.0, speeds["SimilarityBench.zig[dim=768,n=10000]"])
+
+    def test_a_machine_drift_that_moves_a_whole_round_passes(self):
+        # Round 2 ran while the machine was 30% slower: both sides of every ratio moved, the ratios did not.
+        slow = dict(zig_sim=1300.0, java_sim=10400.0, ceiling_sim=1170.0, zig_batch=2600.0, zig_loop=10400.0,
+                    zig_spread=13.0, java_spread=39.0, zig_decay=130.0, java_decay=2600.0, ceiling_decay=65.0,
+                    noop=10.4, tiny=104.0)
+        ok, rows, _ = self.ab([suite(), suite(**slow), suite()], [suite(), suite(**slow), suite()])
+        self.assertTrue(ok, rows)
+
+    def test_a_25_percent_slower_kernel_in_b_fails_on_that_kernel_only(self):
+        ok, rows, speeds = self.ab([suite()] * 3, [suite(zig_sim=1250.0)] * 3)
         self.assertFalse(ok)
-        bad = [line for line in lines if "REGRESSION" in line]
-        self.assertEqual(2, len(bad), "\n".join(lines))  # zig_vs_java and zig_of_ceiling
-        self.assertTrue(all("vector_similarity_768d_10000c" in line for line in bad))
+        bad = sorted(k for k, v in self.verdicts(rows).items() if v == "REGRESSION")
+        self.assertEqual(["vector_similarity_768d_10000c.zig_of_ceiling",
+                          "vector_similarity_768d_10000c.zig_vs_java"], bad)
+        self.assertAlmostEqual(0.8, speeds["SimilarityBench.zig[dim=768,n=10000]"])
 
-    def test_a_drop_within_the_threshold_passes_and_the_threshold_is_honoured(self):
-        base = self.baseline()
-        ok, _ = benchtool.compare(base, self.rounds(suite(zig_sim=1040.0)), FP, 5.0)
+    def test_the_change_is_the_median_of_the_paired_rounds(self):
+        # One round of B is 30% slow (a noise spike), the other two are equal to A: the median ignores the spike.
+        ok, rows, _ = self.ab([suite()] * 3, [suite(), suite(zig_decay=143.0), suite()])
+        self.assertTrue(ok, rows)
+        row = next(r for r in rows if r["ratio"] == "decay_calculation_1000000m.zig_vs_java")
+        self.assertAlmostEqual(0.0, row["change"])
+        self.assertEqual(3, len(row["changes"]))
+        self.assertLess(row["changes"][1], -29.0)
+
+    def test_rounds_are_paired_not_pooled(self):
+        # A's Java was slow in round 1 only and B's in round 2 only: pooled medians would agree, but each pair
+        # (measured back to back) shows the truth, which here is no change.
+        ok, rows, _ = self.ab([suite(java_sim=16000.0), suite()], [suite(java_sim=16000.0), suite()])
+        self.assertTrue(ok, rows)
+        row = next(r for r in rows if r["ratio"] == "vector_similarity_768d_10000c.zig_vs_java")
+        self.assertEqual([0.0, 0.0], [round(c, 9) for c in row["changes"]])
+
+    def test_the_threshold_is_honoured(self):
+        ok, _, _ = self.ab([suite()], [suite(zig_sim=1060.0)], threshold=7.0)  # ratios -5.7%
         self.assertTrue(ok)
-        ok, _ = benchtool.compare(base, self.rounds(suite(zig_sim=1040.0)), FP, 3.0)
+        ok, _, _ = self.ab([suite()], [suite(zig_sim=1060.0)], threshold=5.0)
         self.assertFalse(ok)
-
-    def test_round_to_round_noise_widens_the_allowed_drop_up_to_the_cap(self):
-        self.assertEqual(5.0, benchtool.allowed_drop(5.0, [1.0], [1.0]))
-        self.assertEqual(5.0, benchtool.allowed_drop(5.0, [1.0, 1.02, 0.99], [1.0, 1.01]))
-        self.assertAlmostEqual(10.0, benchtool.allowed_drop(5.0, [0.9, 1.0, 1.1], [1.0]))
-        self.assertEqual(15.0, benchtool.allowed_drop(5.0, [0.5, 1.0, 1.5], [1.0]))  # capped
-        self.assertEqual(5.0, benchtool.allowed_drop(5.0, [0.5, 1.0, 1.5], [1.0], strict=True))
-        self.assertEqual(15.0, benchtool.allowed_drop(15.0, [0.5, 1.0, 1.5], [1.0]))  # --smoke: no widening
-        self.assertEqual(20.0, benchtool.allowed_drop(20.0, [0.5, 1.0, 1.5], [1.0]))
-        base = self.baseline()
-        base["ratios"]["vector_similarity_768d_10000c.zig_of_ceiling"]["rounds"] = [0.8, 0.9, 1.0]
-        noisy_drop = self.rounds(suite(zig_sim=1080.0))  # zig_of_ceiling 0.9 -> 0.833 (-7.4%), zig_vs_java -7.4%
-        ok, lines = benchtool.compare(base, noisy_drop, FP, 5.0)
-        self.assertFalse(ok)  # zig_vs_java has no recorded noise: 5% applies
-        verdicts = {line.split()[0]: line.split()[-1] for line in lines if line.startswith("vector_similarity_768d")}
-        self.assertEqual("ok", verdicts["vector_similarity_768d_10000c.zig_of_ceiling"])
-        self.assertEqual("REGRESSION", verdicts["vector_similarity_768d_10000c.zig_vs_java"])
-        ok, lines = benchtool.compare(base, self.rounds(suite(zig_sim=1250.0)), FP, 5.0)
-        self.assertFalse(ok, "a 25% slowdown (-20% ratios) exceeds even the widest allowance")
 
     def test_improvements_pass(self):
-        ok, _ = benchtool.compare(self.baseline(), self.rounds(suite(zig_sim=500.0, zig_decay=50.0)), FP, 5.0)
-        self.assertTrue(ok)
+        ok, rows, _ = self.ab([suite()] * 2, [suite(zig_sim=500.0, zig_decay=50.0)] * 2)
+        self.assertTrue(ok, rows)
 
-    def test_a_missing_ratio_fails(self):
-        partial = [e for e in suite() if "SpreadBench" not in e["benchmark"]]
-        ok, lines = benchtool.compare(self.baseline(), self.rounds(partial), FP, 5.0)
+    def test_a_ratio_missing_in_b_fails_and_a_new_one_does_not(self):
+        no_spread = [e for e in suite() if "SpreadBench" not in e["benchmark"]]
+        ok, rows, _ = self.ab([suite()], [no_spread])
         self.assertFalse(ok)
-        self.assertTrue(any(line.startswith("MISSING") and "spreading" in line for line in lines))
+        self.assertEqual("MISSING", self.verdicts(rows)["spreading_activation_1000n.zig_vs_java"])
+        ok, rows, _ = self.ab([no_spread], [suite()])
+        self.assertTrue(ok, rows)
+        self.assertEqual("NEW", self.verdicts(rows)["spreading_activation_1000n.zig_vs_java"])
 
-    def test_absolute_scores_only_on_the_same_machine(self):
-        base = self.baseline()
-        slower = self.rounds(suite(zig_sim=1300.0, java_sim=10400.0, ceiling_sim=1170.0))
-        ok, lines = benchtool.compare(base, slower, FP, 5.0, absolute=True)
-        self.assertFalse(ok, "same machine, every similarity score 30% slower")
-        other = dict(FP, cpu="Intel Xeon")
-        ok, lines = benchtool.compare(base, slower, other, 5.0, absolute=True)
-        self.assertTrue(ok, "\n".join(lines))
-        self.assertTrue(any("fingerprint differs" in line for line in lines))
+    def test_unequal_rounds_are_refused(self):
+        with self.assertRaises(ValueError):
+            self.ab([suite()] * 2, [suite()])
 
-    def test_baseline_round_trips_and_main_exit_codes(self):
-        res = self.write("run.json", suite())
-        out = os.path.join(self.tmp.name, "baseline.json")
-        self.assertEqual(0, benchtool.main(["baseline", "--out", out, "--java", "/nonexistent/java", res]))
-        with open(out, encoding="utf-8") as f:
-            data = json.load(f)
-        self.assertEqual(benchtool.SCHEMA, data["schema"])
-        self.assertIn("cpu", data["fingerprint"])
-        self.assertIn("SimilarityBench.zig[dim=768,n=10000]", data["scores"])
-        self.assertEqual(0, benchtool.main(["compare", "--baseline", out, "--java", "/nonexistent/java", res]))
-        slow = self.write("slow.json", suite(zig_decay=125.0))
-        self.assertEqual(1, benchtool.main(["compare", "--baseline", out, "--java", "/nonexistent/java", slow]))
+    def test_main_reads_the_round_files_names_both_commits_and_exits_by_verdict(self):
+        d = self.tmp.name
+        for r in (1, 2):
+            by_group = {"similarity": [e for e in suite() if "SimilarityBench" in e["benchmark"]],
+                        "rest": [e for e in suite() if "SimilarityBench" not in e["benchmark"]]}
+            for g, entries in by_group.items():
+                self.write(f"A-r{r}-{g}.json", entries)
+                slow = [dict(e) for e in entries]
+                if g == "similarity":
+                    slow = suite(zig_sim=1300.0)[:3]
+                self.write(f"B-r{r}-{g}.json", slow)
+        report = os.path.join(d, "report.md")
+        args = ["ab", "--dir", d, "--rounds", "2", "--threshold", "10", "--commit-a", "aaaa111",
+                "--commit-b", "bbbb222+uncommitted changes", "--java", "/nonexistent/java", "--report", report]
+        self.assertEqual(1, benchtool.main(args))
+        with open(report, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("A (baseline): `aaaa111`", text)
+        self.assertIn("B (current):  `bbbb222+uncommitted changes`", text)
+        self.assertIn("transparent huge pages", text)
+        self.assertIn("benchmark gate: FAILED", text)
+        self.assertEqual(2, benchtool.main(args[:4] + ["3"] + args[5:]))  # round 3 has no files
+
+    def test_fingerprint_names_the_machine(self):
+        fp = benchtool.fingerprint("/nonexistent/java")
+        for k in ("cpu", "cpu_id", "cores", "caches", "cpu_flags", "thp", "os", "jdk"):
+            self.assertIn(k, fp)
 
     def test_report_writes_markdown_and_svg(self):
         full = suite() + [

@@ -5,6 +5,7 @@ import io.engram.job.config.EngramSettings;
 import io.engram.job.config.PublishedConfig;
 import io.engram.job.kafka.ControlWatermarks;
 import io.engram.job.kafka.KafkaSettings;
+import io.engram.job.kafka.OutputLimits;
 import io.engram.job.model.OutRecord;
 import io.engram.job.model.RawRecord;
 import io.engram.job.operator.MemorySpaceFunction;
@@ -32,6 +33,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * has no native library, an arena that the cluster's managed memory cannot hold.
  */
 public final class EngramJob {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EngramJob.class);
+
     private EngramJob() {
     }
 
@@ -40,6 +43,12 @@ public final class EngramJob {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(overrides);
         Configuration conf = Configuration.fromMap(env.getConfiguration().toMap());
         conf.addAll(overrides);
+        for (String key : KafkaSettings.unmaskedSecrets(conf.toMap())) {
+            LOG.warn("engram: {} holds a secret in clear that Flink does not mask: if it is in the cluster's "
+                    + "configuration (config.yaml, an application-mode deployment) the REST API and web UI show it. Pass "
+                    + "it from a file or the environment instead: {}=${file:/path/secrets.properties:key} or "
+                    + "${env:NAME} (docs/operations/reliability.md#secret-handling)", key, key);
+        }
         build(env, conf);
         // pipeline.name lets a canary and production run side by side under different job names (and metric labels).
         env.execute(conf.getOptional(PipelineOptions.NAME).orElse("engram-flink"));
@@ -57,6 +66,10 @@ public final class EngramJob {
             env.enableCheckpointing(Duration.ofSeconds(10).toMillis());
         }
         KafkaSettings kafka = new KafkaSettings(conf);
+        String resultsTopic = conf.get(EngramOptions.TOPIC_RECALL_RESULTS);
+        String deadLetterTopic = conf.get(EngramOptions.TOPIC_DEAD_LETTERS);
+        // Refuse at submission an output bound the sinks or topics cannot hold, instead of crash-looping later.
+        OutputLimits limits = OutputLimits.check(kafka, settings, resultsTopic, deadLetterTopic);
         WatermarkStrategy<RawRecord> watermarks = WatermarkStrategy
                 .<RawRecord>forBoundedOutOfOrderness(conf.get(EngramOptions.MAX_OUT_OF_ORDERNESS))
                 .withTimestampAssigner((r, kafkaTs) -> r.timestampMs)
@@ -85,10 +98,10 @@ public final class EngramJob {
                 .uid(Operators.MEMORY_SPACES);
         memorySpaces.declareManagedMemory(results.getTransformation());
 
-        results.sinkTo(kafka.sink(conf.get(EngramOptions.TOPIC_RECALL_RESULTS), "results"))
+        results.sinkTo(kafka.sink(resultsTopic, "results", limits))
                 .uid(Operators.SINK_RECALL_RESULTS).name("recall-results");
         results.getSideOutput(MemorySpaceFunction.DEAD_LETTERS)
-                .sinkTo(kafka.sink(conf.get(EngramOptions.TOPIC_DEAD_LETTERS), "dead-letters"))
+                .sinkTo(kafka.sink(deadLetterTopic, "dead-letters", limits))
                 .uid(Operators.SINK_DEAD_LETTERS).name("dead-letters");
     }
 

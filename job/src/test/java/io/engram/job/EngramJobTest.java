@@ -3,6 +3,7 @@ package io.engram.job;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.job.operator.MemorySpacesOperator;
 import io.engram.job.operator.Operators;
 import java.util.Map;
@@ -13,6 +14,7 @@ import org.apache.flink.streaming.api.graph.StreamGraph;
 import org.apache.flink.streaming.api.graph.StreamNode;
 import org.apache.flink.streaming.runtime.partitioner.BroadcastPartitioner;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The job graph as {@code flink run} submits it: the memory operator (our keyed broadcast operator, same uid)
@@ -20,9 +22,13 @@ import org.junit.jupiter.api.Test;
  * the operator scripts, and what would make the job unrunnable fails here, at submission.
  */
 class EngramJobTest {
+    /** A real broker: building the job describes its output topics (OutputLimits), which needs one to answer. */
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
     static StreamGraph build(Map<String, String> conf) {
         Configuration c = Configuration.fromMap(conf);
+        c.setString("engram.kafka.bootstrap-servers", KAFKA.broker().bootstrapServers());
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(c);
         EngramJob.build(env, c);
         return env.getStreamGraph();

@@ -132,7 +132,7 @@ public final class EngramOptions {
 
     public static final ConfigOption<Duration> MAX_STABILITY = key("engram.memory.max-stability")
             .durationType().defaultValue(Duration.ofDays(3650))
-            .withDescription("Cap on a memory's stability after reinforcement.");
+            .withDescription("Cap on a memory's stability, on store and after reinforcement.");
 
     public static final ConfigOption<Duration> DEDUP_WINDOW = key("engram.memory.dedup-window")
             .durationType().defaultValue(Duration.ofHours(24))
@@ -213,5 +213,20 @@ public final class EngramOptions {
     public static final ConfigOption<Duration> MAX_FUTURE_SKEW = key("engram.limits.max-future-skew")
             .durationType().defaultValue(Duration.ofHours(1))
             .withDescription("Records stamped further than this ahead of the wall clock are dead-lettered "
-                    + "(FUTURE_TIMESTAMP): they would drag the watermark and fire every decay timer early.");
+                    + "(FUTURE_TIMESTAMP): they would drag the watermark and fire every decay timer early. Applies "
+                    + "to kernel-control records too, so a far-future switch cannot stay in force.");
+
+    public static final ConfigOption<Duration> MAX_PAST_AGE = key("engram.limits.max-past-age")
+            .durationType().defaultValue(Duration.ofDays(3650))
+            .withDescription("Records stamped further than this behind the wall clock are dead-lettered "
+                    + "(PAST_TIMESTAMP), kernel-control records included. The default rejects epoch-zero and "
+                    + "seconds-instead-of-milliseconds timestamps; raise it to replay older history.");
+
+    public static final ConfigOption<MemorySize> MAX_OUTPUT_RECORD_SIZE = key("engram.limits.max-output-record-size")
+            .memoryType().defaultValue(MemorySize.parse("512kb"))
+            .withDescription("Largest Kafka record the job writes (key + value + Kafka's framing). A dead letter "
+                    + "keeps the whole input when it fits, else a prefix with the full sizes and SHA-256 digests; a "
+                    + "recall result that would not fit is dead-lettered (RESULT_TOO_LARGE). Checked at submission "
+                    + "against the sinks' max.request.size and buffer.memory and the output topics' "
+                    + "max.message.bytes (compressed outputs get 1/6 headroom). At least 16 kb.");
 }

@@ -54,6 +54,12 @@ public final class EngramSettings implements Serializable {
     public final int maxIdLength;
     public final int maxContentLength;
     public final long maxFutureSkewMs;
+    public final long maxPastAgeMs;
+    /** engram.limits.max-output-record-size in bytes. */
+    public final int maxOutputRecordBytes;
+
+    /** The smallest engram.limits.max-output-record-size: room for a dead letter's fixed fields and key prefix. */
+    public static final long MIN_OUTPUT_RECORD_BYTES = 16 * 1024;
 
     public EngramSettings(Configuration c) {
         EngramKeys.requireKnown(c.keySet());
@@ -134,6 +140,12 @@ public final class EngramSettings implements Serializable {
                 c.get(EngramOptions.MAX_CONTENT_LENGTH), 0);
         maxFutureSkewMs = c.get(EngramOptions.MAX_FUTURE_SKEW).toMillis();
         require(maxFutureSkewMs >= 0, EngramOptions.MAX_FUTURE_SKEW.key(), "must be >= 0");
+        maxPastAgeMs = c.get(EngramOptions.MAX_PAST_AGE).toMillis();
+        require(maxPastAgeMs >= 1, EngramOptions.MAX_PAST_AGE.key(), "must be positive");
+        long output = c.get(EngramOptions.MAX_OUTPUT_RECORD_SIZE).getBytes();
+        require(output >= MIN_OUTPUT_RECORD_BYTES && output <= Integer.MAX_VALUE / 2,
+                EngramOptions.MAX_OUTPUT_RECORD_SIZE.key(), "must be between 16 kb and 1 gb, got " + output + " bytes");
+        maxOutputRecordBytes = (int) output;
     }
 
     /** The kernels' configuration for one subtask: explicit options win over ENGRAM_ARENA_* variables. */

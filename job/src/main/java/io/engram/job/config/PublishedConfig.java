@@ -1,5 +1,6 @@
 package io.engram.job.config;
 
+import io.engram.job.kafka.KafkaSettings;
 import java.util.Locale;
 import java.util.Map;
 import org.apache.flink.configuration.Configuration;
@@ -28,15 +29,28 @@ public final class PublishedConfig {
             if (key.equals(PipelineOptions.GLOBAL_JOB_PARAMETERS.key())) {
                 continue;
             }
-            p.setString(key, isSecret(key) ? HIDDEN : e.getValue());
+            p.setString(key, hidden(key, e.getValue()) ? HIDDEN : e.getValue());
         }
         return p;
     }
 
-    /** Flink's sensitive keys (password, secret, token, jaas.config, ...) plus credentials and private keys. */
+    /**
+     * Whether the value is published as {@link #HIDDEN}: a secret key holding the secret itself. A reference to a
+     * file or the environment ({@code ${file:...}}, {@code ${env:...}}, resolved by the Kafka clients) is no secret
+     * and is published as it is, so a rollback resubmits it unchanged.
+     */
+    static boolean hidden(String key, String value) {
+        return isSecret(key) && (value == null || !value.contains("${"));
+    }
+
+    /**
+     * Flink's sensitive keys (password, secret, token, jaas.config, ...), the Kafka clients' password properties,
+     * credentials and private keys.
+     */
     public static boolean isSecret(String key) {
         String k = key.toLowerCase(Locale.ROOT);
-        return GlobalConfiguration.isSensitive(key) || k.contains("credential") || k.contains("private")
+        return GlobalConfiguration.isSensitive(key) || KafkaSettings.isClientPassword(key) || k.contains("credential")
+                || k.contains("private")
                 || k.contains("jaas") || k.endsWith(".key");
     }
 }

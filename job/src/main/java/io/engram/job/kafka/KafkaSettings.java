@@ -3,16 +3,28 @@ package io.engram.job.kafka;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.model.OutRecord;
 import io.engram.job.model.RawRecord;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
-import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.provider.DirectoryConfigProvider;
+import org.apache.kafka.common.config.provider.EnvVarConfigProvider;
+import org.apache.kafka.common.config.provider.FileConfigProvider;
 
 /** Builds the job's Kafka sources and exactly-once sinks from the engram options. */
 public final class KafkaSettings {
@@ -22,7 +34,19 @@ public final class KafkaSettings {
         this.conf = conf;
     }
 
-    /** Everything under engram.kafka.properties.* (SASL, SSL, ...), for every client. */
+    /** Kafka's config providers that a value may name as {@code ${file:path:key}}, {@code ${env:NAME}}, ... */
+    static final Map<String, String> CONFIG_PROVIDERS = new TreeMap<>(Map.of(
+            "file", FileConfigProvider.class.getName(),
+            "dir", DirectoryConfigProvider.class.getName(),
+            "env", EnvVarConfigProvider.class.getName()));
+
+    /**
+     * Everything under engram.kafka.properties.* (SASL, SSL, ...), for every client. A value may reference a secret
+     * instead of holding it, {@code ${file:/etc/engram/kafka.properties:sasl.jaas.config}} or
+     * {@code ${env:ENGRAM_KAFKA_JAAS}} (or {@code ${dir:/run/secrets:name}}): Kafka's own config providers resolve
+     * it inside each client, where it runs, so the secret is in no configuration Flink shows, logs or ships. The
+     * providers used are declared here unless config.providers is given.
+     */
     public static Properties clientProperties(Map<String, String> conf) {
         Properties p = new Properties();
         conf.forEach((k, v) -> {
@@ -30,7 +54,66 @@ public final class KafkaSettings {
                 p.setProperty(k.substring(EngramOptions.KAFKA_PROPERTIES_PREFIX.length()), v);
             }
         });
+        if (!p.containsKey("config.providers")) {
+            Set<String> used = new TreeSet<>();
+            for (String v : p.stringPropertyNames().stream().map(p::getProperty).toList()) {
+                CONFIG_PROVIDERS.keySet().stream().filter(n -> v.contains("${" + n + ":")).forEach(used::add);
+            }
+            if (!used.isEmpty()) {
+                p.setProperty("config.providers", String.join(",", used));
+                used.forEach(n -> p.setProperty("config.providers." + n + ".class", CONFIG_PROVIDERS.get(n)));
+            }
+        }
         return p;
+    }
+
+    /**
+     * The engram.kafka.properties.* keys holding a secret in clear (a Kafka PASSWORD-type setting with a literal
+     * value) that Flink would show as typed wherever it shows the configuration holding it: Flink masks only keys
+     * containing password, secret, token, jaas.config and a few more.
+     */
+    public static List<String> unmaskedSecrets(Map<String, String> conf) {
+        List<String> out = new ArrayList<>();
+        conf.forEach((k, v) -> {
+            if (v != null && !v.contains("${") && isClientPassword(k) && !GlobalConfiguration.isSensitive(k)) {
+                out.add(k);
+            }
+        });
+        out.sort(null);
+        return out;
+    }
+
+    /** The Kafka clients' own PASSWORD-typed properties (producer, consumer, admin). */
+    private static final Set<String> CLIENT_PASSWORDS = clientPasswords();
+
+    private static Set<String> clientPasswords() {
+        Set<String> passwords = new TreeSet<>();
+        for (ConfigDef def : List.of(ProducerConfig.configDef(), ConsumerConfig.configDef(),
+                AdminClientConfig.configDef())) {
+            def.configKeys().forEach((k, key) -> {
+                if (key.type == ConfigDef.Type.PASSWORD) {
+                    passwords.add(k);
+                }
+            });
+        }
+        return passwords;
+    }
+
+    /** True for an engram.kafka.properties.* key that Kafka types as a password (sasl.jaas.config, ssl.*.password...). */
+    public static boolean isClientPassword(String key) {
+        return key.startsWith(EngramOptions.KAFKA_PROPERTIES_PREFIX)
+                && CLIENT_PASSWORDS.contains(key.substring(EngramOptions.KAFKA_PROPERTIES_PREFIX.length()));
+    }
+
+    /** {@code conf} without engram.kafka.properties.*: what may be shown where Flink shows configuration. */
+    public static Configuration withoutClientProperties(Configuration conf) {
+        Configuration c = new Configuration();
+        conf.toMap().forEach((k, v) -> {
+            if (!k.startsWith(EngramOptions.KAFKA_PROPERTIES_PREFIX)) {
+                c.setString(k, v);
+            }
+        });
+        return c;
     }
 
     public String bootstrapServers() {
@@ -64,14 +147,20 @@ public final class KafkaSettings {
         }
     }
 
-    /** An exactly-once (transactional) sink: readers of the topic must use isolation.level=read_committed. */
-    public KafkaSink<OutRecord> sink(String topic, String transactionalSuffix) {
+    /** The client properties, for the checks made when the job is built. */
+    Properties clientPropertiesForChecks() {
+        return clientProperties(conf.toMap());
+    }
+
+    /**
+     * An exactly-once (transactional) sink: readers of the topic must use isolation.level=read_committed. Records
+     * pass {@link BoundedRecordSerializer}, so none is refused by the topic for its size or timestamp.
+     */
+    public KafkaSink<OutRecord> sink(String topic, String transactionalSuffix, OutputLimits limits) {
         Properties props = clientProperties(conf.toMap());
         props.setProperty("transaction.timeout.ms",
                 Long.toString(conf.get(EngramOptions.TRANSACTION_TIMEOUT).toMillis()));
-        KafkaRecordSerializationSchema<OutRecord> schema = (element, context, timestamp) ->
-                new ProducerRecord<>(topic, null, element.timestampMs != null ? element.timestampMs : timestamp,
-                        element.key, element.value);
+        KafkaRecordSerializationSchema<OutRecord> schema = new BoundedRecordSerializer(topic, limits);
         return KafkaSink.<OutRecord>builder()
                 .setBootstrapServers(bootstrapServers())
                 .setRecordSerializer(schema)

@@ -28,10 +28,14 @@ public final class RawRecordDeserializer implements KafkaRecordDeserializationSc
         this.maxFutureSkewMs = maxFutureSkewMs;
     }
 
+    /**
+     * Control records carry the time they were read instead of an event time: every subtask of the memory
+     * operator checks a switch's timestamp against that same instant, so all of them accept or reject it alike.
+     */
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<RawRecord> out) {
-        long eventTime = kind == RawRecord.Kind.CONTROL ? r.timestamp() : TimestampPeek.eventTime(r.value(), r.timestamp());
         long now = System.currentTimeMillis();
+        long eventTime = kind == RawRecord.Kind.CONTROL ? now : TimestampPeek.eventTime(r.value(), r.timestamp());
         if (eventTime - now > maxFutureSkewMs) {
             eventTime = now;
         }

@@ -11,10 +11,13 @@ public enum Reason {
     BAD_ID("an event, memory or query id is empty or too long"),
     BAD_TIMESTAMP("the timestamp is negative"),
     FUTURE_TIMESTAMP("the timestamp is further ahead of the wall clock than engram.limits.max-future-skew"),
+    PAST_TIMESTAMP("the timestamp is further behind the wall clock than engram.limits.max-past-age"),
     EMPTY_EMBEDDING("the embedding or cue has dimension 0"),
     DIM_TOO_LARGE("the embedding or cue is larger than engram.limits.max-dim"),
     DIM_MISMATCH("the embedding or cue dimension differs from the space's"),
     NON_FINITE("an embedding, cue, weight or parameter is NaN or infinite"),
+    NORM_OUT_OF_RANGE("the embedding or cue is not zero, but its sum of squares is outside [2^-100, 2^100]: its f32 norm"
+            + " would overflow or underflow and no cue could ever recall it"),
     BAD_STRENGTH("strength must be finite and >= 0"),
     BAD_STABILITY("stability_s must be finite and > 0"),
     BAD_WEIGHT("an association weight must be in [0, 1]"),
@@ -27,8 +30,11 @@ public enum Reason {
     BAD_SEED_K("seed_k must be in [1, engram.limits.max-seed-k]"),
     BAD_HOP_DECAY("hop_decay must be in (0, 1]"),
     BAD_THRESHOLD("threshold must be finite and >= 0"),
+    RESULT_TOO_LARGE("the answer to the query would exceed engram.limits.max-output-record-size (ask for a smaller k)"),
     ARENA_OVERFLOW("a kernel's scratch did not fit the arena and engram.kernels.arena.overflow is 'fail'"),
-    BAD_CONTROL("a KernelControl record is invalid");
+    BAD_CONTROL("a KernelControl record is invalid"),
+    OUTPUT_TOO_LARGE("a record the job was about to write exceeded engram.limits.max-output-record-size; the sink wrote"
+            + " this dead letter instead (never expected: the operator bounds every output)");
 
     private final String meaning;
 

@@ -5,6 +5,7 @@ import io.engram.job.model.Reason;
 import io.engram.job.model.Rejection;
 import io.engram.schemas.Associate;
 import io.engram.schemas.Forget;
+import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallQuery;
 import io.engram.schemas.ReinforceMemory;
@@ -18,6 +19,18 @@ import java.util.regex.Pattern;
  */
 final class InputValidator {
     static final Pattern SPACE = Pattern.compile("[a-z0-9_-]{3,64}");
+    /**
+     * The range of a non-zero vector's sum of squares. Both kernels sum squares and products in f32 (SIMD lanes in
+     * Zig, four accumulators in Java): outside this range the sum overflows to infinity or underflows to zero, the
+     * cosine is then 0 for every cue, and the memory could never be recalled. Inside it every term of two accepted
+     * vectors stays in f32's normal range with at least 2^14 to spare (4096 dimensions at most), so the f32 sums
+     * agree with exact arithmetic to rounding. Rejecting at input keeps the kernels (and the state) f32; no real
+     * embedding has a norm outside [2^-50, 2^50].
+     */
+    static final double MIN_SUM_OF_SQUARES = 0x1p-100;
+    static final double MAX_SUM_OF_SQUARES = 0x1p100;
+    /** Longest kernel-control reason and issued_by kept in broadcast state and logged. */
+    static final int MAX_CONTROL_TEXT = 1000;
 
     private final EngramSettings s;
 
@@ -34,12 +47,44 @@ final class InputValidator {
                     "record key '" + abbreviate(keySpace) + "' differs from payload space '" + space + "'");
         }
         id(id, "id");
+        timestamp(timestampMs, wallClockMs);
+    }
+
+    /** Event and control timestamps: not negative, not further ahead or behind the wall clock than the limits. */
+    void timestamp(long timestampMs, long wallClockMs) throws Rejection {
         if (timestampMs < 0) {
             throw new Rejection(Reason.BAD_TIMESTAMP, "timestamp_ms " + timestampMs + " is negative");
         }
         if (timestampMs - wallClockMs > s.maxFutureSkewMs) {
             throw new Rejection(Reason.FUTURE_TIMESTAMP, "timestamp_ms " + timestampMs + " is "
                     + (timestampMs - wallClockMs) + " ms ahead of the wall clock (limit " + s.maxFutureSkewMs + ")");
+        }
+        if (wallClockMs - timestampMs > s.maxPastAgeMs) {
+            throw new Rejection(Reason.PAST_TIMESTAMP, "timestamp_ms " + timestampMs + " is "
+                    + (wallClockMs - timestampMs) + " ms behind the wall clock (limit " + s.maxPastAgeMs + ")");
+        }
+    }
+
+    /**
+     * What a kernel switch must satisfy besides {@link KernelRouter#validate} (mode, scope, reason): timestamps
+     * bounded like event timestamps, so that no switch can stay in force by claiming to be from the future; valid
+     * space names; an issuer; bounded texts (they are logged and kept in broadcast state).
+     */
+    void control(KernelControl c, long wallClockMs) throws Rejection {
+        KernelRouter.validate(c);
+        timestamp(c.getTimestampMs(), wallClockMs);
+        for (String space : c.getSpaces()) {
+            if (space == null || !SPACE.matcher(space).matches()) {
+                throw new Rejection(Reason.BAD_SPACE, "control record names space '" + abbreviate(space)
+                        + "', which does not match [a-z0-9_-]{3,64}");
+            }
+        }
+        if (c.getIssuedBy() == null || c.getIssuedBy().isBlank()) {
+            throw new Rejection(Reason.BAD_CONTROL, "a kernel switch needs issued_by");
+        }
+        if (c.getIssuedBy().length() > MAX_CONTROL_TEXT || c.getReason().length() > MAX_CONTROL_TEXT) {
+            throw new Rejection(Reason.BAD_CONTROL, "reason and issued_by must have at most " + MAX_CONTROL_TEXT
+                    + " characters");
         }
     }
 
@@ -121,11 +166,17 @@ final class InputValidator {
         if (v.size() > s.maxDim) {
             throw new Rejection(Reason.DIM_TOO_LARGE, field + " has dimension " + v.size() + ", limit " + s.maxDim);
         }
+        double sumOfSquares = 0;
         for (int i = 0; i < v.size(); i++) {
             float x = v.get(i);
             if (Float.isNaN(x) || Float.isInfinite(x)) {
                 throw new Rejection(Reason.NON_FINITE, field + "[" + i + "] is " + x);
             }
+            sumOfSquares += (double) x * x; // exact per term: a float's square fits a double's mantissa and range
+        }
+        if (sumOfSquares != 0 && !(sumOfSquares >= MIN_SUM_OF_SQUARES && sumOfSquares <= MAX_SUM_OF_SQUARES)) {
+            throw new Rejection(Reason.NORM_OUT_OF_RANGE, field + " has a sum of squares of " + sumOfSquares
+                    + ", outside [2^-100, 2^100]: its norm cannot be computed in f32");
         }
     }
 

@@ -127,8 +127,9 @@ final class KernelRouter implements AutoCloseable {
         control = bytes == null ? null : AvroCodec.decodeKernelControl(bytes);
         controlSpaces = control == null ? Set.of() : new HashSet<>(control.getSpaces());
         if (control != null) {
-            LOG.info("engram kernel switch: mode {} for {} (reason: '{}', issued by {}){}", control.getMode(),
-                    scopeText(control), control.getReason(), control.getIssuedBy(),
+            LOG.info("engram kernel switch: mode {} for {} (reason: '{}', issued by {}, timestamp_ms {}){}",
+                    control.getMode(), scopeText(control), control.getReason(), control.getIssuedBy(),
+                    control.getTimestampMs(),
                     zig == null && "zig".equals(control.getMode())
                             ? "; this subtask has no Zig kernels loaded and stays on Java" : "");
         }

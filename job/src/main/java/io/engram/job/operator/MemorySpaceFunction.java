@@ -191,7 +191,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
                             boolean atQueryTime) {
         metrics.deadLetter(reason);
         LOG.debug("dead letter {} from {}: {}", reason, raw, message);
-        OutRecord o = DeadLetters.of(raw, reason, message, System.currentTimeMillis());
+        OutRecord o = DeadLetters.of(raw, reason, message, System.currentTimeMillis(), settings.maxOutputRecordBytes);
         if (atQueryTime) {
             o.timestampMs = raw.timestampMs;
         }
@@ -247,7 +247,9 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
             throw new Rejection(Reason.SPACE_FULL, "space holds " + s.size() + " memories, limit "
                     + settings.maxMemoriesPerSpace);
         }
-        float stability = m.getStabilityS() == null ? settings.defaultStabilitySeconds : m.getStabilityS();
+        // the cap of engram.memory.max-stability applies on store as on reinforce
+        float stability = Math.min(settings.maxStabilitySeconds,
+                m.getStabilityS() == null ? settings.defaultStabilitySeconds : m.getStabilityS());
         s.upsert(m.getMemoryId(), toArray(emb), m.getStrength(), stability, ts);
         if (isNew) {
             metrics.memoriesChanged(1, 0);
@@ -312,8 +314,11 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
                     : engine.recall(s, toArray(q.getCue()), q.getTimestampMs(), p.k(), p.seedK(), p.maxHops(),
                             p.hopDecay(), p.threshold(), k);
             long latencyUs = (System.nanoTime() - started) / 1000;
-            out.collect(result(raw, q, hits, k, latencyUs));
-            metrics.recalled(k.mode(), latencyUs);
+            OutRecord answer = result(raw, q, hits, k, latencyUs);
+            if (fits(answer, raw, hits, o -> ctx.output(DEAD_LETTERS, o), false)) {
+                out.collect(answer);
+                metrics.recalled(k.mode(), latencyUs);
+            }
             return;
         }
         long nowProcessing = ctx.timerService().currentProcessingTime();
@@ -388,7 +393,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         if (s == null || s.size() == 0) {
             // Cannot happen (see arrive), but if it did, the answer is the empty space's.
             for (int i = 0; i < b; i++) {
-                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out);
+                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out, deadLetters);
             }
             return;
         }
@@ -424,19 +429,37 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
                     deadLetter(deadLetters, valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true);
                     continue;
                 }
-                respond(valid.get(i), queries.get(i), hits, k, flushMicros, flushNanos, out);
+                respond(valid.get(i), queries.get(i), hits, k, flushMicros, flushNanos, out, deadLetters);
             }
         }
     }
 
     /** Emits one batched answer; its latency is the wait in the batch plus the batch's time until this answer. */
     private void respond(PendingQuery pq, RecallQuery q, List<Hit> hits, MemoryKernels k, long flushMicros,
-                         long flushNanos, Collector<OutRecord> out) {
+                         long flushNanos, Collector<OutRecord> out, Consumer<OutRecord> deadLetters) {
         long latencyUs = Math.max(0, flushMicros - pq.arrivalMicros) + (System.nanoTime() - flushNanos) / 1000;
         OutRecord o = result(pq.raw, q, hits, k, latencyUs);
         o.timestampMs = pq.raw.timestampMs; // the query's timestamp, as if answered on arrival
-        out.collect(o);
-        metrics.recalled(k.mode(), latencyUs);
+        if (fits(o, pq.raw, hits, deadLetters, true)) {
+            out.collect(o);
+            metrics.recalled(k.mode(), latencyUs);
+        }
+    }
+
+    /**
+     * True if the answer fits engram.limits.max-output-record-size; else the query is dead-lettered: a result the
+     * sink cannot write would fail it on every replay of the query.
+     */
+    private boolean fits(OutRecord answer, RawRecord query, List<Hit> hits, Consumer<OutRecord> deadLetters,
+                         boolean atQueryTime) {
+        long size = DeadLetters.kafkaSize(answer.key, answer.value);
+        if (size <= settings.maxOutputRecordBytes) {
+            return true;
+        }
+        deadLetter(deadLetters, query, Reason.RESULT_TOO_LARGE, "the answer has " + hits.size() + " hits and "
+                + size + " bytes, more than engram.limits.max-output-record-size (" + settings.maxOutputRecordBytes
+                + " bytes): ask for a smaller k", atQueryTime);
+        return false;
     }
 
     private static OutRecord result(RawRecord raw, RecallQuery q, List<Hit> hits, MemoryKernels k, long latencyUs) {
@@ -463,14 +486,25 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
 
     // ----- decay sweep -------------------------------------------------------------------------------------------
 
+    /**
+     * Registers the space's sweep unless one is pending: at most one sweep timer per space. It is due at the first
+     * interval boundary after the event or the current watermark, whichever is later, so an old event (or one
+     * arriving late) never schedules a sweep in the past: that sweep would fire at once and, chained interval by
+     * interval, fire once per interval back to the event's time (a month-old event: 43,200 timers).
+     */
     private void scheduleSweep(ReadOnlyContext ctx, long eventTime) throws Exception {
         if (nextSweep.value() != null) {
             return;
         }
-        long interval = settings.sweepIntervalMs;
-        long at = Math.floorDiv(eventTime, interval) * interval + interval;
+        long at = boundaryAfter(Math.max(eventTime, ctx.timerService().currentWatermark()));
         ctx.timerService().registerEventTimeTimer(at);
         nextSweep.update(at);
+    }
+
+    /** The first multiple of the sweep interval after {@code t}. */
+    private long boundaryAfter(long t) {
+        long interval = settings.sweepIntervalMs;
+        return Math.floorDiv(t, interval) * interval + interval;
     }
 
     @Override
@@ -486,11 +520,16 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         // The sweep may forget memories: answer the waiting queries first, from the state they arrived at.
         flush(ctx.getCurrentKey(), ctx.timerService(), out, o -> ctx.output(DEAD_LETTERS, o), Flush.CHANGE);
         nextSweep.clear();
+        // One sweep at the last interval boundary the watermark has passed: what a chain of sweeps, one per
+        // interval, would leave (retention only falls between two of them, and no event comes in between), at the
+        // cost of one.
+        long watermark = ctx.timerService().currentWatermark();
+        long at = Math.max(timestamp, boundaryAfter(watermark) - settings.sweepIntervalMs);
         SpaceState s = space.value();
         if (s != null && s.size() > 0) {
-            sweep(s, timestamp, ctx.getCurrentKey());
+            sweep(s, at, ctx.getCurrentKey());
         }
-        expireDedup(timestamp);
+        expireDedup(at);
         boolean dedupEmpty = dedup.isEmpty();
         if (dedupEmpty) {
             // Removing the last entries through the iterator leaves an empty map behind on the heap backend (only
@@ -499,9 +538,9 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         }
         boolean more = (s != null && s.size() > 0) || !dedupEmpty;
         if (more) {
-            long at = timestamp + settings.sweepIntervalMs;
-            ctx.timerService().registerEventTimeTimer(at);
-            nextSweep.update(at);
+            long next = boundaryAfter(Math.max(at, watermark));
+            ctx.timerService().registerEventTimeTimer(next);
+            nextSweep.update(next);
         } else {
             space.clear(); // an empty space with no dedup memory leaves no state behind
         }
@@ -553,19 +592,35 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
     @Override
     public void processBroadcastElement(RawRecord raw, Context ctx, Collector<OutRecord> out) throws Exception {
         KernelControl control;
+        // Every subtask must decide alike (broadcast state is the same everywhere): "now" is the time the control
+        // source read the record (RawRecordDeserializer), the same for all of them, not each one's clock.
+        long now = raw.timestampMs;
         try {
-            control = decode(() -> AvroCodec.decodeKernelControl(raw.value));
-            KernelRouter.validate(control);
+            try {
+                control = decode(() -> AvroCodec.decodeKernelControl(raw.value));
+            } catch (Rejection r) {
+                throw new Rejection(Reason.BAD_CONTROL, r.getMessage()); // not a KernelControl at all
+            }
+            validator.control(control, now);
         } catch (Rejection r) {
-            metrics.deadLetter(Reason.BAD_CONTROL);
-            ctx.output(DEAD_LETTERS, DeadLetters.of(raw, Reason.BAD_CONTROL, r.getMessage(),
-                    System.currentTimeMillis()));
+            if (getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) {
+                // every subtask rejects it; one dead letter (and one count) is enough
+                LOG.warn("engram kernel switch rejected ({}): {} (from {})", r.reason(), r.getMessage(), raw);
+                metrics.deadLetter(r.reason());
+                ctx.output(DEAD_LETTERS, DeadLetters.of(raw, r.reason(), "control record: " + r.getMessage(),
+                        System.currentTimeMillis(), settings.maxOutputRecordBytes));
+            }
             return;
         }
         byte[] current = ctx.getBroadcastState(KernelRouter.CONTROL).get(KernelRouter.CURRENT);
-        if (current != null && AvroCodec.decodeKernelControl(current).getTimestampMs() > control.getTimestampMs()) {
+        long inForce = current == null ? Long.MIN_VALUE : AvroCodec.decodeKernelControl(current).getTimestampMs();
+        if (inForce - now > settings.maxFutureSkewMs) {
+            // Kept from a job that accepted any timestamp: it would win forever. A valid switch replaces it.
+            LOG.warn("engram kernel switch in force has timestamp_ms {}, beyond engram.limits.max-future-skew: "
+                    + "replaced by {}", inForce, raw);
+        } else if (inForce > control.getTimestampMs()) {
             LOG.info("engram kernel switch ignored: a newer one is in force ({} is older)", raw);
-            return; // the newest command by timestamp_ms wins, whatever order they arrive in
+            return; // the newest command by timestamp_ms wins, whatever order they arrive in; a tie goes to the later
         }
         // Waiting queries are answered by the kernels that were in force when they arrived.
         ctx.applyToKeyedState(PENDING, (key, state) -> {

@@ -268,7 +268,9 @@ public final class SpaceState {
         if (rows <= ids.length) {
             return;
         }
-        int cap = Math.max(rows, Math.max(8, ids.length + (ids.length >> 1)));
+        // No minimum capacity: most spaces hold few memories, and room for 8 rows of a 768-dim embedding made a
+        // one-memory space cost 26 KB instead of 4 KB (a flood of small spaces). 1.5x growth from there.
+        int cap = Math.max(rows, ids.length + (ids.length >> 1));
         ids = Arrays.copyOf(ids, cap);
         embeddings = Arrays.copyOf(embeddings, cap * dim);
         strength = Arrays.copyOf(strength, cap);

@@ -61,5 +61,10 @@ class EngramKeysTest {
                 .containsEntry("engram.kafka.properties.ssl.keystore.key", PublishedConfig.HIDDEN)
                 .doesNotContainKey("pipeline.global-job-parameters");
         assertThat(p.values()).noneMatch(v -> v.contains("hunter") || v.contains("PRIVATE KEY"));
+        // a reference to a file or the environment is no secret: published as it is, so a rollback resubmits it
+        Configuration ref = Configuration.fromMap(Map.of("engram.kafka.properties.sasl.jaas.config",
+                "${file:/etc/engram/kafka-secrets.properties:sasl.jaas.config}",
+                "engram.kafka.properties.ssl.truststore.password", "${env:TRUSTSTORE_PASSWORD}"));
+        assertThat(PublishedConfig.of(ref).toMap()).isEqualTo(ref.toMap());
     }
 }

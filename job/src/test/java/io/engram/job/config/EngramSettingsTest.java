@@ -178,6 +178,9 @@ class EngramSettingsTest {
         l.add(invalid(EngramOptions.MAX_ID_LENGTH, 0));
         l.add(invalid(EngramOptions.MAX_CONTENT_LENGTH, -1));
         l.add(invalid(EngramOptions.MAX_FUTURE_SKEW, Duration.ofSeconds(-1)));
+        l.add(invalid(EngramOptions.MAX_PAST_AGE, Duration.ZERO));
+        l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("8kb"))); // no room for a dead letter
+        l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("2gb")));
         return l;
     }
 

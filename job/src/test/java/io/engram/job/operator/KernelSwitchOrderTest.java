@@ -14,6 +14,9 @@ import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
 
 /** The newest kernel switch by timestamp_ms wins, whatever order the control records arrive in. */
 class KernelSwitchOrderTest {
+    /** Control timestamps are bounded like event timestamps (engram.limits.max-past-age): recent ones. */
+    private static final long NOW = System.currentTimeMillis();
+
     private static RawRecord control(String mode, long ts, long offset) {
         KernelControl c = KernelControl.newBuilder().setMode(mode).setReason("order test").setIssuedBy("test")
                 .setTimestampMs(ts).build();
@@ -27,13 +30,13 @@ class KernelSwitchOrderTest {
         try (var h = ProcessFunctionTestHarnesses.forKeyedBroadcastProcessFunction(
                 new MemorySpaceFunction(new EngramSettings(c)), RawRecord::getSpace, Types.STRING,
                 KernelRouter.CONTROL)) {
-            h.processBroadcastElement(control("java", 2_000, 1), 0L);
-            h.processBroadcastElement(control("zig", 1_000, 2), 0L);
+            h.processBroadcastElement(control("java", NOW - 1_000, 1), 0L);
+            h.processBroadcastElement(control("zig", NOW - 2_000, 2), 0L);
             KernelControl inForce = AvroCodec.decodeKernelControl(
                     h.getBroadcastState(KernelRouter.CONTROL).get(KernelRouter.CURRENT));
             assertThat(inForce.getMode()).isEqualTo("java");
-            assertThat(inForce.getTimestampMs()).isEqualTo(2_000);
-            h.processBroadcastElement(control("zig", 3_000, 3), 0L);
+            assertThat(inForce.getTimestampMs()).isEqualTo(NOW - 1_000);
+            h.processBroadcastElement(control("zig", NOW, 3), 0L);
             assertThat(AvroCodec.decodeKernelControl(h.getBroadcastState(KernelRouter.CONTROL)
                     .get(KernelRouter.CURRENT)).getMode()).isEqualTo("zig");
         }
@@ -51,7 +54,7 @@ class KernelSwitchOrderTest {
                 new MemorySpaceFunction(new EngramSettings(c)), RawRecord::getSpace, Types.STRING,
                 KernelRouter.CONTROL)) {
             assertThat(router(h).defaultModeIsZig()).isEqualTo(1);
-            h.processBroadcastElement(control("java", 2_000, 1), 0L);
+            h.processBroadcastElement(control("java", NOW, 1), 0L);
             assertThat(router(h).defaultModeIsZig()).isZero();
             snapshot = h.snapshot(1, 1);
         }

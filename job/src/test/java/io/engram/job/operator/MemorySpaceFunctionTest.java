@@ -178,8 +178,9 @@ class MemorySpaceFunctionTest {
         return raw(RawRecord.Kind.RECALL_QUERY, QUERIES, q.getSpace(), AvroCodec.encode(q), q.getTimestampMs());
     }
 
+    /** A control record as the control source delivers it: stamped with the time it was read. */
     RawRecord controlRecord(byte[] value) {
-        return raw(RawRecord.Kind.CONTROL, CONTROL, null, value, T0);
+        return raw(RawRecord.Kind.CONTROL, CONTROL, null, value, System.currentTimeMillis());
     }
 
     /** Sends a memory event; the event id is derived from a counter unless given. */
@@ -814,6 +815,10 @@ class MemorySpaceFunctionTest {
                 ev.apply(space, mutate(good, e -> e.setTimestampMs(now + 2 * 3_600_000L))), false));
         bad.add(new Bad(Reason.FUTURE_TIMESTAMP, "query from the future",
                 qr.apply(q.apply(b -> b.setTimestampMs(now + 2 * 3_600_000L))), false));
+        bad.add(new Bad(Reason.PAST_TIMESTAMP, "1970", ev.apply(space, mutate(good, e -> e.setTimestampMs(1L))),
+                false));
+        bad.add(new Bad(Reason.PAST_TIMESTAMP, "query in seconds, not ms",
+                qr.apply(q.apply(b -> b.setTimestampMs(now / 1000))), false));
         // vectors
         bad.add(new Bad(Reason.EMPTY_EMBEDDING, "store", ev.apply(space, withPayload.apply(store("d"))), false));
         bad.add(new Bad(Reason.EMPTY_EMBEDDING, "cue", qr.apply(q.apply(b -> b.setCue(List.of()))), false));
@@ -832,6 +837,10 @@ class MemorySpaceFunctionTest {
                 qr.apply(q.apply(b -> b.setCue(floats(0, 0, Float.NEGATIVE_INFINITY)))), false));
         bad.add(new Bad(Reason.NON_FINITE, "NaN in cue", qr.apply(q.apply(b -> b.setCue(floats(Float.NaN, 0, 0)))),
                 false));
+        bad.add(new Bad(Reason.NORM_OUT_OF_RANGE, "near FLT_MAX in embedding",
+                ev.apply(space, withPayload.apply(store("d", 3e38f, 0, 0))), false));
+        bad.add(new Bad(Reason.NORM_OUT_OF_RANGE, "denormal cue",
+                qr.apply(q.apply(b -> b.setCue(floats(0, Float.MIN_VALUE, 0)))), false));
         bad.add(new Bad(Reason.NON_FINITE, "NaN weight",
                 ev.apply(space, withPayload.apply(associate("a", "b", Float.NaN, false))), false));
         bad.add(new Bad(Reason.NON_FINITE, "Inf weight",
@@ -904,6 +913,14 @@ class MemorySpaceFunctionTest {
                 true));
         bad.add(new Bad(Reason.BAD_CONTROL, "blank reason",
                 controlRecord(AvroCodec.encode(control("java").setReason("  ").build())), true));
+        bad.add(new Bad(Reason.FUTURE_TIMESTAMP, "control pinned at Long.MAX_VALUE",
+                controlRecord(AvroCodec.encode(control("java").setTimestampMs(Long.MAX_VALUE).build())), true));
+        bad.add(new Bad(Reason.BAD_TIMESTAMP, "control with a negative timestamp",
+                controlRecord(AvroCodec.encode(control("java").setTimestampMs(-1L).build())), true));
+        bad.add(new Bad(Reason.PAST_TIMESTAMP, "control from 1970",
+                controlRecord(AvroCodec.encode(control("java").setTimestampMs(1000L).build())), true));
+        bad.add(new Bad(Reason.BAD_SPACE, "control naming an invalid space",
+                controlRecord(AvroCodec.encode(control("java").setSpaces(List.of("NOT A SPACE")).build())), true));
 
         // Interleave: every bad record is followed by a good one, all of which must be applied.
         List<String> applied = new ArrayList<>();
@@ -976,8 +993,10 @@ class MemorySpaceFunctionTest {
         assertThat(s.stability()[s.rowOf("a")]).isEqualTo(expectedStability).isEqualTo(3650 * 86_400f);
         assertThat(dedup(h, space).keySet()).containsAll(applied);
 
-        assertThat(covered).as("every reason the operator emits (ARENA_OVERFLOW has its own test)")
-                .isEqualTo(EnumSet.complementOf(EnumSet.of(Reason.ARENA_OVERFLOW)));
+        assertThat(covered).as("every reason the operator emits (ARENA_OVERFLOW and RESULT_TOO_LARGE have their own "
+                        + "tests; the sink writes OUTPUT_TOO_LARGE)")
+                .isEqualTo(EnumSet.complementOf(EnumSet.of(Reason.ARENA_OVERFLOW, Reason.RESULT_TOO_LARGE,
+                        Reason.OUTPUT_TOO_LARGE)));
         for (Reason r : Reason.values()) {
             assertThat(deadLetterCount(fn, r)).as("deadLetters counter of %s", r)
                     .isEqualTo((long) perReason.getOrDefault(r, 0));

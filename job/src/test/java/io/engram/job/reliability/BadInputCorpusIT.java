@@ -8,6 +8,7 @@ import io.engram.schemas.Associate;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
 import io.engram.schemas.Forget;
+import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallHit;
 import io.engram.schemas.RecallQuery;
@@ -25,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.apache.avro.Schema;
@@ -85,9 +85,25 @@ class BadInputCorpusIT {
         }
     }
 
-    /** One record of the corpus: where it goes, its bytes, the reason it must get (null: valid). */
-    record In(String topic, byte[] key, byte[] value, String reason, String what) {
+    /**
+     * One record of the corpus: where it goes, its bytes, the reason it must get (null: valid), and the settings
+     * of the producer that sends it (an attacker's: larger requests, compression).
+     */
+    record In(String topic, byte[] key, byte[] value, String reason, String what, Map<String, String> producer) {
+        In(String topic, byte[] key, byte[] value, String reason, String what) {
+            this(topic, key, value, reason, what, Map.of());
+        }
     }
+
+    /** A producer that sends what the broker accepts, up to its max.message.bytes, uncompressed. */
+    private static final Map<String, String> BIG = Map.of("max.request.size", "33554432", "buffer.memory",
+            "67108864");
+    /** The same, zstd-compressed: a few KB on the wire, megabytes once the job's consumer decompresses them. */
+    private static final Map<String, String> ZSTD = Map.of("max.request.size", "33554432", "buffer.memory",
+            "67108864", "compression.type", "zstd");
+    /** Kafka's default max.message.bytes (the embedded broker's too) and a batch's framing of one record. */
+    private static final int BROKER_MAX = 1_048_588;
+    private static final int FRAMING = 61 + 21;
 
     private final List<In> corpus = new ArrayList<>();
     private final long now = System.currentTimeMillis() - 60_000;
@@ -289,6 +305,86 @@ class BadInputCorpusIT {
         corpus.add(new In(t.queries(), utf8(SPACE), new byte[] {(byte) 0xC3, 0x01, 1, 2}, "BAD_HEADER",
                 "query: 4 bytes, the single-object header cut short"));
         corpus.add(new In(t.queries(), utf8(SPACE), null, "EMPTY", "query tombstone"));
+        hostileRecords();
+    }
+
+    /**
+     * Issue 11's records, each of which once stalled or crash-looped the job, and their kin: oversized values and
+     * keys (the largest the broker takes), compressed giants, missing and non-UTF-8 keys, far-past and far-future
+     * timestamps with long stability, vectors whose f32 norm overflows or underflows, and the control topic (a
+     * switch pinned at Long.MAX_VALUE, invalid spaces, a negative timestamp). Each gets exactly one dead letter.
+     */
+    private void hostileRecords() throws Exception {
+        long now = System.currentTimeMillis();
+        // ---- outputs: the dead letter of each is bounded (engram.limits.max-output-record-size)
+        byte[] garbage = new byte[1_048_492];
+        Arrays.fill(garbage, (byte) 'G');
+        corpus.add(new In(t.events(), utf8("hostile-a"), garbage, "BAD_HEADER",
+                "1 MiB of 'G' (the issue's record: key hostile-a)", BIG));
+        byte[] largest = new byte[BROKER_MAX - FRAMING - 4 - 16];
+        Arrays.fill(largest, (byte) 'L');
+        corpus.add(new In(t.events(), utf8(SPACE), largest, "BAD_HEADER",
+                "the largest value the broker takes (" + largest.length + " bytes), uncompressed", BIG));
+        StoreMemory zeros = store("zeros", new ArrayList<>(java.util.Collections.nCopies(1_000_000, 0f)), 1f, null,
+                null);
+        corpus.add(new In(t.events(), utf8(SPACE), AvroCodec.encode(ev(SPACE, "giant-zero", ts(), zeros)),
+                "DIM_TOO_LARGE", "a store with a 1,000,000-dim zero embedding, zstd (4 MB decompressed)", ZSTD));
+        byte[] eightMiB = new byte[8 << 20];
+        Arrays.fill(eightMiB, (byte) 'Z');
+        corpus.add(new In(t.events(), utf8(SPACE), eightMiB, "BAD_HEADER", "8 MiB of 'Z', zstd", ZSTD));
+        corpus.add(new In(t.events(), utf8("k".repeat(600_000)), AvroCodec.encode(ev(SPACE, "long-key", ts(),
+                store("x22", dims(8), 1f, null, null))), "SPACE_MISMATCH",
+                "a 600,000-byte key with a valid 8-dim store (the issue's record)", BIG));
+        byte[] hugeKey = new byte[BROKER_MAX - FRAMING - 3 - 16];
+        Arrays.fill(hugeKey, (byte) 'K');
+        corpus.add(new In(t.events(), hugeKey, new byte[] {1, 2, 3}, "BAD_HEADER",
+                "the largest key the broker takes (" + hugeKey.length + " bytes)", BIG));
+        // ---- keys
+        corpus.add(new In(t.events(), null, AvroCodec.encode(ev(SPACE, "no-key", ts(), store("x23", vec(1, 0, 0, 0),
+                1f, null, null))), "SPACE_MISMATCH", "a valid store without a key"));
+        corpus.add(new In(t.events(), new byte[] {(byte) 0xFF, (byte) 0xFE, 'c'}, AvroCodec.encode(ev(SPACE,
+                "bin-key", ts(), store("x24", vec(1, 0, 0, 0), 1f, null, null))), "SPACE_MISMATCH",
+                "a valid store with a non-UTF-8 key"));
+        corpus.add(new In(t.queries(), null, AvroCodec.encode(query("q-nokey").build()), "SPACE_MISMATCH",
+                "a query without a key"));
+        // ---- timestamps with long stability
+        MemoryEvent ancient = ev("ancient-0001", "a1", 1, store("old", dims(8), 1f, 1e10f, null));
+        corpus.add(new In(t.events(), utf8("ancient-0001"), AvroCodec.encode(ancient), "PAST_TIMESTAMP",
+                "timestamp_ms 1 with stability 1e10 s (the issue's timer storm)"));
+        corpus.add(new In(t.events(), utf8(SPACE), AvroCodec.encode(ev(SPACE, "future-long", now + 2L * 86_400_000L,
+                store("x25", vec(1, 0, 0, 0), 1f, 1e10f, null))), "FUTURE_TIMESTAMP",
+                "two days ahead with stability 1e10 s"));
+        corpus.add(new In(t.events(), utf8(SPACE), AvroCodec.encode(ev(SPACE, "seconds-ts", now / 1000,
+                store("x26", vec(1, 0, 0, 0), 1f, null, null))), "PAST_TIMESTAMP",
+                "timestamp in seconds instead of milliseconds"));
+        // ---- vectors whose f32 norm overflows or underflows
+        event("near-FLT_MAX embedding", "NORM_OUT_OF_RANGE", ev(SPACE, "bad-flt-max", ts(),
+                store("x27", vec(3.4e38f, 0, 0, 0), 1f, null, null)));
+        event("denormal embedding", "NORM_OUT_OF_RANGE", ev(SPACE, "bad-denormal", ts(),
+                store("x28", vec(Float.MIN_VALUE, 0, 0, 0), 1f, null, null)));
+        badQuery("near-FLT_MAX cue", "NORM_OUT_OF_RANGE", query("q-flt-max").setCue(vec(0, 3e38f, 3e38f, 0))
+                .build());
+        badQuery("denormal cue", "NORM_OUT_OF_RANGE", query("q-denormal").setCue(vec(0, 0, 1e-40f, 0)).build());
+        // ---- the control topic
+        control("a switch pinned at timestamp Long.MAX_VALUE (the issue's record)", "FUTURE_TIMESTAMP",
+                KernelControl.newBuilder().setMode("java").setReason("x").setIssuedBy("mallory")
+                        .setTimestampMs(Long.MAX_VALUE).setSpaces(List.of()).setFraction(null).build());
+        control("a switch for space 'NOT A SPACE'", "BAD_SPACE", ops().setSpaces(List.of("NOT A SPACE")).build());
+        control("a switch for space ''", "BAD_SPACE", ops().setSpaces(List.of("")).build());
+        control("a switch with a negative timestamp", "BAD_TIMESTAMP", ops().setTimestampMs(-1).build());
+        control("a switch without issued_by", "BAD_CONTROL", ops().setIssuedBy(" ").build());
+        // the operators regain control with an ordinary switch: applied, no dead letter
+        corpus.add(new In(t.control(), null, AvroCodec.encode(ops().build()), null,
+                "the operators' switch after the pin"));
+    }
+
+    private static KernelControl.Builder ops() {
+        return KernelControl.newBuilder().setMode("java").setReason("corpus: operators regain control")
+                .setIssuedBy("ops").setTimestampMs(System.currentTimeMillis()).setSpaces(List.of()).setFraction(null);
+    }
+
+    private void control(String what, String reason, KernelControl c) {
+        corpus.add(new In(t.control(), null, AvroCodec.encode(c), reason, what));
     }
 
     @Test
@@ -359,6 +455,8 @@ class BadInputCorpusIT {
                 return answers.size() >= 3;
             }, Rel.WAIT, () -> "3 answers, have " + answers.keySet(), job);
             long answered = System.nanoTime();
+            assertThat((answered - allDead) / 1_000_000).as("ms until the probes were answered after the corpus")
+                    .isLessThan(30_000);
             dl.drainCommitted();
             results.drainCommitted();
 
@@ -368,12 +466,30 @@ class BadInputCorpusIT {
             // each bad record: exactly one dead letter, with its reason; nothing else dead-lettered
             Map<String, DeadLetter> got = new HashMap<>();
             Map<String, Integer> byReason = new TreeMap<>();
+            long largestDeadLetter = 0;
             for (ConsumerRecord<byte[], byte[]> r : dl.records) {
                 DeadLetter d = AvroCodec.decodeDeadLetter(r.value());
                 String at = d.getSourceTopic() + "/" + d.getSourcePartition() + "/" + d.getSourceOffset();
                 assertThat(got.put(at, d)).as("second dead letter for %s", at).isNull();
                 byReason.merge(d.getReason(), 1, Integer::sum);
+                long size = FRAMING + (r.key() == null ? 0 : r.key().length) + r.value().length;
+                largestDeadLetter = Math.max(largestDeadLetter, size);
+                assertThat(size).as("dead letter of %s", at).isLessThanOrEqualTo(512 * 1024);
+                In in = bySource.get(at);
+                if (in != null) {
+                    assertThat(d.getValueSize()).as("value size in the dead letter of %s", in.what())
+                            .isEqualTo(in.value() == null ? null : in.value().length);
+                    assertThat(d.getKeySize()).isEqualTo(in.key() == null ? null : in.key().length);
+                    if (in.value() != null) {
+                        byte[] prefix = bytes(d.getValue());
+                        assertThat(prefix).isEqualTo(Arrays.copyOf(in.value(), prefix.length));
+                        assertThat(d.getValueSha256()).isEqualTo(sha256(in.value()));
+                        assertThat(d.getTruncated()).isEqualTo(prefix.length < in.value().length
+                                || (in.key() != null && in.key().length > 1024));
+                    }
+                }
             }
+            LOG.info("largest dead letter: {} bytes (limit {})", largestDeadLetter, 512 * 1024);
             Map<String, String> wrong = new TreeMap<>();
             for (Map.Entry<String, In> e : bySource.entrySet()) {
                 DeadLetter d = got.get(e.getKey());
@@ -400,7 +516,7 @@ class BadInputCorpusIT {
             assertThat(ids).as("hits of the probe").isNotEmpty().first().isEqualTo("m1");
             assertThat(ids).as("applied edges m1->m2, m1->m3 spread").contains("m2", "m3");
             Set<String> never = new HashSet<>(List.of("m4", "dupx", "future-m", "template"));
-            for (int i = 1; i <= 20; i++) {
+            for (int i = 1; i <= 28; i++) {
                 never.add("x" + i);
             }
             assertThat(ids).doesNotContainAnyElementsOf(never);
@@ -423,24 +539,272 @@ class BadInputCorpusIT {
         }
     }
 
+    // =============================================================================================================
+    // hostile load: correct answers, no restart
+    // =============================================================================================================
+
+    /** The hostile-load test's topics, readers and producer. */
+    private Rel.Topics ht;
+    private Rel.Reader hostileDl;
+    private Rel.Reader hostileResults;
+    private KafkaProducer<byte[], byte[]> hp;
+    private final Set<String> markers = new HashSet<>();
+    private final Map<String, Integer> asked = new HashMap<>();
+
+    private static MemoryEvent at(String space, String id, long ts, Object payload) {
+        return ev(space, id, ts, payload);
+    }
+
+    private RecordMetadata send(String topic, String key, byte[] value) throws Exception {
+        return hp.send(new ProducerRecord<>(topic, utf8(key), value)).get(60, TimeUnit.SECONDS);
+    }
+
+    private java.util.concurrent.Future<RecordMetadata> sendAsync(MemoryEvent e) {
+        return hp.send(new ProducerRecord<>(ht.events(), utf8(e.getSpace()), AvroCodec.encode(e)));
+    }
+
+    /**
+     * Sends a reinforce of a never-stored memory into {@code space} and waits for its dead letter: everything sent
+     * to the space before it has been applied (one key, one partition, in order). Returns the wait in ms.
+     */
+    private long awaitApplied(String space, JobClient job) throws Exception {
+        hp.flush();
+        long t0 = System.nanoTime();
+        RecordMetadata md = send(ht.events(), space, AvroCodec.encode(at(space, "marker-" + markers.size(),
+                System.currentTimeMillis(), ReinforceMemory.newBuilder().setMemoryId("never-stored").build())));
+        String at = md.topic() + "/" + md.partition() + "/" + md.offset();
+        markers.add(at);
+        Rel.waitUntil(() -> {
+            hostileDl.pollOnce();
+            return hostileDl.records.stream().map(r -> AvroCodec.decodeDeadLetter(r.value())).anyMatch(d ->
+                    (d.getSourceTopic() + "/" + d.getSourcePartition() + "/" + d.getSourceOffset()).equals(at));
+        }, Rel.WAIT, () -> "the marker of " + space + " at " + at, job);
+        return (System.nanoTime() - t0) / 1_000_000;
+    }
+
+    /** Sends the query and returns its one answer. */
+    private RecallResult ask(RecallQuery q, JobClient job) throws Exception {
+        asked.merge(q.getQueryId(), 1, Integer::sum);
+        send(ht.queries(), q.getSpace(), AvroCodec.encode(q));
+        RecallResult[] answer = new RecallResult[1];
+        Rel.waitUntil(() -> {
+            hostileResults.pollOnce();
+            for (ConsumerRecord<byte[], byte[]> r : hostileResults.records) {
+                RecallResult res = AvroCodec.decodeRecallResult(r.value());
+                if (res.getQueryId().equals(q.getQueryId())) {
+                    answer[0] = res;
+                }
+            }
+            return answer[0] != null;
+        }, Rel.WAIT, () -> "the answer to " + q.getQueryId(), job);
+        return answer[0];
+    }
+
+    private static RecallQuery.Builder cue(String space, String id, float... v) {
+        return RecallQuery.newBuilder().setQueryId(id).setSpace(space).setTimestampMs(System.currentTimeMillis())
+                .setCue(vec(v)).setK(10);
+    }
+
+    private static List<String> ids(RecallResult r) {
+        return r.getHits().stream().map(RecallHit::getMemoryId).collect(Collectors.toList());
+    }
+
+    /**
+     * What must get a correct answer, not a dead letter, from a job with live decay sweeps (every minute, the
+     * default): a memory stored five years back with stability 1e10 s (capped; it used to fire a sweep timer per
+     * minute since its time), huge and denormal strength, denormal stability, vectors just inside the norm bounds,
+     * a flood of 20,000 distinct spaces, a hub memory with 100,000 edges, and a storm of 1,000 forgets in that
+     * 100,001-memory space. The job stays RUNNING (restart strategy none: any failure would end it) and answers a
+     * probe in time afterwards.
+     */
+    @Test
+    void hostileLoadGetsCorrectAnswersAndTheJobStaysUp(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        ht = Rel.Topics.suffixed("hostile");
+        kafka.createTopics(2, ht.all());
+        Configuration conf = Rel.jobConfig(kafka.bootstrapServers(), ht, "hostile");
+        conf.set(EngramOptions.SWEEP_INTERVAL, java.time.Duration.ofMinutes(1));
+        conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTS_DIRECTORY, dir.toUri().toString());
+        conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL,
+                java.time.Duration.ofSeconds(1));
+        JobClient job = Rel.start(conf, "engram-hostile-load");
+        Map<String, Object> measured = new LinkedHashMap<>();
+        try (Rel.Reader dlReader = new Rel.Reader(kafka.bootstrapServers(), ht.deadLetters(), Map.of());
+             Rel.Reader resReader = new Rel.Reader(kafka.bootstrapServers(), ht.results(), Map.of());
+             KafkaProducer<byte[], byte[]> producer = Rel.producer(kafka.bootstrapServers(),
+                     Map.of("linger.ms", "20", "batch.size", "262144"))) {
+            hostileDl = dlReader;
+            hostileResults = resReader;
+            hp = producer;
+            Rel.waitUntil(() -> statusIs(job, JobStatus.RUNNING), Rel.WAIT, () -> "job RUNNING", job);
+            long now = System.currentTimeMillis();
+
+            // ---- a memory from five years back, stability 1e10 s (capped at 3650 days on store)
+            long fiveYears = 5L * 365 * 86_400_000L;
+            sendAsync(at("old-space", "old", now - fiveYears, store("old", vec(1, 0, 0, 0), 1f, 1e10f, null)));
+            measured.put("old event applied (ms)", awaitApplied("old-space", job));
+            RecallQuery oldQ = cue("old-space", "q-old", 1, 0, 0, 0).build();
+            RecallResult old = ask(oldQ, job);
+            assertThat(ids(old)).containsExactly("old");
+            double expected = Math.exp(-((oldQ.getTimestampMs() - (now - fiveYears)) / 1000.0) / (3650 * 86_400.0));
+            assertThat((double) old.getHits().get(0).getRetention()).as("retention with the capped stability")
+                    .isCloseTo(expected, org.assertj.core.data.Offset.offset(1e-4));
+
+            // ---- numeric extremes that are valid
+            sendAsync(at("strong", "s1", now, store("m-normal", vec(1, 0, 0, 0), 1f, null, null)));
+            sendAsync(at("strong", "s2", now, store("m-huge", vec(1, 0, 0, 0), Float.MAX_VALUE, null, null)));
+            sendAsync(at("strong", "s3", now, store("m-denormal-strength", vec(1, 0, 0, 0), Float.MIN_VALUE, null,
+                    null)));
+            sendAsync(at("strong", "s4", now, store("m-denormal-stability", vec(1, 0, 0, 0), 1f, Float.MIN_VALUE,
+                    null)));
+            float[][] inside = {{1e14f, 1e14f, 1e14f, 1e14f}, {1e-15f, -1e-15f, 1e-15f, -1e-15f}, {0, 0, 1, 0}};
+            String[] insideIds = {"norm-huge", "norm-minute", "norm-plain"};
+            for (int i = 0; i < 3; i++) {
+                sendAsync(at("edge-norms", "n" + i, now, store(insideIds[i], vec(inside[i]), 1f, null, null)));
+            }
+            awaitApplied("strong", job);
+            awaitApplied("edge-norms", job);
+            RecallResult strong = ask(cue("strong", "q-strong", 1, 0, 0, 0).build(), job);
+            assertThat(ids(strong)).as("score = activation x retention x strength, finite; denormal stability: "
+                    + "retention 0").containsExactly("m-huge", "m-normal", "m-denormal-strength");
+            assertThat(strong.getHits()).allSatisfy(h -> assertThat(Float.isFinite(h.getScore())).isTrue());
+            assertThat(strong.getHits().get(0).getScore()).isGreaterThan(1e38f);
+            for (int i = 0; i < 3; i++) {
+                float[] c = new float[4];
+                for (int j = 0; j < 4; j++) {
+                    c[j] = Math.signum(inside[i][j]);
+                }
+                RecallResult r = ask(cue("edge-norms", "q-norm-" + i, c).build(), job);
+                assertThat(ids(r)).as("a vector just inside the norm bounds is recalled").first()
+                        .isEqualTo(insideIds[i]);
+                assertThat(r.getHits().get(0).getSimilarity()).isCloseTo(1f, org.assertj.core.data.Offset.offset(
+                        1e-5f));
+            }
+
+            // ---- a flood of distinct spaces
+            int spaces = 20_000;
+            long t0 = System.nanoTime();
+            Map<Integer, String> lastPerPartition = new TreeMap<>();
+            List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>(spaces);
+            for (int i = 0; i < spaces; i++) {
+                String space = String.format("flood-%05d", i);
+                float[] v = new float[4];
+                v[i % 4] = 1;
+                sent.add(sendAsync(at(space, "f", now, store("only-" + i, vec(v), 1f, null, null))));
+            }
+            for (int i = 0; i < spaces; i++) {
+                lastPerPartition.put(sent.get(i).get(60, TimeUnit.SECONDS).partition(), String.format("flood-%05d", i));
+            }
+            for (String space : lastPerPartition.values()) {
+                awaitApplied(space, job);
+            }
+            measured.put("20,000 spaces produced and applied (ms)", (System.nanoTime() - t0) / 1_000_000);
+            for (int i : new int[] {0, 12_345, spaces - 1}) {
+                float[] v = new float[4];
+                v[i % 4] = 1;
+                RecallResult r = ask(cue(String.format("flood-%05d", i), "q-flood-" + i, v).build(), job);
+                assertThat(ids(r)).containsExactly("only-" + i);
+            }
+
+            // ---- a hub memory with 100,000 edges, all stored at one instant (equal retention)
+            int leaves = 100_000;
+            Set<String> special = Set.of("leaf-050000", "leaf-070000", "leaf-090000");
+            t0 = System.nanoTime();
+            long hubTs = System.currentTimeMillis();
+            sendAsync(at("hub-space", "hub", hubTs, store("hub", vec(1, 0, 0, 0), 1f, null, null)));
+            for (int i = 0; i < leaves; i++) {
+                sendAsync(at("hub-space", "s" + i, hubTs, store(String.format("leaf-%06d", i), vec(0, 1, 0, 0), 1f,
+                        null, null)));
+            }
+            for (int i = 0; i < leaves; i++) {
+                String leaf = String.format("leaf-%06d", i);
+                sendAsync(at("hub-space", "a" + i, hubTs, Associate.newBuilder().setFromId("hub").setToId(leaf)
+                        .setWeight(special.contains(leaf) ? 0.9f : 0.5f).setBidirectional(false).build()));
+            }
+            awaitApplied("hub-space", job);
+            measured.put("hub: 100,001 stores + 100,000 edges produced and applied (ms)",
+                    (System.nanoTime() - t0) / 1_000_000);
+            t0 = System.nanoTime();
+            RecallResult hub = ask(cue("hub-space", "q-hub", 1, 0, 0, 0).setK(5).setSeedK(1).setMaxHops(1)
+                    .setThreshold(0f).build(), job);
+            measured.put("hub query answered (ms)", (System.nanoTime() - t0) / 1_000_000);
+            assertThat(ids(hub)).containsExactly("hub", "leaf-050000", "leaf-070000", "leaf-090000", "leaf-000000");
+            float hopDecay = EngramOptions.HOP_DECAY.defaultValue().floatValue();
+            float strongEdge = (1f * 0.9f) * hopDecay; // the spreading kernel's contribution, in f32
+            float weakEdge = (1f * 0.5f) * hopDecay;
+            assertThat(hub.getHits().stream().map(RecallHit::getActivation).toList())
+                    .containsExactly(1f, strongEdge, strongEdge, strongEdge, weakEdge);
+            assertThat(hub.getHits().stream().map(RecallHit::getHops).toList()).containsExactly(0, 1, 1, 1, 1);
+
+            // ---- a forget storm in that space (each forget still rewrites the space: issue 15 makes it local)
+            t0 = System.nanoTime();
+            for (int i = 0; i < 1_000; i++) {
+                sendAsync(at("hub-space", "forget-" + i, System.currentTimeMillis(),
+                        Forget.newBuilder().setMemoryId(String.format("leaf-%06d", i)).build()));
+            }
+            awaitApplied("hub-space", job);
+            measured.put("1,000 forgets in the 100,001-memory space produced and applied (ms)",
+                    (System.nanoTime() - t0) / 1_000_000);
+            RecallResult afterStorm = ask(cue("hub-space", "q-hub-after", 1, 0, 0, 0).setK(5).setSeedK(1)
+                    .setMaxHops(1).setThreshold(0f).build(), job);
+            assertThat(ids(afterStorm)).containsExactly("hub", "leaf-050000", "leaf-070000", "leaf-090000",
+                    "leaf-001000");
+
+            // ---- afterwards: a probe answered in time, nothing dead-lettered but the markers, no restart
+            t0 = System.nanoTime();
+            RecallResult probe = ask(cue("strong", "q-probe-after", 1, 0, 0, 0).build(), job);
+            long probeMs = (System.nanoTime() - t0) / 1_000_000;
+            measured.put("probe after everything answered (ms)", probeMs);
+            assertThat(ids(probe)).containsExactly("m-huge", "m-normal", "m-denormal-strength");
+            assertThat(probeMs).isLessThan(30_000);
+            hostileDl.drainCommitted();
+            hostileResults.drainCommitted();
+            assertThat(hostileDl.records.stream().map(r -> AvroCodec.decodeDeadLetter(r.value())).map(d ->
+                    d.getSourceTopic() + "/" + d.getSourcePartition() + "/" + d.getSourceOffset() + " " + d.getReason())
+                    .collect(Collectors.toSet())).as("dead letters: the markers only")
+                    .isEqualTo(markers.stream().map(m -> m + " UNKNOWN_MEMORY").collect(Collectors.toSet()));
+            Map<String, Long> answers = hostileResults.records.stream().map(r -> AvroCodec.decodeRecallResult(
+                    r.value()).getQueryId()).collect(Collectors.groupingBy(x -> x, Collectors.counting()));
+            assertThat(answers).as("one answer per query").isEqualTo(asked.entrySet().stream().collect(
+                    Collectors.toMap(Map.Entry::getKey, e -> (long) e.getValue())));
+            assertThat(job.getJobStatus().get(30, TimeUnit.SECONDS)).isEqualTo(JobStatus.RUNNING);
+            LOG.info("hostile load: {}", measured);
+            System.out.println("hostile load: " + measured);
+        } finally {
+            Rel.cancel(job);
+        }
+    }
+
+    /** Sends the records in order, each acknowledged before the next, each with its own producer settings. */
     private static void produce(List<In> batch, Map<String, In> bySource, List<String> goodSources)
             throws Exception {
-        try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), Map.of())) {
-            List<Future<RecordMetadata>> sent = new ArrayList<>();
+        Map<Map<String, String>, KafkaProducer<byte[], byte[]>> producers = new HashMap<>();
+        try {
             for (In in : batch) {
-                sent.add(p.send(new ProducerRecord<>(in.topic(), in.key(), in.value())));
-            }
-            p.flush();
-            for (int i = 0; i < batch.size(); i++) {
-                RecordMetadata md = sent.get(i).get(60, TimeUnit.SECONDS);
+                KafkaProducer<byte[], byte[]> p = producers.computeIfAbsent(in.producer(),
+                        settings -> Rel.producer(kafka.bootstrapServers(), settings));
+                RecordMetadata md = p.send(new ProducerRecord<>(in.topic(), in.key(), in.value()))
+                        .get(60, TimeUnit.SECONDS);
                 String at = md.topic() + "/" + md.partition() + "/" + md.offset();
-                if (batch.get(i).reason() != null) {
-                    bySource.put(at, batch.get(i));
+                if (in.reason() != null) {
+                    bySource.put(at, in);
                 } else {
                     goodSources.add(at);
                 }
             }
+        } finally {
+            producers.values().forEach(KafkaProducer::close);
         }
+    }
+
+    static byte[] bytes(java.nio.ByteBuffer b) {
+        byte[] out = new byte[b.remaining()];
+        b.duplicate().get(out);
+        return out;
+    }
+
+    static String sha256(byte[] b) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
     }
 
     private static List<String> hitsSansLatency(RecallResult r) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.schemas.AvroCodec;
+import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallQuery;
 import io.engram.schemas.RecallResult;
@@ -36,6 +37,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.apache.kafka.common.acl.AclBinding;
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.acl.AclPermissionType;
@@ -58,9 +60,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The job against a broker with a SASL_PLAINTEXT/SCRAM-SHA-256 listener and StandardAuthorizer ACLs that grant the
- * job's principal only what it needs. Right credentials: a query is answered end to end. Wrong password: the job
- * fails (or makes no progress) with an authentication error. The password does not appear in the captured logs
- * (Kafka clients and Flink at INFO). ({@code engram status} hiding it is CliTest's, in job/tools.)
+ * job's principal only what it needs. Right credentials (its JAAS configuration read from a file by Kafka's
+ * FileConfigProvider): a query is answered end to end. The control topic: the operators' principal may write it,
+ * an application's principal (which may write events and queries) is refused by ACL. Wrong password: the job fails
+ * (or makes no progress) with an authentication error. The password does not appear in the captured logs (Kafka
+ * clients and Flink at INFO). ({@code engram status} hiding it is CliTest's, in job/tools.)
  */
 class SaslScramIT {
     private static final Logger LOG = LoggerFactory.getLogger(SaslScramIT.class);
@@ -68,6 +72,12 @@ class SaslScramIT {
     private static final String PASSWORD = "s3cret-" + UUID.randomUUID();
     private static final String WRONG_PASSWORD = "wrong-" + UUID.randomUUID();
     private static final String PREFIX = "sasl-job";
+    /** Writes kernel switches: the operators (set_kernel_mode.sh). */
+    private static final String OPS_USER = "engram-ops";
+    private static final String OPS_PASSWORD = "ops-" + UUID.randomUUID();
+    /** An application: may write events and queries, must not switch kernels. */
+    private static final String APP_USER = "mallory-app";
+    private static final String APP_PASSWORD = "app-" + UUID.randomUUID();
 
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(
@@ -152,7 +162,11 @@ class SaslScramIT {
     }
 
     private static String jaas(String password) {
-        return "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"" + USER
+        return jaas(USER, password);
+    }
+
+    private static String jaas(String user, String password) {
+        return "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"" + user
                 + "\" password=\"" + password + "\";";
     }
 
@@ -164,8 +178,10 @@ class SaslScramIT {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
         try (Admin admin = Admin.create(p)) {
-            admin.alterUserScramCredentials(List.of(new UserScramCredentialUpsertion(USER,
-                    new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), PASSWORD))).all()
+            ScramCredentialInfo scram = new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096);
+            admin.alterUserScramCredentials(List.of(new UserScramCredentialUpsertion(USER, scram, PASSWORD),
+                    new UserScramCredentialUpsertion(OPS_USER, scram, OPS_PASSWORD),
+                    new UserScramCredentialUpsertion(APP_USER, scram, APP_PASSWORD))).all()
                     .get(60, TimeUnit.SECONDS);
             String principal = "User:" + USER;
             List<AclBinding> acls = new ArrayList<>();
@@ -176,6 +192,20 @@ class SaslScramIT {
             for (String topic : List.of(t.results(), t.deadLetters())) {
                 acls.add(allow(ResourceType.TOPIC, topic, PatternType.LITERAL, principal, AclOperation.WRITE));
                 acls.add(allow(ResourceType.TOPIC, topic, PatternType.LITERAL, principal, AclOperation.DESCRIBE));
+                // read at submission: the output bound is checked against the topics' max.message.bytes
+                acls.add(allow(ResourceType.TOPIC, topic, PatternType.LITERAL, principal,
+                        AclOperation.DESCRIBE_CONFIGS));
+            }
+            // the operators write kernel switches; applications write events and queries, never the control topic
+            acls.add(allow(ResourceType.TOPIC, t.control(), PatternType.LITERAL, "User:" + OPS_USER,
+                    AclOperation.WRITE));
+            acls.add(allow(ResourceType.TOPIC, t.control(), PatternType.LITERAL, "User:" + OPS_USER,
+                    AclOperation.DESCRIBE));
+            for (String topic : List.of(t.events(), t.queries())) {
+                acls.add(allow(ResourceType.TOPIC, topic, PatternType.LITERAL, "User:" + APP_USER,
+                        AclOperation.WRITE));
+                acls.add(allow(ResourceType.TOPIC, topic, PatternType.LITERAL, "User:" + APP_USER,
+                        AclOperation.DESCRIBE));
             }
             acls.add(allow(ResourceType.GROUP, PREFIX, PatternType.PREFIXED, principal, AclOperation.READ));
             acls.add(allow(ResourceType.TRANSACTIONAL_ID, PREFIX, PatternType.PREFIXED, principal,
@@ -202,12 +232,29 @@ class SaslScramIT {
     }
 
     private static Properties saslClient(String password) {
+        return saslClient(USER, password);
+    }
+
+    private static Properties saslClient(String user, String password) {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, saslBootstrap);
         p.put("security.protocol", "SASL_PLAINTEXT");
         p.put("sasl.mechanism", "SCRAM-SHA-256");
-        p.put("sasl.jaas.config", jaas(password));
+        p.put("sasl.jaas.config", jaas(user, password));
         return p;
+    }
+
+    /** A SASL producer as {@code user} (idempotence off: it would need IDEMPOTENT_WRITE on the cluster). */
+    private static KafkaProducer<byte[], byte[]> saslProducer(String user, String password) {
+        Properties p = saslClient(user, password);
+        p.put("acks", "all");
+        p.put("enable.idempotence", "false");
+        p.put("max.block.ms", "20000");
+        p.put("delivery.timeout.ms", "20000");
+        p.put("request.timeout.ms", "10000");
+        p.put("key.serializer", org.apache.kafka.common.serialization.ByteArraySerializer.class.getName());
+        p.put("value.serializer", org.apache.kafka.common.serialization.ByteArraySerializer.class.getName());
+        return new KafkaProducer<>(p);
     }
 
     private static AclBinding allow(ResourceType type, String name, PatternType pattern, String principal,
@@ -217,12 +264,17 @@ class SaslScramIT {
     }
 
     private static Configuration saslJob(Rel.Topics t, String password, String name) {
+        return saslJobWithJaas(t, name, jaas(password));
+    }
+
+    /** @param jaasValue the value of engram.kafka.properties.sasl.jaas.config: the JAAS text or a reference */
+    private static Configuration saslJobWithJaas(Rel.Topics t, String name, String jaasValue) {
         Configuration c = Rel.jobConfig(saslBootstrap, t, name);
         c.set(EngramOptions.GROUP_ID, PREFIX + "-" + name);
         c.set(EngramOptions.TRANSACTIONAL_ID_PREFIX, PREFIX + "-" + name);
         c.setString("engram.kafka.properties.security.protocol", "SASL_PLAINTEXT");
         c.setString("engram.kafka.properties.sasl.mechanism", "SCRAM-SHA-256");
-        c.setString("engram.kafka.properties.sasl.jaas.config", jaas(password));
+        c.setString("engram.kafka.properties.sasl.jaas.config", jaasValue);
         return c;
     }
 
@@ -241,8 +293,17 @@ class SaslScramIT {
                             .setMemoryId("m1").setEmbedding(List.of(1f, 0f, 0f)).setStrength(1f).build()).build();
             p.send(new ProducerRecord<>(t.events(), bytes("sasl-space"), AvroCodec.encode(e))).get();
         }
-        JobClient job = Rel.start(saslJob(t, PASSWORD, "ok"), "engram-sasl-ok");
+        // the job's credentials from a file (mode 600), through Kafka's FileConfigProvider: the configuration Flink
+        // sees and ships holds only the reference
+        java.nio.file.Path secrets = java.nio.file.Files.createTempFile("engram-kafka-secrets", ".properties",
+                java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                        java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+        java.nio.file.Files.writeString(secrets, "sasl.jaas.config=" + jaas(PASSWORD).replace("\\", "\\\\")
+                + "\n");
+        JobClient job = Rel.start(saslJobWithJaas(t, "ok", "${file:" + secrets + ":sasl.jaas.config}"),
+                "engram-sasl-ok");
         long answeredMs;
+        String controlOutcome;
         try (Rel.Reader results = new Rel.Reader(kafka.bootstrapServers(), t.results(), plainAdmin())) {
             Rel.waitUntil(() -> status(job) == JobStatus.RUNNING, Rel.WAIT, () -> "job RUNNING", job);
             Thread.sleep(2000); // let the store be applied before the query (same key, same partition: ordered)
@@ -262,10 +323,13 @@ class SaslScramIT {
             assertThat(res.getQueryId()).isEqualTo("q1");
             assertThat(res.getHits()).isNotEmpty();
             assertThat(res.getHits().get(0).getMemoryId()).isEqualTo("m1");
+            controlOutcome = controlTopicIsTheOperatorsOnly(t);
             assertThat(status(job)).isEqualTo(JobStatus.RUNNING);
         } finally {
             Rel.cancel(job);
+            java.nio.file.Files.deleteIfExists(secrets);
         }
+        LOG.info("control topic ACLs: {}", controlOutcome);
         LOG.info("SASL/SCRAM job answered a query {} ms after it was produced", answeredMs);
 
         // -- 2. wrong password: fails clearly
@@ -309,6 +373,39 @@ class SaslScramIT {
         LOG.info("SASL/SCRAM: setup {} ms, query answered {} ms after produce, wrong password -> {} in {} ms, "
                         + "total {} ms", (ready - t0) / 1_000_000, answeredMs, outcome, wrongMs,
                 (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    /**
+     * The application's principal may write events but is refused the control topic by ACL; the operators'
+     * principal writes a switch there, which the job accepts (no dead letter).
+     */
+    private static String controlTopicIsTheOperatorsOnly(Rel.Topics t) throws Exception {
+        KernelControl sw = KernelControl.newBuilder().setMode("java").setReason("ACL test").setIssuedBy(APP_USER)
+                .setTimestampMs(System.currentTimeMillis()).setSpaces(List.of()).setFraction(null).build();
+        long t0 = System.nanoTime();
+        try (KafkaProducer<byte[], byte[]> app = saslProducer(APP_USER, APP_PASSWORD)) {
+            MemoryEvent e = MemoryEvent.newBuilder().setSpace("sasl-space").setEventId("e-app")
+                    .setTimestampMs(System.currentTimeMillis()).setPayload(StoreMemory.newBuilder()
+                            .setMemoryId("m-app").setEmbedding(List.of(0f, 1f, 0f)).setStrength(1f).build()).build();
+            app.send(new ProducerRecord<>(t.events(), bytes("sasl-space"), AvroCodec.encode(e))).get(30,
+                    TimeUnit.SECONDS);
+            ExecutionException refused = org.assertj.core.api.Assertions.catchThrowableOfType(ExecutionException.class,
+                    () -> app.send(new ProducerRecord<>(t.control(), null, AvroCodec.encode(sw))).get(30,
+                            TimeUnit.SECONDS));
+            assertThat(refused).as("the application's write to the control topic").isNotNull();
+            assertThat(refused.getCause()).isInstanceOf(TopicAuthorizationException.class);
+        }
+        long refusedMs = (System.nanoTime() - t0) / 1_000_000;
+        KernelControl ops = KernelControl.newBuilder(sw).setIssuedBy(OPS_USER).build();
+        try (KafkaProducer<byte[], byte[]> o = saslProducer(OPS_USER, OPS_PASSWORD);
+             Rel.Reader dl = new Rel.Reader(kafka.bootstrapServers(), t.deadLetters(), plainAdmin())) {
+            o.send(new ProducerRecord<>(t.control(), null, AvroCodec.encode(ops))).get(30, TimeUnit.SECONDS);
+            Thread.sleep(3000);
+            dl.drainCommitted();
+            assertThat(dl.records).as("dead letters after the operators' switch").isEmpty();
+        }
+        return "application refused WRITE on " + t.control() + " (TopicAuthorizationException) in " + refusedMs
+                + " ms; operators' switch accepted";
     }
 
     private static String failureOrNull(JobClient job, Duration timeout) throws Exception {

@@ -15,9 +15,11 @@ import java.util.SplittableRandom;
 final class BenchSupport {
     /**
      * TEST-ONLY knob for verifying the regression gate: {@code -Dengram.bench.inject-slowdown=cosineSimilarity:0.25}
-     * makes the Zig benchmark of that kernel do 25% extra work (the kernel runs again on a quarter of its input, or,
-     * for spreading, once more every fourth call). Several entries are separated by commas. Never set it for real
-     * measurements: it exists only so that the gate can be shown to fail on a real-looking slowdown.
+     * makes every Zig call of that kernel in the benchmarks take 25% longer: after the call, the benchmark thread
+     * spins for a quarter of the time the call took ({@link Slowdown}). A spin costs exactly what it waits, in wall
+     * and CPU time, whatever the cache holds (re-running the kernel on part of its input did not: the re-read rows
+     * were still cached, and "25% more rows" measured 12% slower). Several entries are separated by commas. Never
+     * set it for real measurements: it exists only so that the gate can be shown to fail on a known slowdown.
      */
     static final String SLOWDOWN_PROPERTY = "engram.bench.inject-slowdown";
 
@@ -51,7 +53,35 @@ final class BenchSupport {
         return v;
     }
 
-    /** The extra fraction of work injected into {@code kernel}'s Zig benchmark; 0 unless the test knob says so. */
+    /** The test-only slowdown of one kernel's Zig calls: {@code start} before a call, {@code stretch} after it. */
+    static final class Slowdown {
+        private final double fraction;
+
+        Slowdown(double fraction) {
+            this.fraction = fraction;
+        }
+
+        long start() {
+            return fraction > 0 ? System.nanoTime() : 0L;
+        }
+
+        /** Spins until the call that started at {@code t0} has taken (1 + fraction) times as long. */
+        void stretch(long t0) {
+            if (fraction > 0) {
+                long now = System.nanoTime();
+                long until = now + (long) ((now - t0) * fraction);
+                while (System.nanoTime() < until) {
+                    Thread.onSpinWait();
+                }
+            }
+        }
+    }
+
+    static Slowdown slowdownOf(String kernel) {
+        return new Slowdown(slowdown(kernel));
+    }
+
+    /** The extra fraction of time injected into {@code kernel}'s Zig calls; 0 unless the test knob says so. */
     static double slowdown(String kernel) {
         String spec = System.getProperty(SLOWDOWN_PROPERTY, "").trim();
         if (spec.isEmpty()) {

@@ -40,7 +40,7 @@ public class DecayBench {
     float[] retention;
     MemoryKernels zig;
     MemoryKernels java;
-    int extra;
+    BenchSupport.Slowdown slow;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -55,7 +55,7 @@ public class DecayBench {
         }
         zig = BenchSupport.zig();
         java = BenchSupport.java();
-        extra = (int) Math.round(m * BenchSupport.slowdown("decayRetention"));
+        slow = BenchSupport.slowdownOf("decayRetention");
     }
 
     @TearDown(Level.Trial)
@@ -66,10 +66,9 @@ public class DecayBench {
     @Benchmark
     public float[] zig(CpuTime cpu) {
         cpu.ops++;
+        long t0 = slow.start();
         zig.decayRetention(lastAccess, stability, m, NOW, retention);
-        if (extra > 0) {
-            zig.decayRetention(lastAccess, stability, extra, NOW, retention);
-        }
+        slow.stretch(t0);
         return retention;
     }
 

@@ -44,8 +44,7 @@ public class SpreadBench {
     int[] firstHop;
     MemoryKernels zig;
     MemoryKernels java;
-    double extra;
-    double owed;
+    BenchSupport.Slowdown slow;
 
     static int degree(int nodes) {
         return nodes <= 1000 ? 8 : 16;
@@ -76,7 +75,7 @@ public class SpreadBench {
         firstHop = new int[nodes];
         zig = BenchSupport.zig();
         java = BenchSupport.java();
-        extra = BenchSupport.slowdown("spreadActivation");
+        slow = BenchSupport.slowdownOf("spreadActivation");
     }
 
     @TearDown(Level.Trial)
@@ -87,16 +86,10 @@ public class SpreadBench {
     @Benchmark
     public float[] zig(CpuTime cpu) {
         cpu.ops++;
+        long t0 = slow.start();
         zig.spreadActivation(graph, seedNodes, seedActivations, SEEDS, HOPS, HOP_DECAY, THRESHOLD, activation,
                 firstHop);
-        if (extra > 0) { // test-only knob: one more call every 1/extra calls
-            owed += extra;
-            while (owed >= 1) {
-                owed -= 1;
-                zig.spreadActivation(graph, seedNodes, seedActivations, SEEDS, HOPS, HOP_DECAY, THRESHOLD,
-                        activation, firstHop);
-            }
-        }
+        slow.stretch(t0);
         return activation;
     }
 

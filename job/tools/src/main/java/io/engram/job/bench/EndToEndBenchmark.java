@@ -1121,7 +1121,8 @@ public final class EndToEndBenchmark {
             List<String> cmd = new ArrayList<>(List.of(java, "@" + local.resolve("jvm.options"),
                     "-Xms" + s.jobHeap, "-Xmx" + s.jobHeap, "-Dlog.file=" + log.toAbsolutePath(),
                     "-cp", local.resolve("lib") + "/*", "io.engram.job.cli.EngramCli", "run",
-                    "--bootstrap-servers", bootstrap, "--parallelism", String.valueOf(s.parallelism)));
+                    "--bootstrap-servers", bootstrap, "--parallelism", String.valueOf(s.parallelism),
+                    "--job-heap", s.jobHeap)); // the -Xmx above; run checks and prints it
             conf.forEach((k, v) -> {
                 cmd.add("-D");
                 cmd.add(k + "=" + v);

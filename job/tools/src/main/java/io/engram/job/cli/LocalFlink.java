@@ -1,6 +1,7 @@
 package io.engram.job.cli;
 
 import io.engram.job.EngramJob;
+import io.engram.job.kafka.KafkaSettings;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -109,7 +110,10 @@ final class LocalFlink implements AutoCloseable {
         List<Integer> candidates = freePortsIn(promPorts(config));
         int slots = config.get(TaskManagerOptions.NUM_TASK_SLOTS);
         MiniClusterConfiguration mcc = new MiniClusterConfiguration.Builder()
-                .setConfiguration(config)
+                // Flink shows its cluster configuration on the REST API and web UI and masks only the keys it knows
+                // to be secret (password, secret, token, jaas.config, ...): the Kafka client properties, whatever
+                // their names, stay out of it. The job gets them directly (submit).
+                .setConfiguration(KafkaSettings.withoutClientProperties(config))
                 .setNumTaskManagers(1)
                 .setNumSlotsPerTaskManager(slots)
                 .build();
@@ -136,9 +140,13 @@ final class LocalFlink implements AutoCloseable {
         return URI.create(s.endsWith("/") ? s : s + "/");
     }
 
-    /** Builds the engram job ({@link EngramJob#build}) with {@code jobConfig} and submits it. */
+    /**
+     * Builds the engram job ({@link EngramJob#build}) with {@code jobConfig} and submits it. The Kafka client
+     * properties reach the job's sources and sinks only, never the job's or the cluster's configuration.
+     */
     JobID submit(Configuration jobConfig) throws Exception {
-        StreamExecutionEnvironment env = new StreamExecutionEnvironment(jobConfig);
+        StreamExecutionEnvironment env = new StreamExecutionEnvironment(KafkaSettings.withoutClientProperties(
+                jobConfig));
         EngramJob.build(env, jobConfig);
         StreamGraph graph = env.getStreamGraph();
         jobId = cluster.submitJob(graph).get(60, TimeUnit.SECONDS).getJobID();

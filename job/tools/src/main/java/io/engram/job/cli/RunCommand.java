@@ -42,6 +42,11 @@ final class RunCommand extends BaseCommand {
             description = "Web UI / REST port on 127.0.0.1; 0 = a free port (default).")
     int webUiPort;
 
+    @Option(names = "--job-heap", paramLabel = "SIZE",
+            description = "Heap of the JVM the job runs in, as -Xmx takes it (512m, 4g); the ./engram launcher sets "
+                    + "-Xmx from it. Default: " + JobHeap.DEFAULT + ".")
+    String jobHeap;
+
     @Option(names = "--duration", paramLabel = "DURATION", converter = DurationConverter.class,
             description = "Stop after this long (e.g. 10min); default: run until Ctrl-C or SIGTERM.")
     Duration duration;
@@ -54,6 +59,7 @@ final class RunCommand extends BaseCommand {
         if (webUiPort < 0 || webUiPort > 65535) {
             throw CliException.usage("--web-ui-port must be in [0, 65535]");
         }
+        JobHeap heap = JobHeap.parse(jobHeap); // a malformed size: exit 2 before anything starts
         ConfigArgs args = ConfigArgs.of(properties, true);
         String bootstrap = KafkaClients.bootstrap(bootstrapServers, args);
         Configuration user = args.configuration();
@@ -69,6 +75,7 @@ final class RunCommand extends BaseCommand {
                 out().println("  settings:    " + args.describeForLog());
             }
             out().println("  kernel mode: " + LocalRun.kernelLine(kernels));
+            out().println("  job heap:    " + heap.describe(Runtime.getRuntime().maxMemory()));
             out().println("  log:         " + System.getProperty("log.file", "(test logging)"));
             out().flush();
 

@@ -73,7 +73,8 @@ class JsonCodecTest {
     void deadLetterRoundTripWithUtf8Key() throws Exception {
         String json = "{\"source_topic\":\"engram.memory-events\",\"source_partition\":1,\"source_offset\":7,"
                 + "\"reason\":\"UNKNOWN_MEMORY\",\"message\":\"memory 'x' is not in space 's1'\",\"timestamp_ms\":123,"
-                + "\"key\":\"s1\",\"value_base64\":\"wwEAAQ==\"}";
+                + "\"key_size\":2,\"value_size\":4,\"key_sha256\":\"" + "a".repeat(64) + "\",\"value_sha256\":\""
+                + "b".repeat(64) + "\",\"truncated\":false,\"key\":\"s1\",\"value_base64\":\"wwEAAQ==\"}";
         roundTrip(Type.DEAD_LETTER, json);
         assertThat(JsonCodec.toJson(JsonCodec.deadLetter(json))).isEqualTo(json);
     }
@@ -183,10 +184,13 @@ class JsonCodecTest {
     @Test
     void deadLetterOutputMatchesTheDocumentedShape() throws Exception {
         DeadLetter dl = new DeadLetter("t", 1, 2L, ByteBuffer.wrap("s1".getBytes(StandardCharsets.UTF_8)),
-                ByteBuffer.wrap(new byte[] {1, 2, 3}), "BAD_SPACE", "msg", 9L);
+                ByteBuffer.wrap(new byte[] {1, 2, 3}), "BAD_SPACE", "msg", 9L, 2, 3, "a".repeat(64), "b".repeat(64), false);
         JsonNode n = JSON.readTree(JsonCodec.toJson(dl));
         assertThat(n.fieldNames()).toIterable().containsExactly("source_topic", "source_partition", "source_offset",
-                "reason", "message", "timestamp_ms", "key", "value_base64");
+                "reason", "message", "timestamp_ms", "key_size", "value_size", "key_sha256", "value_sha256",
+                "truncated", "key", "value_base64");
+        assertThat(n.get("value_size").intValue()).isEqualTo(3);
+        assertThat(n.get("truncated").booleanValue()).isFalse();
         assertThat(n.get("key").asText()).isEqualTo("s1");
         assertThat(n.get("value_base64").asText()).isEqualTo("AQID");
     }

@@ -62,6 +62,12 @@ final class Launcher implements AutoCloseable {
 
     /** Starts {@code ./engram args...}; stderr goes to job/tools/target/it-logs/NAME.stderr, the log to NAME.log. */
     static Launcher start(String name, Consumer<String> onLine, String... args) throws IOException {
+        return startWithJavaOpts(name, onLine, "-Xmx1g", args);
+    }
+
+    /** The same with {@code javaOpts} as ENGRAM_JAVA_OPTS (null: unset). */
+    static Launcher startWithJavaOpts(String name, Consumer<String> onLine, String javaOpts, String... args)
+            throws IOException {
         Path root = repoRoot();
         Path local = root.resolve("job/tools/target/engram-tools");
         assertThat(local.resolve("lib")).as("the local distribution (built by mvn package)").isDirectory();
@@ -75,7 +81,11 @@ final class Launcher implements AutoCloseable {
         pb.directory(logs.toFile()); // any working directory works
         pb.environment().remove("ENGRAM_REBUILD");
         pb.environment().put("ENGRAM_LOG_FILE", logs.resolve(name + ".log").toString());
-        pb.environment().put("ENGRAM_JAVA_OPTS", "-Xmx1g");
+        if (javaOpts == null) {
+            pb.environment().remove("ENGRAM_JAVA_OPTS");
+        } else {
+            pb.environment().put("ENGRAM_JAVA_OPTS", javaOpts);
+        }
         Path stderr = logs.resolve(name + ".stderr");
         pb.redirectError(stderr.toFile());
         return new Launcher(pb.start(), stderr, onLine);

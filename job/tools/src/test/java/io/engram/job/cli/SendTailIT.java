@@ -217,9 +217,9 @@ class SendTailIT {
         String t = topic("dead-letters");
         DeadLetter utf8 = new DeadLetter("engram.memory-events", 1, 42L,
                 ByteBuffer.wrap("alice".getBytes(StandardCharsets.UTF_8)), ByteBuffer.wrap(new byte[] {1, 2, 3}),
-                "UNKNOWN_MEMORY", "memory 'x' is not in space 'alice'", 99L);
+                "UNKNOWN_MEMORY", "memory 'x' is not in space 'alice'", 99L, 5, 3, "c".repeat(64), "d".repeat(64), false);
         DeadLetter binary = new DeadLetter("engram.recall-queries", 0, 7L, ByteBuffer.wrap(new byte[] {(byte) 0xff}),
-                null, "EMPTY", "the record has no value", 100L);
+                null, "EMPTY", "the record has no value", 100L, 1, null, "e".repeat(64), null, false);
         produceTransactionally(t, List.of(utf8, binary), List.of());
 
         Run r = CliTest.run("tail", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "dead-letters",
@@ -229,7 +229,8 @@ class SendTailIT {
         assertThat(lines).hasSize(2);
         JsonNode a = lines.stream().filter(n -> n.get("source_offset").asLong() == 42).findFirst().orElseThrow();
         assertThat(a.fieldNames()).toIterable().containsExactly("source_topic", "source_partition", "source_offset",
-                "reason", "message", "timestamp_ms", "key", "value_base64");
+                "reason", "message", "timestamp_ms", "key_size", "value_size", "key_sha256", "value_sha256",
+                "truncated", "key", "value_base64");
         assertThat(a.get("key").asText()).isEqualTo("alice");
         assertThat(a.get("value_base64").asText()).isEqualTo("AQID");
         assertThat(a.get("reason").asText()).isEqualTo("UNKNOWN_MEMORY");
