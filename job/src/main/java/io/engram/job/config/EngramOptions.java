@@ -28,7 +28,8 @@ public final class EngramOptions {
     public static final ConfigOption<MemorySize> ARENA_SIZE = key("engram.kernels.arena.size")
             .memoryType().noDefaultValue()
             .withDescription("Native scratch arena per task slot (per subtask of the memory operator). Unset: "
-                    + "ENGRAM_ARENA_SIZE (bytes) or 2 MiB. Counted against taskmanager.memory.task.off-heap.size.");
+                    + "ENGRAM_ARENA_SIZE (bytes) or 2 MiB. Reserved out of the slot's managed memory (the memory "
+                    + "operator's share, next to RocksDB's).");
 
     public static final ConfigOption<String> ARENA_OVERFLOW = key("engram.kernels.arena.overflow")
             .stringType().noDefaultValue()
@@ -47,8 +48,10 @@ public final class EngramOptions {
 
     public static final ConfigOption<Boolean> ARENA_BUDGET_CHECK = key("engram.kernels.arena.budget-check")
             .booleanType().defaultValue(true)
-            .withDescription("Fail at start when arena size x task slots exceeds "
-                    + "taskmanager.memory.task.off-heap.size.");
+            .withDescription("Reserve each subtask's native arena out of the slot's managed memory (an OPERATOR "
+                    + "consumer, weighted against RocksDB by taskmanager.memory.managed.consumer-weights) and fail the "
+                    + "submission, or else the job without restarts, when it does not fit. false: the arenas are not "
+                    + "accounted by Flink (budget them yourself, e.g. in taskmanager.memory.task.off-heap.size).");
 
     public static final ConfigOption<Double> SHADOW_SAMPLE_RATE = key("engram.kernels.shadow.sample-rate")
             .doubleType().defaultValue(0.001)

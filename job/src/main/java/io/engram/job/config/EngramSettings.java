@@ -14,7 +14,8 @@ import org.apache.flink.configuration.MemorySize;
 
 /**
  * The engram options resolved and checked once, at job build time, into plain values the operators carry. Invalid
- * values fail the submission with a message that names the key.
+ * values, and {@code engram.*} keys that are no option ({@link EngramKeys}), fail the submission with a message that
+ * names the key.
  */
 public final class EngramSettings implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -71,6 +72,7 @@ public final class EngramSettings implements Serializable {
     public final int maxWaitingPerSpace;
 
     public EngramSettings(Configuration c) {
+        EngramKeys.requireKnown(c.keySet());
         try {
             kernelMode = KernelMode.parse(c.get(EngramOptions.KERNEL_MODE));
         } catch (IllegalArgumentException e) {

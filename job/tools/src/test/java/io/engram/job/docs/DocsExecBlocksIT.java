@@ -32,7 +32,7 @@ class DocsExecBlocksIT {
         assumeThat(Boolean.getBoolean("engram.build.javaOnly")).as("a -Pjava-only build has no native library")
                 .isFalse();
         Path root = DocsConsistencyTest.repoRoot();
-        assertThat(root.resolve("job/target/engram-local/lib")).as("built by mvn package").isDirectory();
+        assertThat(root.resolve("job/tools/target/engram-tools/lib")).as("built by mvn package").isDirectory();
         TestedBlocks.Scan scan = TestedBlocks.scan(root);
         assertThat(scan.errors()).as("marker errors").isEmpty();
         List<String> failures = new ArrayList<>();

@@ -67,17 +67,17 @@ class SendTailIT {
         String t = topic("events");
         Path f = dir.resolve("events.jsonl");
         List<String> lines = List.of(
-                "{\"space\":\"alice\",\"event_id\":\"e1\",\"timestamp_ms\":1000,\"payload\":{\"type\":\"store\","
+                "{\"space\":\"alice\",\"event_id\":\"e1\",\"timestamp_ms\":1765000000000,\"payload\":{\"type\":\"store\","
                         + "\"memory_id\":\"m1\",\"embedding\":[0.1,0.2],\"strength\":1.0,\"stability_s\":3600.0,"
                         + "\"content\":\"first\"}}",
                 "{\"space\":\"alice\",\"event_id\":\"e2\",\"payload\":{\"type\":\"store\",\"memory_id\":\"m2\","
                         + "\"embedding\":[0.3,0.4]}}",
                 "",
-                "{\"space\":\"alice\",\"event_id\":\"e3\",\"timestamp_ms\":1002,\"payload\":{\"type\":\"associate\","
+                "{\"space\":\"alice\",\"event_id\":\"e3\",\"timestamp_ms\":1765000000002,\"payload\":{\"type\":\"associate\","
                         + "\"from_id\":\"m1\",\"to_id\":\"m2\",\"weight\":0.5,\"bidirectional\":true}}",
-                "{\"space\":\"bob\",\"event_id\":\"e4\",\"timestamp_ms\":1003,\"payload\":{\"type\":\"reinforce\","
+                "{\"space\":\"bob\",\"event_id\":\"e4\",\"timestamp_ms\":1765000000003,\"payload\":{\"type\":\"reinforce\","
                         + "\"memory_id\":\"m1\"}}",
-                "{\"space\":\"bob\",\"event_id\":\"e5\",\"timestamp_ms\":1004,\"payload\":{\"type\":\"forget\","
+                "{\"space\":\"bob\",\"event_id\":\"e5\",\"timestamp_ms\":1765000000004,\"payload\":{\"type\":\"forget\","
                         + "\"memory_id\":\"m1\"}}");
         Files.write(f, lines, StandardCharsets.UTF_8);
         long before = System.currentTimeMillis();
@@ -112,7 +112,7 @@ class SendTailIT {
     @Test
     void sendsQueriesFromStdinToTheDefaultTopicOverride() throws Exception {
         String t = topic("queries");
-        String input = "{\"query_id\":\"q1\",\"space\":\"alice\",\"timestamp_ms\":5,\"cue\":[1,0],\"k\":3}\n"
+        String input = "{\"query_id\":\"q1\",\"space\":\"alice\",\"timestamp_ms\":1765000000005,\"cue\":[1,0],\"k\":3}\n"
                 + "{\"query_id\":\"q2\",\"space\":\"bob\",\"cue\":[0,1],\"max_hops\":2,\"hop_decay\":0.5,"
                 + "\"threshold\":0.1,\"seed_k\":4}\n";
         Run r = CliTest.runWithInput(new ByteArrayInputStream(input.getBytes(StandardCharsets.UTF_8)),
@@ -129,7 +129,7 @@ class SendTailIT {
         }
         qs.sort((a, b) -> a.getQueryId().compareTo(b.getQueryId()));
         assertThat(qs.get(0).getK()).isEqualTo(3);
-        assertThat(qs.get(0).getTimestampMs()).isEqualTo(5);
+        assertThat(qs.get(0).getTimestampMs()).isEqualTo(1765000000005L);
         assertThat(qs.get(1).getSeedK()).isEqualTo(4);
         assertThat(qs.get(1).getHopDecay()).isEqualTo(0.5f);
     }

@@ -19,7 +19,7 @@ import java.util.function.Consumer;
 
 /**
  * The {@code ./engram} launcher as a child process, for the integration tests: it runs the local distribution
- * (job/target/engram-local, built by {@code package} before failsafe runs), exactly as a user does.
+ * (job/tools/target/engram-tools, built by {@code package} before failsafe runs), exactly as a user does.
  */
 final class Launcher implements AutoCloseable {
     final Process process;
@@ -60,7 +60,7 @@ final class Launcher implements AutoCloseable {
         throw new IllegalStateException("cannot find the repository root (with ./engram) above " + p);
     }
 
-    /** Starts {@code ./engram args...}; stderr goes to job/target/it-logs/NAME.stderr, the log to NAME.log. */
+    /** Starts {@code ./engram args...}; stderr goes to job/tools/target/it-logs/NAME.stderr, the log to NAME.log. */
     static Launcher start(String name, Consumer<String> onLine, String... args) throws IOException {
         return startWithJavaOpts(name, onLine, "-Xmx1g", args);
     }
@@ -69,9 +69,9 @@ final class Launcher implements AutoCloseable {
     static Launcher startWithJavaOpts(String name, Consumer<String> onLine, String javaOpts, String... args)
             throws IOException {
         Path root = repoRoot();
-        Path local = root.resolve("job/target/engram-local");
+        Path local = root.resolve("job/tools/target/engram-tools");
         assertThat(local.resolve("lib")).as("the local distribution (built by mvn package)").isDirectory();
-        Path logs = root.resolve("job/target/it-logs");
+        Path logs = root.resolve("job/tools/target/it-logs");
         Files.createDirectories(logs);
         List<String> cmd = new ArrayList<>();
         cmd.add("bash");

@@ -1,6 +1,11 @@
 package io.engram.job.local;
 
 import java.time.Duration;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import java.util.stream.Collectors;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -58,5 +63,41 @@ public final class EmbeddedKafkaExtension implements BeforeAllCallback, AfterAll
         consumer.assign(parts);
         consumer.seekToBeginning(parts);
         return consumer;
+    }
+
+    /**
+     * Every String value of {@code topic}, read from the beginning with the isolation level {@code isolation}: waits
+     * up to 30 s for {@code expected} values, then one more second, so duplicates and leaked aborted records show up.
+     */
+    public static List<String> readAll(EmbeddedKafkaBroker broker, String topic, String isolation, int expected) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers());
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        List<String> values = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
+            List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(10));
+            List<TopicPartition> tps = infos.stream()
+                    .map(i -> new TopicPartition(topic, i.partition()))
+                    .collect(Collectors.toList());
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (values.size() < expected && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    values.add(r.value());
+                }
+            }
+            // Anything beyond the expected count (duplicates, leaked aborted records) must show up too.
+            long grace = System.nanoTime() + Duration.ofSeconds(1).toNanos();
+            while (System.nanoTime() < grace) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    values.add(r.value());
+                }
+            }
+        }
+        return values;
     }
 }

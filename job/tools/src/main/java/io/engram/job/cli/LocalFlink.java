@@ -57,8 +57,8 @@ final class LocalFlink implements AutoCloseable {
     static final String PROM_FACTORY = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory";
     static final String PROM_PORT_KEY = "metrics.reporter.prom.port";
     static final String DEFAULT_PROM_PORTS = "9250-9260";
-    /** Headroom on top of the arenas in task off-heap memory (Flink's default task off-heap is 0). */
-    static final MemorySize OFF_HEAP_HEADROOM = MemorySize.ofMebiBytes(32);
+    /** Managed memory of the local TaskManager unless the arenas need more (Flink's own local default). */
+    static final MemorySize MIN_MANAGED = MemorySize.ofMebiBytes(128);
 
     private final MiniCluster cluster;
     private final Configuration config;
@@ -76,7 +76,8 @@ final class LocalFlink implements AutoCloseable {
 
     /**
      * The cluster configuration: loopback everywhere, the web UI on {@code webUiPort} (0 = a free port), the
-     * Prometheus reporter, {@code parallelism} slots, task off-heap memory for {@code arenaBytes} per slot, and
+     * Prometheus reporter, {@code parallelism} slots, managed memory for {@code arenaBytes} per slot (twice over:
+     * with RocksDB the memory operator gets half of a slot's managed memory), and
      * temporary files under {@code workDir}. Settings in {@code user} (the -D options) win.
      */
     static Configuration clusterConfig(Configuration user, int parallelism, int webUiPort, long arenaBytes,
@@ -91,8 +92,8 @@ final class LocalFlink implements AutoCloseable {
         c.set(TaskManagerOptions.BIND_HOST, "127.0.0.1");
         c.set(TaskManagerOptions.NUM_TASK_SLOTS, parallelism);
         c.set(CoreOptions.DEFAULT_PARALLELISM, parallelism);
-        c.set(TaskManagerOptions.TASK_OFF_HEAP_MEMORY,
-                new MemorySize(arenaBytes * parallelism + OFF_HEAP_HEADROOM.getBytes()));
+        c.set(TaskManagerOptions.MANAGED_MEMORY_SIZE,
+                new MemorySize(Math.max(MIN_MANAGED.getBytes(), 2 * arenaBytes * parallelism + (32L << 20))));
         c.setString("metrics.reporter.prom.factory.class", PROM_FACTORY);
         c.setString(PROM_PORT_KEY, DEFAULT_PROM_PORTS);
         c.set(CoreOptions.TMP_DIRS, workDir.resolve("tmp").toString());

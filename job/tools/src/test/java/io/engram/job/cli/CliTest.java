@@ -122,8 +122,8 @@ class CliTest {
     @Test
     void sendChecksTheWholeFileBeforeContactingKafka(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("events.jsonl");
-        Files.writeString(f, "{\"space\":\"s1\",\"event_id\":\"e1\",\"payload\":{\"type\":\"forget\",\"memory_id\":"
-                + "\"m\"}}\n\n{\"space\":\"s1\",\"event_id\":\"e2\",\"payload\":{\"type\":\"forget\"}}\n");
+        Files.writeString(f, "{\"space\":\"space-1\",\"event_id\":\"e1\",\"payload\":{\"type\":\"forget\",\"memory_id\":"
+                + "\"m\"}}\n\n{\"space\":\"space-1\",\"event_id\":\"e2\",\"payload\":{\"type\":\"forget\"}}\n");
         // port 1: nothing listens there; the error must come from line 3, not from Kafka
         Run r = run("send", "--bootstrap-servers", "127.0.0.1:1", "--type", "event", "--file", f.toString());
         assertThat(r.code()).isEqualTo(2);
@@ -195,8 +195,12 @@ class CliTest {
     @Test
     void localClusterConfigurationLeavesRoomForTheArenas(@TempDir Path dir) {
         var c = LocalFlink.clusterConfig(new org.apache.flink.configuration.Configuration(), 2, 0, 2L << 20, dir);
-        assertThat(c.get(org.apache.flink.configuration.TaskManagerOptions.TASK_OFF_HEAP_MEMORY).getBytes())
-                .isGreaterThanOrEqualTo(2 * (2L << 20));
+        assertThat(c.get(org.apache.flink.configuration.TaskManagerOptions.MANAGED_MEMORY_SIZE).getBytes())
+                .isEqualTo(128L << 20);
+        // big arenas: each slot's memory operator gets at least its arena even when RocksDB takes half
+        var big = LocalFlink.clusterConfig(new org.apache.flink.configuration.Configuration(), 4, 0, 64L << 20, dir);
+        assertThat(big.get(org.apache.flink.configuration.TaskManagerOptions.MANAGED_MEMORY_SIZE).getBytes() / 4 / 2)
+                .isGreaterThanOrEqualTo(64L << 20);
         assertThat(c.get(org.apache.flink.configuration.RestOptions.BIND_ADDRESS)).isEqualTo("127.0.0.1");
         assertThat(c.toMap()).containsEntry("metrics.reporter.prom.factory.class",
                 "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");

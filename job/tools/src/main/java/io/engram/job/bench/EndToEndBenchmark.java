@@ -114,8 +114,8 @@ public final class EndToEndBenchmark {
         double load = 0.8;
         int k = 10;
         long seed = 42;
-        Path localDir = Path.of("job/target/engram-local");
-        Path out = Path.of("job/target/bench-e2e/e2e-results.json");
+        Path localDir = Path.of("job/tools/target/engram-tools");
+        Path out = Path.of("job/tools/target/bench-e2e/e2e-results.json");
         Path logDir;
         String note = "";
         String command = "";

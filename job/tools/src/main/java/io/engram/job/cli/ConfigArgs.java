@@ -1,6 +1,7 @@
 package io.engram.job.cli;
 
 import io.engram.job.config.ConfigDocs;
+import io.engram.job.config.EngramKeys;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.kafka.KafkaSettings;
 import java.util.ArrayList;
@@ -8,8 +9,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.Set;
-import java.util.TreeSet;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 
@@ -50,7 +49,7 @@ public final class ConfigArgs {
                     }
                 } else if (key.startsWith(ENGRAM)) {
                     if (!known.containsKey(key)) {
-                        throw CliException.usage("unknown option " + key + suggestion(key, known.keySet())
+                        throw CliException.usage("unknown option " + key + EngramKeys.suggestion(key, known.keySet())
                                 + " (all options: docs/operations/configuration.md)");
                     }
                 } else if (!allowNonEngram) {
@@ -97,38 +96,5 @@ public final class ConfigArgs {
         String k = key.toLowerCase(java.util.Locale.ROOT);
         return k.startsWith(EngramOptions.KAFKA_PROPERTIES_PREFIX) || k.contains("password") || k.contains("secret")
                 || k.contains("jaas") || k.contains("token") || k.contains("credential");
-    }
-
-    static String suggestion(String key, Set<String> known) {
-        String best = null;
-        int bestDistance = Integer.MAX_VALUE;
-        for (String k : new TreeSet<>(known)) {
-            int d = distance(key, k);
-            if (d < bestDistance) {
-                bestDistance = d;
-                best = k;
-            }
-        }
-        return best != null && bestDistance <= Math.max(2, key.length() / 5) ? " (did you mean " + best + "?)" : "";
-    }
-
-    /** Levenshtein distance. */
-    static int distance(String a, String b) {
-        int[] prev = new int[b.length() + 1];
-        int[] cur = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++) {
-            prev[j] = j;
-        }
-        for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i;
-            for (int j = 1; j <= b.length(); j++) {
-                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
-            }
-            int[] t = prev;
-            prev = cur;
-            cur = t;
-        }
-        return prev[b.length()];
     }
 }

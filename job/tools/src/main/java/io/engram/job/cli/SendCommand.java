@@ -1,6 +1,9 @@
 package io.engram.job.cli;
 
 import io.engram.job.config.EngramOptions;
+import io.engram.job.config.EngramSettings;
+import io.engram.job.model.Rejection;
+import io.engram.job.operator.InputChecks;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
@@ -30,6 +33,10 @@ import picocli.CommandLine.Option;
         description = {
             "Reads JSON Lines (one record per line) from a file or stdin, converts each line to its Avro record and "
                     + "sends it with an idempotent producer (acks=all). Key: the record's space (control: none).",
+            "Every record is checked as the job checks it (space name, ids, timestamps, dimensions, limits; kernel "
+                    + "switches): a record the job would dead-letter is refused with the job's reason code, unless "
+                    + "--no-validate. What needs the space's state (its dimension, existing memories) only the job "
+                    + "checks.",
             "A file is checked completely before anything is sent; from stdin, records are sent as they are read. "
                     + "A bad line stops the command with its line number (exit 2).",
             "Formats: docs/operations/cli.md."},
@@ -57,8 +64,15 @@ final class SendCommand extends BaseCommand {
 
     @Option(names = "-D", paramLabel = "key=value",
             description = "engram.kafka.properties.<client-property>=<value> (e.g. SASL/SSL), or another engram.* "
-                    + "option. Repeatable.")
+                    + "option (the job's engram.limits.* are checked with the values given here). Repeatable.")
     Map<String, String> properties;
+
+    @Option(names = "--no-validate",
+            description = "Send records the job would dead-letter (to test the dead-letter path); JSON errors still "
+                    + "stop the command.")
+    boolean noValidate;
+
+    private InputChecks checks;
 
     /** One converted line. */
     private record Encoded(int line, byte[] key, byte[] value) {
@@ -67,6 +81,7 @@ final class SendCommand extends BaseCommand {
     @Override
     public Integer call() throws Exception {
         ConfigArgs args = ConfigArgs.of(properties, false);
+        checks = noValidate ? null : new InputChecks(new EngramSettings(args.configuration()));
         String bootstrap = KafkaClients.bootstrap(bootstrapServers, args);
         String target = topic != null ? topic : defaultTopic(type, args.configuration());
         boolean fromStdin = file == null || file.equals("-");
@@ -184,10 +199,30 @@ final class SendCommand extends BaseCommand {
                 case control -> JsonCodec.control(text, System.currentTimeMillis());
             };
             byte[] value = AvroCodec.encode(record);
+            Rejection r = rejection(record);
+            if (r != null) {
+                throw CliException.usage(source + " line " + n + ": " + r.reason() + ": " + r.getMessage()
+                        + " (the job would dead-letter it; --no-validate sends it anyway)");
+            }
             return new Encoded(n, key(record), value);
         } catch (IllegalArgumentException e) {
             throw CliException.usage(source + " line " + n + ": " + e.getMessage());
         }
+    }
+
+    /** What the job's own checks say about the record (null: accepted, or --no-validate). */
+    private Rejection rejection(SpecificRecord record) {
+        if (checks == null) {
+            return null;
+        }
+        long now = System.currentTimeMillis();
+        if (record instanceof MemoryEvent e) {
+            return checks.event(e, now);
+        }
+        if (record instanceof RecallQuery q) {
+            return checks.query(q, now);
+        }
+        return record instanceof KernelControl c ? checks.control(c) : null;
     }
 
     /** Key = the space (UTF-8), which is also what the job partitions by; control records have none. */

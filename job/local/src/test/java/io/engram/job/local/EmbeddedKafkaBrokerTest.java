@@ -79,9 +79,9 @@ class EmbeddedKafkaBrokerTest {
             }
             long produced = System.nanoTime();
 
-            List<String> readCommitted = readAll(broker, "tx-topic", "read_committed", committed.size());
+            List<String> readCommitted = EmbeddedKafkaExtension.readAll(broker, "tx-topic", "read_committed", committed.size());
             List<String> readUncommitted =
-                    readAll(broker, "tx-topic", "read_uncommitted", committed.size() + aborted.size());
+                    EmbeddedKafkaExtension.readAll(broker, "tx-topic", "read_uncommitted", committed.size() + aborted.size());
             long consumed = System.nanoTime();
 
             assertThat(readCommitted).containsExactlyInAnyOrderElementsOf(committed);
@@ -116,7 +116,7 @@ class EmbeddedKafkaBrokerTest {
                 producer.send(new ProducerRecord<>("tx-topic", "k", "hello")).get();
                 producer.commitTransaction();
             }
-            assertThat(readAll(second, "tx-topic", "read_committed", 1)).containsExactly("hello");
+            assertThat(EmbeddedKafkaExtension.readAll(second, "tx-topic", "read_committed", 1)).containsExactly("hello");
         }
     }
 
@@ -180,7 +180,7 @@ class EmbeddedKafkaBrokerTest {
             assertThat(second.controllerPort()).isEqualTo(controllerPort);
             assertThat(second.clusterId()).isEqualTo(clusterId);
             second.createTopics(2, "tx-topic"); // exists with 2 partitions: accepted
-            assertThat(readAll(second, "tx-topic", "read_committed", committed.size()))
+            assertThat(EmbeddedKafkaExtension.readAll(second, "tx-topic", "read_committed", committed.size()))
                     .containsExactlyInAnyOrderElementsOf(committed);
         } finally {
             second.close();
@@ -206,37 +206,6 @@ class EmbeddedKafkaBrokerTest {
     }
 
     /** Reads the whole topic from the beginning, until {@code expected} records or 30 s, then 1 s more. */
-    static List<String> readAll(EmbeddedKafkaBroker broker, String topic, String isolation, int expected) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers());
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        List<String> values = new ArrayList<>();
-        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
-            List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(10));
-            List<TopicPartition> tps = infos.stream()
-                    .map(i -> new TopicPartition(topic, i.partition()))
-                    .collect(Collectors.toList());
-            consumer.assign(tps);
-            consumer.seekToBeginning(tps);
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            while (values.size() < expected && System.nanoTime() < deadline) {
-                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
-                    values.add(r.value());
-                }
-            }
-            // Anything beyond the expected count (duplicates, leaked aborted records) must show up too.
-            long grace = System.nanoTime() + Duration.ofSeconds(1).toNanos();
-            while (System.nanoTime() < grace) {
-                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
-                    values.add(r.value());
-                }
-            }
-        }
-        return values;
-    }
 
     private static void assertPortFree(int port) throws Exception {
         try (ServerSocket s = new ServerSocket(port, 50, InetAddress.getByName("127.0.0.1"))) {
