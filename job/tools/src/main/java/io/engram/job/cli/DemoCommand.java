@@ -6,6 +6,7 @@ import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.kernels.KernelStatus;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
+import io.engram.schemas.EventPosition;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallHit;
 import io.engram.schemas.RecallQuery;
@@ -15,14 +16,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -57,7 +57,6 @@ final class DemoCommand extends BaseCommand {
     static final int PARALLELISM = 2;
     static final Duration CHECKPOINT_INTERVAL = Duration.ofSeconds(2);
     static final Duration QUERY_EVERY = Duration.ofSeconds(5);
-    static final String PROBE_PREFIX = "ready-check-";
 
     @Option(names = "--duration", paramLabel = "DURATION", defaultValue = "90s", converter = DurationConverter.class,
             description = "How long to run (default: ${DEFAULT-VALUE}); Ctrl-C stops earlier.")
@@ -160,7 +159,7 @@ final class DemoCommand extends BaseCommand {
         }
     }
 
-    /** The demo proper: load the data, wait until applied, query; returns a failure text or null. */
+    /** The demo proper: load the data, query (after the data: read-your-writes); returns a failure text or null. */
     private String play(DemoDataset data, EmbeddedKafkaBroker broker, LocalFlink flink, Configuration conf,
                         StopSignal stop, long deadline) throws Exception {
         String failure = null;
@@ -176,8 +175,20 @@ final class DemoCommand extends BaseCommand {
             reader.start();
 
             List<MemoryEvent> events = data.events();
+            // Where each space's last event landed: the queries name it (read-your-writes), so they are answered
+            // once the job has applied every event before it; nothing polls.
+            Map<String, EventPosition> lastOf = new ConcurrentHashMap<>();
             for (MemoryEvent e : events) {
-                send(producer, conf.get(EngramOptions.TOPIC_MEMORY_EVENTS), e.getSpace(), AvroCodec.encode(e));
+                String space = e.getSpace();
+                producer.send(new ProducerRecord<>(conf.get(EngramOptions.TOPIC_MEMORY_EVENTS),
+                        space.getBytes(StandardCharsets.UTF_8), AvroCodec.encode(e)), (m, ex) -> {
+                            if (ex != null) {
+                                LOG.error("demo: sending a memory event failed", ex);
+                            } else {
+                                lastOf.merge(space, new EventPosition(m.partition(), m.offset()),
+                                        (a, b) -> a.getOffset() >= b.getOffset() ? a : b);
+                            }
+                        });
             }
             producer.flush();
             out().println();
@@ -191,58 +202,50 @@ final class DemoCommand extends BaseCommand {
                     + "<topic>-02 memories were stored 3 h ago with 1 h stability (decayed)");
             out().flush();
 
-            boolean ready = awaitReady(data, producer, reader, conf, stop, deadline);
-            if (ready) {
-                long now = System.currentTimeMillis();
-                String queries = conf.get(EngramOptions.TOPIC_RECALL_QUERIES);
-                int n = 0;
-                for (String topic : data.topics()) {
-                    sendQuery(producer, queries, data.query(queryId(++n, topic), topic, now));
-                }
-                RecallQuery bad = data.badQuery("bad-dimension", now);
-                send(producer, queries, bad.getSpace(), AvroCodec.encode(bad));
-                producer.flush();
-                out().printf(Locale.ROOT, "sent %d queries to %s (cue near each topic's centroid; k=%d, seed_k=%d, "
-                                + "max_hops=%d) and 1 invalid query (cue of dimension %d); a new query every %s%n%n",
-                        n, queries, DemoDataset.QUERY_K, DemoDataset.QUERY_SEED_K, DemoDataset.QUERY_MAX_HOPS,
-                        dim / 2, DurationConverter.format(QUERY_EVERY));
-                out().flush();
+            out().println("the queries name their space's last event (read-your-writes: after_positions), so each "
+                    + "is answered once the job has applied every event before it");
+            out().flush();
+            long now = System.currentTimeMillis();
+            String queries = conf.get(EngramOptions.TOPIC_RECALL_QUERIES);
+            int n = 0;
+            for (String topic : data.topics()) {
+                sendQuery(producer, queries, afterLastEvent(data.query(queryId(++n, topic), topic, now), lastOf));
+            }
+            RecallQuery bad = data.badQuery("bad-dimension", now);
+            send(producer, queries, bad.getSpace(), AvroCodec.encode(bad));
+            producer.flush();
+            out().printf(Locale.ROOT, "sent %d queries to %s (cue near each topic's centroid; k=%d, seed_k=%d, "
+                            + "max_hops=%d) and 1 invalid query (cue of dimension %d); a new query every %s%n%n",
+                    n, queries, DemoDataset.QUERY_K, DemoDataset.QUERY_SEED_K, DemoDataset.QUERY_MAX_HOPS,
+                    dim / 2, DurationConverter.format(QUERY_EVERY));
+            out().flush();
 
-                long nextQuery = System.nanoTime() + QUERY_EVERY.toNanos();
-                while (!stop.isStopped()) {
-                    if (System.nanoTime() >= deadline) {
-                        stop.stop("--duration " + DurationConverter.format(duration) + " reached", false);
-                        break;
-                    }
-                    Object item = reader.queue.poll(200, TimeUnit.MILLISECONDS);
-                    if (item != null) {
-                        show(item, data);
-                    }
-                    if (System.nanoTime() >= nextQuery) {
-                        String topic = data.topics().get(n % data.topics().size());
-                        sendQuery(producer, queries, data.query(queryId(++n, topic), topic,
-                                System.currentTimeMillis()));
-                        producer.flush();
-                        nextQuery += QUERY_EVERY.toNanos();
-                    }
-                    if (reader.failure != null) {
-                        failure = "reading the results failed: " + reader.failure;
-                        break;
-                    }
-                    if (flink.status().isGloballyTerminalState()) {
-                        failure = flink.failureText();
-                        break;
-                    }
+            long nextQuery = System.nanoTime() + QUERY_EVERY.toNanos();
+            while (!stop.isStopped()) {
+                if (System.nanoTime() >= deadline) {
+                    stop.stop("--duration " + DurationConverter.format(duration) + " reached", false);
+                    break;
                 }
-                drain(reader, data);
-            } else if (!stop.isStopped()) {
+                Object item = reader.queue.poll(200, TimeUnit.MILLISECONDS);
+                if (item != null) {
+                    show(item, data);
+                }
+                if (System.nanoTime() >= nextQuery) {
+                    String topic = data.topics().get(n % data.topics().size());
+                    sendQuery(producer, queries, data.query(queryId(++n, topic), topic, System.currentTimeMillis()));
+                    producer.flush();
+                    nextQuery += QUERY_EVERY.toNanos();
+                }
+                if (reader.failure != null) {
+                    failure = "reading the results failed: " + reader.failure;
+                    break;
+                }
                 if (flink.status().isGloballyTerminalState()) {
                     failure = flink.failureText();
-                } else {
-                    failure = "the job did not apply the demo's events before the end of --duration "
-                            + DurationConverter.format(duration) + " (no recall result for the readiness probes)";
+                    break;
                 }
             }
+            drain(reader, data);
         }
         return failure;
     }
@@ -272,46 +275,10 @@ final class DemoCommand extends BaseCommand {
         return String.format("q%02d-%s", n, topic);
     }
 
-    /** Sends readiness probes until each space answered with its last association applied. */
-    private boolean awaitReady(DemoDataset data, KafkaProducer<byte[], byte[]> producer, Reader reader,
-                               Configuration conf, StopSignal stop, long deadline) throws Exception {
-        long t0 = System.nanoTime();
-        Set<String> pending = new HashSet<>(DemoDataset.SPACES.keySet());
-        String queries = conf.get(EngramOptions.TOPIC_RECALL_QUERIES);
-        int probe = 0;
-        long nextProbe = 0;
-        out().println("waiting until the job has applied every event (a recall probe per space)...");
-        out().flush();
-        while (!pending.isEmpty() && !stop.isStopped() && System.nanoTime() < deadline) {
-            if (System.nanoTime() >= nextProbe) {
-                probe++;
-                for (String space : pending) {
-                    RecallQuery q = data.readinessProbe(PROBE_PREFIX + space + "-" + probe, space,
-                            System.currentTimeMillis());
-                    send(producer, queries, space, AvroCodec.encode(q));
-                }
-                producer.flush();
-                nextProbe = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
-            }
-            Object item = reader.queue.poll(200, TimeUnit.MILLISECONDS);
-            if (item instanceof RecallResult r && r.getQueryId().startsWith(PROBE_PREFIX)) {
-                if (data.probeSucceeded(r)) {
-                    pending.remove(r.getSpace());
-                }
-            } else if (item != null) {
-                show(item, data);
-            }
-            if (reader.failure != null) {
-                throw new CliException(CliException.FAILURE, "reading the results failed: " + reader.failure);
-            }
-        }
-        if (pending.isEmpty()) {
-            out().printf(Locale.ROOT, "the job applied every event in %.1f s (results become visible at each "
-                    + "checkpoint: the sinks are transactional)%n", (System.nanoTime() - t0) / 1e9);
-            out().flush();
-            return true;
-        }
-        return false;
+    /** The query, made to wait until its space's last event is applied. */
+    private static RecallQuery afterLastEvent(RecallQuery q, Map<String, EventPosition> lastOf) {
+        EventPosition p = lastOf.get(q.getSpace());
+        return p == null ? q : RecallQuery.newBuilder(q).setAfterPositions(List.of(p)).build();
     }
 
     private void sendQuery(KafkaProducer<byte[], byte[]> producer, String topic, RecallQuery q) {
@@ -335,9 +302,6 @@ final class DemoCommand extends BaseCommand {
 
     private void show(Object item, DemoDataset data) {
         if (item instanceof RecallResult r) {
-            if (r.getQueryId().startsWith(PROBE_PREFIX)) {
-                return;
-            }
             answered++;
             hitsTotal += r.getHits().size();
             for (RecallHit h : r.getHits()) {
@@ -347,8 +311,9 @@ final class DemoCommand extends BaseCommand {
             }
             String topic = r.getQueryId().replaceFirst("^q\\d+-", "");
             out().printf(Locale.ROOT, "recall %s: space %s, cue near \"%s\", %d hits, %s kernels, %.2f ms in the "
-                            + "job%n", r.getQueryId(), r.getSpace(), topic, r.getHits().size(), r.getKernelMode(),
-                    r.getLatencyUs() / 1000.0);
+                            + "job%s%n", r.getQueryId(), r.getSpace(), topic, r.getHits().size(), r.getKernelMode(),
+                    r.getLatencyUs() / 1000.0, r.getStale() ? " (stale: its events were not all applied in time)"
+                            : "");
             out().print(ResultTable.format(r, data::annotate, "  "));
             out().println();
         } else if (item instanceof DeadLetter d) {

@@ -280,43 +280,7 @@ final class DemoDataset {
                 .build();
     }
 
-    /** The last association of each space: once a probe sees it, every earlier event of the space was applied. */
-    Link lastLinkOf(String space) {
-        Link last = null;
-        for (Link l : links) {
-            if (l.space().equals(space)) {
-                last = l;
-            }
-        }
-        return last;
-    }
 
-    /** Recalls from the last link's source with one seed and one hop: its target shows up once it was applied. */
-    RecallQuery readinessProbe(String queryId, String space, long ts) {
-        Link l = lastLinkOf(space);
-        return RecallQuery.newBuilder()
-                .setQueryId(queryId)
-                .setSpace(space)
-                .setTimestampMs(ts)
-                .setCue(list(memories.get(l.from()).embedding()))
-                .setK(4)
-                .setSeedK(1)
-                .setMaxHops(1)
-                .build();
-    }
-
-    boolean probeSucceeded(RecallResult r) {
-        Link l = lastLinkOf(r.getSpace());
-        if (l == null) {
-            return false;
-        }
-        for (RecallHit h : r.getHits()) {
-            if (h.getMemoryId().equals(l.to()) && h.getHops() >= 1) {
-                return true;
-            }
-        }
-        return false;
-    }
 
     /** What the demo adds to a hit's row: the memory's text, and why it is there if it is an association target. */
     String annotate(RecallHit h) {

@@ -5,6 +5,7 @@ import io.engram.job.config.EngramSettings;
 import io.engram.job.model.Rejection;
 import io.engram.job.operator.InputChecks;
 import io.engram.schemas.AvroCodec;
+import io.engram.schemas.EventPosition;
 import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallQuery;
@@ -67,12 +68,32 @@ final class SendCommand extends BaseCommand {
                     + "option (the job's engram.limits.* are checked with the values given here). Repeatable.")
     Map<String, String> properties;
 
+    @Option(names = "--positions",
+            description = "Print where every record landed ('position LINE PARTITION:OFFSET', in line order), then "
+                    + "'after-positions P:O,...' (the last offset per partition): what a query can wait for with "
+                    + "--after (read-your-writes).")
+    boolean positions;
+
+    @Option(names = "--after", paramLabel = "P:O[,P:O...]", split = ",",
+            description = "--type query: every query waits until the job has processed the memory events up to these "
+                    + "positions of the memory-events topic (RecallQuery.after_positions), e.g. the after-positions "
+                    + "line of 'engram send --type event --positions'.")
+    List<String> after;
+
+    @Option(names = "--after-events", paramLabel = "ID[,ID...]", split = ",",
+            description = "--type query: every query waits until these event ids are applied in its space "
+                    + "(RecallQuery.after_event_ids).")
+    List<String> afterEvents;
+
     @Option(names = "--no-validate",
             description = "Send records the job would dead-letter (to test the dead-letter path); JSON errors still "
                     + "stop the command.")
     boolean noValidate;
 
     private InputChecks checks;
+    private List<EventPosition> afterPositions = List.of();
+    /** Per record sent, in order: {line, partition, offset} once acknowledged (with --positions). */
+    private final List<long[]> landed = java.util.Collections.synchronizedList(new ArrayList<>());
 
     /** One converted line. */
     private record Encoded(int line, byte[] key, byte[] value) {
@@ -80,6 +101,10 @@ final class SendCommand extends BaseCommand {
 
     @Override
     public Integer call() throws Exception {
+        if ((after != null || afterEvents != null) && type != RecordType.query) {
+            throw CliException.usage("--after and --after-events apply to --type query only");
+        }
+        afterPositions = parsePositions(after);
         ConfigArgs args = ConfigArgs.of(properties, false);
         checks = noValidate ? null : new InputChecks(new EngramSettings(args.configuration()));
         String bootstrap = KafkaClients.bootstrap(bootstrapServers, args);
@@ -149,9 +174,43 @@ final class SendCommand extends BaseCommand {
             note(String.format(java.util.Locale.ROOT, "%d records acknowledged by %s in %.1f s (%.0f records/s)",
                     acked.get(), bootstrap, secs, acked.get() / Math.max(secs, 1e-3)));
         }
+        if (positions) {
+            List<long[]> byLine = new ArrayList<>(landed);
+            byLine.sort(java.util.Comparator.comparingLong(x -> x[0]));
+            java.util.TreeMap<Long, Long> last = new java.util.TreeMap<>();
+            for (long[] x : byLine) {
+                out().println("position " + x[0] + " " + x[1] + ":" + x[2]);
+                last.merge(x[1], x[2], Math::max);
+            }
+            StringBuilder sb = new StringBuilder();
+            last.forEach((part, off) -> sb.append(sb.length() == 0 ? "" : ",").append(part).append(':').append(off));
+            out().println("after-positions " + sb);
+        }
         out().println("sent " + acked.get() + " records to " + target);
         out().flush();
         return 0;
+    }
+
+    /** "P:O" entries, both parts non-negative integers. */
+    static List<EventPosition> parsePositions(List<String> entries) {
+        List<EventPosition> out = new ArrayList<>();
+        for (String e : entries == null ? List.<String>of() : entries) {
+            String[] po = e.trim().split(":");
+            try {
+                if (po.length != 2) {
+                    throw new NumberFormatException();
+                }
+                int part = Integer.parseInt(po[0].trim());
+                long off = Long.parseLong(po[1].trim());
+                if (part < 0 || off < 0) {
+                    throw new NumberFormatException();
+                }
+                out.add(new EventPosition(part, off));
+            } catch (NumberFormatException bad) {
+                throw CliException.usage("--after: '" + e + "' is not PARTITION:OFFSET (non-negative integers)");
+            }
+        }
+        return out;
     }
 
     private long progress(long sent) {
@@ -161,13 +220,16 @@ final class SendCommand extends BaseCommand {
         return sent;
     }
 
-    private static void send(KafkaProducer<byte[], byte[]> producer, String topic, Encoded e, AtomicLong acked,
-                             AtomicReference<Exception> failed) {
+    private void send(KafkaProducer<byte[], byte[]> producer, String topic, Encoded e, AtomicLong acked,
+                      AtomicReference<Exception> failed) {
         producer.send(new ProducerRecord<>(topic, e.key(), e.value()), (meta, ex) -> {
             if (ex != null) {
                 failed.compareAndSet(null, ex);
             } else {
                 acked.incrementAndGet();
+                if (positions) {
+                    landed.add(new long[] {e.line(), meta.partition(), meta.offset()});
+                }
             }
         });
     }
@@ -195,7 +257,7 @@ final class SendCommand extends BaseCommand {
         try {
             record = switch (type) {
                 case event -> JsonCodec.event(text, System.currentTimeMillis());
-                case query -> JsonCodec.query(text, System.currentTimeMillis());
+                case query -> withWaits(JsonCodec.query(text, System.currentTimeMillis()));
                 case control -> JsonCodec.control(text, System.currentTimeMillis());
             };
             byte[] value = AvroCodec.encode(record);
@@ -208,6 +270,21 @@ final class SendCommand extends BaseCommand {
         } catch (IllegalArgumentException e) {
             throw CliException.usage(source + " line " + n + ": " + e.getMessage());
         }
+    }
+
+    /** The query with the --after / --after-events conditions added to its own. */
+    private RecallQuery withWaits(RecallQuery q) {
+        if (afterPositions.isEmpty() && (afterEvents == null || afterEvents.isEmpty())) {
+            return q;
+        }
+        List<EventPosition> ps = new ArrayList<>(q.getAfterPositions());
+        ps.addAll(afterPositions);
+        List<String> ids = new ArrayList<>();
+        q.getAfterEventIds().forEach(x -> ids.add(x.toString()));
+        if (afterEvents != null) {
+            afterEvents.forEach(x -> ids.add(x.trim()));
+        }
+        return RecallQuery.newBuilder(q).setAfterPositions(ps).setAfterEventIds(ids).build();
     }
 
     /** What the job's own checks say about the record (null: accepted, or --no-validate). */

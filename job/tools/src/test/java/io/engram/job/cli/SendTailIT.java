@@ -10,6 +10,7 @@ import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
 import io.engram.schemas.KernelControl;
+import io.engram.schemas.EventPosition;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallHit;
 import io.engram.schemas.RecallQuery;
@@ -107,6 +108,45 @@ class SendTailIT {
         // the same space always lands in the same partition (the job relies on it for ordering)
         assertThat(got.stream().filter(x -> new String(x.key(), StandardCharsets.UTF_8).equals("alice"))
                 .map(ConsumerRecord::partition).distinct().count()).isEqualTo(1);
+    }
+
+    @Test
+    void sendPrintsWhereEventsLandedAndQueriesCanWaitForThem(@TempDir Path dir) throws Exception {
+        String events = topic("rw-events");
+        String queries = topic("rw-queries");
+        long now = System.currentTimeMillis();
+        Path f = dir.resolve("e.jsonl");
+        Files.write(f, List.of(
+                "{\"space\":\"alice\",\"event_id\":\"w1\",\"timestamp_ms\":" + now + ",\"payload\":{\"type\":"
+                        + "\"store\",\"memory_id\":\"m1\",\"embedding\":[0.1,0.2]}}",
+                "{\"space\":\"alice\",\"event_id\":\"w2\",\"timestamp_ms\":" + now + ",\"payload\":{\"type\":"
+                        + "\"store\",\"memory_id\":\"m2\",\"embedding\":[0.3,0.4]}}"), StandardCharsets.UTF_8);
+        Run r = CliTest.run("send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "event", "--topic",
+                events, "--file", f.toString(), "--positions");
+        assertThat(r.code()).as(r.err()).isZero();
+        List<String> out = r.out().lines().toList();
+        List<ConsumerRecord<byte[], byte[]>> landed = readAll(events, 2);
+        ConsumerRecord<byte[], byte[]> second = landed.stream()
+                .filter(x -> AvroCodec.decodeMemoryEvent(x.value()).getEventId().equals("w2")).findFirst().orElseThrow();
+        assertThat(out).contains("position 2 " + second.partition() + ":" + second.offset());
+        String afterLine = out.stream().filter(l -> l.startsWith("after-positions ")).findFirst().orElseThrow();
+        assertThat(afterLine).isEqualTo("after-positions " + second.partition() + ":" + second.offset());
+
+        String after = afterLine.substring("after-positions ".length());
+        Run q = CliTest.runWithInput(new java.io.ByteArrayInputStream(
+                "{\"query_id\":\"rw-q\",\"space\":\"alice\",\"cue\":[0.3,0.4]}\n".getBytes(StandardCharsets.UTF_8)),
+                "send",
+                "--bootstrap-servers", kafka().bootstrapServers(), "--type", "query", "--topic", queries,
+                "--after", after, "--after-events", "w1");
+        assertThat(q.code()).as(q.err()).isZero();
+        RecallQuery sent = AvroCodec.decodeRecallQuery(readAll(queries, 1).get(0).value());
+        assertThat(sent.getAfterPositions()).containsExactly(new EventPosition(second.partition(), second.offset()));
+        assertThat(sent.getAfterEventIds()).extracting(Object::toString).containsExactly("w1");
+
+        Run bad = CliTest.run("send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "query", "--topic",
+                queries, "--after", "x:1", "--file", f.toString());
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("--after: 'x:1' is not PARTITION:OFFSET");
     }
 
     @Test
