@@ -15,7 +15,7 @@
 #   --smoke         CI size (50-100 s without the build): 2 spaces of 1k x 64d, a few seconds per phase,
 #                   checkpoints every 2 s; checks the machinery and sanity (every query answered exactly once,
 #                   numbers positive), not performance. Writes to job/target/bench-e2e-smoke/
-#   --no-build      use job/target/engram-local as it is (default: build it with mvn -pl job -am package first)
+#   --no-build      use job/tools/target/engram-tools as it is (default: build it with mvn -pl job/tools -am package first)
 #   --out DIR       where the JSON, the page and the charts go
 #   --conf key=value  passed to the job as -D key=value (any engram.* or Flink option); repeatable. The benchmark
 #                   sets the kernel mode, topics, group and transactional ids itself
@@ -32,7 +32,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
 TOOL="$SCRIPT_DIR/bench/e2etool.py"
 JAVA=${JAVA:-java}
-LOCAL="$REPO_DIR/job/target/engram-local"
+LOCAL="$REPO_DIR/job/tools/target/engram-tools"
 
 preset=full build=true out="" note="" notes="" results_only="" driver=()
 orig_args=("$@")
@@ -67,9 +67,9 @@ mkdir -p "$logs"
 
 start=$SECONDS
 if $build; then
-    echo "== building the local distribution (mvn -B -q -pl job -am package -DskipTests)"
+    echo "== building the local distribution (mvn -B -q -pl job/tools -am package -DskipTests)"
     # shellcheck disable=SC2086
-    (cd "$REPO_DIR" && mvn -B -q ${ENGRAM_MVN_ARGS:-} -pl job -am package -DskipTests) >"$logs/build.log" 2>&1 ||
+    (cd "$REPO_DIR" && mvn -B -q ${ENGRAM_MVN_ARGS:-} -pl job/tools -am package -DskipTests) >"$logs/build.log" 2>&1 ||
         { tail -40 "$logs/build.log" >&2; die "the build failed (log: $logs/build.log)"; }
 fi
 rc=0

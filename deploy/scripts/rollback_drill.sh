@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The monthly Zig -> Java rollback drill, automated (and run by CI on every build: deploy/pom.xml).
 #
-#   1. start a cluster (start_cluster.sh) or attach to one (--rest/--bootstrap-servers), deploy with Zig
+#   1. start a cluster (start_cluster.sh: the Flink distribution, 2 TaskManagers) or attach to one
+#      (--rest/--bootstrap-servers), deploy with Zig (flink run, parallelism 4: the memory operator's subtasks on both
+#      TaskManagers, records crossing the network between them)
 #   2. drive load: memory events for several spaces, a batch of recall queries (baseline A, incl. one census
 #      query per space that returns every memory), and a continuous query load that keeps running through
 #      every switch below
 #   3. runtime switch (no restart): set_kernel_mode.sh java -> the health check must now FAIL on mode -> back to zig
-#   4. roll back to Java with the SAME jar (rollback_to_java.sh) -> MEASURED RTO; state equal (memory/edge gauges,
+#   4. a backup savepoint of the running job (flink savepoint), then
+#      roll back to Java with the SAME jar (rollback_to_java.sh) -> MEASURED RTO; state equal (memory/edge gauges,
 #      census per space = the expected memory set), answers match (batch B = baseline A within 1e-4)
 #   5. roll forward to Zig (roll_forward_to_zig.sh), verify again (batch C)
-#   6. roll back to the Java-only jar (rollback_to_java.sh --java-only-jar), verify (batch D); roll forward to Zig
-#      with the full jar to leave the job as it was, verify (batch E)
+#   6. roll back to the Java-only jar (rollback_to_java.sh --java-only-jar), rescaled to parallelism N-1, verify
+#      (batch D); roll forward to Zig with the full jar at parallelism N to leave the job as it was, verify (batch E)
 #   7. exactly-once: every query sent (batches + continuous load) appears exactly once in the read_committed
 #      results: none lost, none answered twice
 #   8. print the checklist (PASS/FAIL per item) and the measured RTOs; exit non-zero if any item failed
@@ -24,8 +27,10 @@
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
-# The parallelism the drill deploys with; its Java-only leg rescales to 1 and back to this.
+# The parallelism the drill deploys with (4: 2 TaskManagers x 2 slots); its Java-only leg rescales to one less (an
+# uneven share of key groups per subtask) and back to this.
 DRILL_PARALLELISM=$ENGRAM_PARALLELISM
+RESCALE_TO=$(( DRILL_PARALLELISM > 1 ? DRILL_PARALLELISM - 1 : 1 ))
 
 ATTACH_REST=""
 ATTACH_BOOTSTRAP=""
@@ -378,6 +383,26 @@ else
 fi
 
 # ----- 4. rollback to Java, same jar --------------------------------------------------------------------------
+step "the job across TaskManagers (REST), and a backup savepoint (flink savepoint)"
+# Where the memory operator's subtasks run: on a cluster of several TaskManagers, spread over more than one, so
+# records cross the network and the native library is loaded by several processes.
+tms=$(rest GET "/jobs/$JOB/vertices/$(memory_vertex "$JOB")/taskmanagers" | jq -r '[.taskmanagers[] | select((.["status-counts"].RUNNING // 0) > 0)] | length')
+cluster_tms=$(rest GET /taskmanagers | jq -r '.taskmanagers | length')
+if [ "$cluster_tms" -le 1 ] || [ "${tms:-0}" -ge 2 ]; then
+    check "memory operator across TaskManagers" PASS "$DRILL_PARALLELISM subtasks on ${tms:-?} of $cluster_tms TaskManagers"
+else
+    check "memory operator across TaskManagers" FAIL "$DRILL_PARALLELISM subtasks on ${tms:-?} of $cluster_tms TaskManagers"
+fi
+need_flink
+# What an operator takes before touching a job: a savepoint it keeps (flink savepoint; the job keeps running).
+if out=$("$FLINK_HOME/bin/flink" savepoint -m "${ENGRAM_REST#*://}" -type canonical "$JOB" "${ENGRAM_SAVEPOINT_DIR:-file://$W/savepoints}" 2>&1) \
+    && backup=$(sed -n 's/.*Savepoint completed\. Path: \(.*\)$/\1/p' <<<"$out") && [ -n "$backup" ] \
+    && [ "$(job_state "$JOB")" = RUNNING ]; then
+    check "backup savepoint (flink savepoint)" PASS "$backup; job $JOB still RUNNING"
+else
+    check "backup savepoint (flink savepoint)" FAIL "$(flink_error "$out")"
+fi
+
 step "ROLL BACK to Java (same jar)"
 switch rollback_to_java.sh rollback "rollback to Java (same jar)"
 verify_after "after rollback" B java
@@ -389,12 +414,12 @@ verify_after "after roll forward" C zig
 
 # ----- 6. Java-only jar ---------------------------------------------------------------------------------------
 if [ "$SKIP_JAVA_ONLY" = 0 ]; then
-    # This leg also rescales 2 -> 1 -> 2: the Java-only job restores the Zig job's savepoint at parallelism 1, and
-    # the full jar restores the Java-only job's savepoint at parallelism 2 again.
-    step "roll back to the Java-only jar, rescaled to parallelism 1"
-    switch rollback_to_java.sh javaonly "rollback to Java-only jar (parallelism 1)" --java-only-jar "$ENGRAM_JAVA_ONLY_JAR" \
-        --parallelism 1
-    check_parallelism "rescaled to 1" 1
+    # This leg also rescales N -> N-1 -> N: the Java-only job restores the Zig job's savepoint at parallelism N-1, and
+    # the full jar restores the Java-only job's savepoint at parallelism N again.
+    step "roll back to the Java-only jar, rescaled to parallelism $RESCALE_TO"
+    switch rollback_to_java.sh javaonly "rollback to Java-only jar (parallelism $RESCALE_TO)" \
+        --java-only-jar "$ENGRAM_JAVA_ONLY_JAR" --parallelism "$RESCALE_TO"
+    check_parallelism "rescaled to $RESCALE_TO" "$RESCALE_TO"
     verify_after "after Java-only rollback" D java
     step "roll forward to Zig (full jar again), rescaled to parallelism $DRILL_PARALLELISM"
     switch roll_forward_to_zig.sh forward2 "roll forward from Java-only jar (parallelism $DRILL_PARALLELISM)" \
@@ -435,7 +460,8 @@ fi
 # ----- 8. metrics under their documented names ----------------------------------------------------------------
 step "Prometheus names"
 if [ -n "${ENGRAM_TM_METRICS:-}" ]; then
-    scrape=$(curl -s --max-time 10 "$ENGRAM_TM_METRICS" || true)
+    scrape=""
+    for url in $ENGRAM_TM_METRICS; do scrape="$scrape$(curl -s --max-time 10 "$url" || true)"$'\n'; done
     missing=""
     for m in flink_taskmanager_job_task_operator_engram_kernelMode flink_taskmanager_job_task_operator_engram_arena_overflows \
              flink_taskmanager_job_task_operator_engram_arena_resets flink_taskmanager_job_task_operator_engram_kernel_mode_calls \
@@ -447,7 +473,7 @@ if [ -n "${ENGRAM_TM_METRICS:-}" ]; then
         | grep 'mode="zig"' | awk '{s += $NF} END {printf "%d", s}')
     modes=$(grep -E '^flink_taskmanager_job_task_operator_engram_kernelMode\{' <<<"$scrape" | grep "job_id=\"$JOB\"" | awk '{print $NF}' | sort -u | tr '\n' ' ')
     if [ -z "$missing" ] && [ "$modes" = "1.0 " ]; then
-        check "Prometheus metrics" PASS "TaskManager $ENGRAM_TM_METRICS exports every engram_* name checked; kernelMode=1 on all subtasks, $zig_calls zig kernel calls since the last deploy"
+        check "Prometheus metrics" PASS "TaskManagers $ENGRAM_TM_METRICS export every engram_* name checked; kernelMode=1 on all $(grep -E '^flink_taskmanager_job_task_operator_engram_kernelMode\{' <<<"$scrape" | grep -c "job_id=\"$JOB\"") subtasks, $zig_calls zig kernel calls since the last deploy"
     else
         check "Prometheus metrics" FAIL "missing:${missing:- none}; kernelMode values: ${modes:-none}"
     fi

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Stops exactly the processes start_cluster.sh recorded in $ENGRAM_STATE_DIR/pids (TaskManager, JobManager, broker):
-# SIGTERM to the recorded process group, SIGKILL after --timeout seconds, then checks nothing of it is left.
-# A recorded PID whose start time no longer matches (the PID was reused by another process) is left alone.
+# Stops the cluster start_cluster.sh started in $ENGRAM_STATE_DIR: the Flink processes with the distribution's own
+# bin/taskmanager.sh stop-all and bin/jobmanager.sh stop-all (their pid files are in the state dir, so no other
+# cluster on the machine is touched), then exactly the processes recorded in $ENGRAM_STATE_DIR/pids that are still
+# there (SIGTERM to the recorded process group, SIGKILL after --timeout seconds), and the broker; then checks nothing
+# of them is left. A recorded PID whose start time no longer matches (the PID was reused) is left alone.
 # Running jobs are not savepointed: take a savepoint first (rollback_to_java.sh / the REST API) if you need one.
 # Their retained checkpoints stay in $ENGRAM_STATE_DIR/checkpoints.
 #
-# Usage: stop_cluster.sh [--state-dir DIR] [--timeout SECONDS] [--only jobmanager|taskmanager|broker] [--purge]
+# Usage: stop_cluster.sh [--state-dir DIR] [--timeout SECONDS] [--only jobmanager|taskmanager-N|taskmanagers|broker]
+#                        [--purge]
+#   --only NAME  stop one recorded process (taskmanager-N: the N-th TaskManager; taskmanagers: all of them)
 #   --purge  also delete the state directory (checkpoints, savepoints, logs) once everything is stopped.
 # An attached cluster (start_cluster.sh --rest) has no recorded processes: nothing of it is stopped.
 set -euo pipefail
@@ -27,11 +31,14 @@ while [ $# -gt 0 ]; do
 done
 PIDS="$ENGRAM_STATE_DIR/pids"
 
-# group_members PGID: PIDs still in the process group (the recorded process and whatever it started).
+# group_members PID: the recorded process if alive, and what is still in its process group (the broker leads its
+# own group with its children; a Flink daemon's JVM is a member of the group of the bin/*.sh that started it).
 group_members() {
     local p
+    pid_alive "$1" && echo "$1"
     for p in /proc/[0-9]*; do
         p=${p#/proc/}
+        [ "$p" != "$1" ] || continue
         [ "$(sed -E 's/^.*\) //' "/proc/$p/stat" 2>/dev/null | awk '{print $3}')" = "$1" ] && pid_alive "$p" && echo "$p"
     done
     return 0
@@ -70,12 +77,29 @@ stop_one() {
     rm -f "$f"
 }
 
+# distribution_stop SCRIPT: bin/SCRIPT stop-all of the cluster's distribution, on the state dir's pid files.
+distribution_stop() {
+    local home
+    home=$(cluster_env_value FLINK_HOME)
+    [ -n "$home" ] && [ -x "$home/bin/$1" ] && [ -d "$PIDS/flink" ] || return 0
+    step "bin/$1 stop-all"
+    FLINK_PID_DIR="$PIDS/flink" FLINK_LOG_DIR="$ENGRAM_STATE_DIR/log" FLINK_IDENT_STRING=engram \
+        FLINK_CONF_DIR="$ENGRAM_STATE_DIR/conf" "$home/bin/$1" stop-all 2>&1 | sed 's/^/    /' || true
+}
+
 [ -d "$PIDS" ] || { log "no cluster recorded in $ENGRAM_STATE_DIR: nothing to stop"; exit 0; }
+taskmanagers() { for f in "$PIDS"/taskmanager-*.pid; do [ -f "$f" ] && basename "$f" .pid; done; return 0; }
 if [ -n "$ONLY" ]; then
-    case "$ONLY" in jobmanager|taskmanager|broker) stop_one "$ONLY" ;; *) die "--only takes jobmanager, taskmanager or broker" ;; esac
+    case "$ONLY" in
+        jobmanager|broker|taskmanager-[0-9]*) stop_one "$ONLY" ;;
+        taskmanagers) for t in $(taskmanagers); do stop_one "$t"; done ;;
+        *) die "--only takes jobmanager, taskmanager-N, taskmanagers or broker" ;;
+    esac
 else
-    # TaskManager first (its tasks stop cleanly), then the JobManager, then the broker the jobs wrote to.
-    stop_one taskmanager
+    # TaskManagers first (their tasks stop cleanly), then the JobManager, then the broker the jobs wrote to.
+    distribution_stop taskmanager.sh
+    for t in $(taskmanagers); do stop_one "$t"; done
+    distribution_stop jobmanager.sh
     stop_one jobmanager
     stop_one broker
     rm -f "$ENGRAM_STATE_DIR/cluster.env" "$ENGRAM_STATE_DIR/broker.port"

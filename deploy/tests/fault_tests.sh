@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fault tests against a REAL standalone cluster (JobManager + TaskManager JVMs + a persistent `engram broker`) that
-# this script starts in its own state dir and ALWAYS stops (EXIT trap), under a hard time limit. Runnable by hand:
+# Fault tests against a REAL standalone cluster (the Flink distribution's JobManager + 2 TaskManagers, the job at
+# parallelism 4 across them, and a persistent `engram broker`) that this script starts in its own state dir and ALWAYS
+# stops (EXIT trap), under a hard time limit. Runnable by hand:
 #     deploy/tests/fault_tests.sh                      # all phases
 #     FAULT_PHASES="broker-restart" deploy/tests/fault_tests.sh
 # Runs by default in `mvn -B verify` (deploy module, integration-test, after the drill); skip with -DskipFaultTests.
@@ -10,20 +11,21 @@
 # 4/s), injects its faults while the load runs, then checks exactly-once for its load: memories/edges gauges = what
 # was sent in all phases so far (earlier phases' state must survive later faults), one census per space = the
 # expected memory set (no ghost), every query answered exactly once in read_committed output.
-#   tm-kill         SIGKILL the TaskManager FAULT_KILLS times (default 5) at random moments; start_cluster.sh starts
-#                   a new one. Recovery = kill -> all tasks RUNNING and a checkpoint acknowledged after the kill.
+#   tm-kill         SIGKILL one of the two TaskManagers (chosen at random) FAULT_KILLS times (default 5) at random
+#                   moments; start_cluster.sh starts a new one in its place (the other keeps running). Recovery =
+#                   kill -> all tasks RUNNING and a checkpoint acknowledged after the kill.
 #   broker-restart  SIGKILL the broker (process group), restart it with start_cluster.sh (same data dir, same port),
 #                   then the same with SIGTERM (stop_cluster.sh --only broker). Recovery = fault -> all tasks
 #                   RUNNING, a checkpoint acknowledged after the broker was back, and a new result committed.
 #   jm-restart      no HA in the standalone setup (see docs/operations/reliability.md): SIGKILL the JobManager (the
-#                   job is lost with it), stop the orphaned TaskManager, start a fresh cluster with start_cluster.sh
+#                   job is lost with it), stop the orphaned TaskManagers, start a fresh cluster with start_cluster.sh
 #                   and resubmit with deploy_with_zig.sh --savepoint <latest retained checkpoint>. Recovery = kill
 #                   -> new job RUNNING with a checkpoint acknowledged.
 #
 # Environment: FAULT_TIMEOUT (seconds, default 1200), FAULT_PHASES (default "tm-kill broker-restart jm-restart"),
 # FAULT_KILLS (default 5), FAULT_WORK (default deploy/target/faults; each run uses run-<time>-<pid> in it),
-# FAULT_SEED (random delays; default: random), plus what lib/common.sh reads (ENGRAM_FLINK_LIB, ENGRAM_JOB_JAR,
-# ENGRAM_CLI). Prints timings, recovery min/median/max per fault, lost and duplicates, and "N passed, M failed"
+# FAULT_SEED (random delays and victims; default: random), plus what lib/common.sh reads (ENGRAM_JOB_JAR, ENGRAM_CLI,
+# FLINK_HOME). Prints timings, recovery min/median/max per fault, lost and duplicates, and "N passed, M failed"
 # last; writes results.txt in its work dir; exits non-zero on any failure or when the time limit hits.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -259,27 +261,31 @@ restart_tm() {
 }
 phase_tm_kill() {
     start_load tm-kill || return 0
-    local KILLS=${FAULT_KILLS:-5} i delay_ms tm_pid answered kill_ms t_start tm_up out restarts_before n_exc
-    section "tm-kill: TaskManager SIGKILL x $KILLS at random moments"
+    local KILLS=${FAULT_KILLS:-5} i delay_ms tm_pid answered kill_ms t_start tm_up out restarts_before n_exc victim
+    local tms
+    tms=$(ls "$ENGRAM_STATE_DIR"/pids/taskmanager-*.pid | wc -l)
+    section "tm-kill: SIGKILL one of $tms TaskManagers x $KILLS at random moments"
     restarts_before=$(rest GET "/jobs/$JOB/exceptions?maxExceptions=50" | jq -r '.exceptionHistory.entries | length')
     for i in $(seq 1 "$KILLS"); do
         delay_ms=$(random_sleep 2000 8000)
-        read -r tm_pid _ <"$ENGRAM_STATE_DIR/pids/taskmanager.pid"
-        pid_alive "$tm_pid" || { fail "kill $i: TaskManager alive before the kill" "pid $tm_pid is gone"; break; }
+        victim=taskmanager-$((1 + RANDOM % tms))
+        read -r tm_pid _ <"$ENGRAM_STATE_DIR/pids/$victim.pid"
+        pid_alive "$tm_pid" || { fail "kill $i: $victim alive before the kill" "pid $tm_pid is gone"; break; }
         answered=$(grep -c . "$W/results.log" || true)
         kill_ms=$(now_ms)
         kill -9 "$tm_pid"
-        log "    kill $i: kill -9 TaskManager pid $tm_pid after a random ${delay_ms} ms; $answered results so far"
+        log "    kill $i: kill -9 $victim (pid $tm_pid) after a random ${delay_ms} ms; $answered results so far"
         while pid_alive "$tm_pid"; do sleep 0.1; done
         t_start=$(now_ms)
         if ! restart_tm "$i"; then
             fail "kill $i: new TaskManager" "$(tail -5 "$PD/restart-tm-$i.log" | tr '\n' ' ')"; break
         fi
         tm_up=$(( $(now_ms) - t_start ))
-        grep -q 'starting only the TaskManager' "$PD/restart-tm-$i.log" || { fail "kill $i: only the TaskManager restarted" "$(grep -E 'running|start' "$PD/restart-tm-$i.log" | head -3 | tr '\n' ' ')"; break; }
+        [ "$(grep -c 'starting only the TaskManager' "$PD/restart-tm-$i.log")" = 1 ] && grep -q "$victim missing" "$PD/restart-tm-$i.log" \
+            || { fail "kill $i: only $victim restarted" "$(grep -E 'running|start' "$PD/restart-tm-$i.log" | head -3 | tr '\n' ' ')"; break; }
         if out=$(recover "$kill_ms"); then
             RECOVERY_MS+=("$out")
-            pass "kill $i: recovered" "$(fmt_ms "$out") (new TM registered $(fmt_ms "$tm_up") after start, start_cluster.sh attempts $TM_ATTEMPTS; pid $(cut -d' ' -f1 "$ENGRAM_STATE_DIR/pids/taskmanager.pid"))"
+            pass "kill $i: $victim killed, recovered" "$(fmt_ms "$out") (new TM registered $(fmt_ms "$tm_up") after start, start_cluster.sh attempts $TM_ATTEMPTS; pid $(cut -d' ' -f1 "$ENGRAM_STATE_DIR/pids/$victim.pid"))"
         else
             fail "kill $i: recovered" "$out"; break
         fi
@@ -330,7 +336,7 @@ phase_broker_restart() {
         fi
         up_ms=$(now_ms)
         local bs
-        bs=$(sed -n 's/^ENGRAM_BOOTSTRAP=//p' "$ENGRAM_STATE_DIR/cluster.env")
+        bs=$(cluster_env_value ENGRAM_BOOTSTRAP)
         if [ "$bs" != "$ENGRAM_BOOTSTRAP" ] || ! grep -q 'persistent broker data' "$PD/restart-broker-$n.log"; then
             fail "broker $n: same port, same data" "bootstrap now $bs (was $ENGRAM_BOOTSTRAP)"; return
         fi
@@ -366,9 +372,9 @@ phase_jm_restart() {
     log "    kill -9 JobManager (process group $jm_pid) after a random ${delay_ms} ms; $(grep -c . "$W/results.log" || true) results so far"
     t0=$(date +%s)
     while pid_alive "$jm_pid"; do sleep 0.1; [ $(($(date +%s) - t0)) -lt 30 ] || break; done
-    # The TaskManager lost its JobManager; stop it (SIGTERM) so start_cluster.sh starts a whole new cluster.
-    "$S/stop_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" --only taskmanager --timeout 30 >"$PD/stop-tm.log" 2>&1 \
-        || { fail "jm-restart: orphaned TaskManager stopped" "$(tail -3 "$PD/stop-tm.log" | tr '\n' ' ')"; return; }
+    # The TaskManagers lost their JobManager; stop them (SIGTERM) so start_cluster.sh starts a whole new cluster.
+    "$S/stop_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" --only taskmanagers --timeout 30 >"$PD/stop-tm.log" 2>&1 \
+        || { fail "jm-restart: orphaned TaskManagers stopped" "$(tail -3 "$PD/stop-tm.log" | tr '\n' ' ')"; return; }
     "$S/stop_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" --only jobmanager --timeout 10 >>"$PD/stop-tm.log" 2>&1 || true
     # The newest COMPLETED checkpoint of the old job: a chk-N directory with _metadata (RETAIN_ON_CANCELLATION; a
     # killed JobManager deletes nothing).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Soak test: steady load on a REAL standalone cluster (JobManager + TaskManager JVMs + `engram broker`) that this
-# script starts in its own state dir and ALWAYS stops (EXIT trap), under a hard time limit. Runnable by hand:
+# Soak test: steady load on a REAL standalone cluster (the Flink distribution's JobManager and ONE TaskManager with 2
+# slots, the job at parallelism 2, so every subtask is in the measured process; + `engram broker`) that this script
+# starts in its own state dir and ALWAYS stops (EXIT trap), under a hard time limit. Runnable by hand:
 #     deploy/tests/soak_test.sh                       # CI cut: 150 s of steady load after a 60 s warm-up
 #     SOAK_DURATION=600 deploy/tests/soak_test.sh     # the 10-minute soak (Maven: -DsoakDuration=600)
 #     SOAK_DURATION=3600 SOAK_TIMEOUT=4500 deploy/tests/soak_test.sh   # an hour
@@ -74,8 +75,9 @@ trap summary EXIT
 
 section "start cluster (TaskManager with NMT) + deploy (zig)"
 export ENGRAM_TM_JVM_OPTS="-XX:NativeMemoryTracking=summary -XX:+AlwaysPreTouch"
+export ENGRAM_PARALLELISM=2
 t0=$(date +%s)
-if "$S/start_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" >"$W/start.log" 2>&1; then
+if "$S/start_cluster.sh" --state-dir "$ENGRAM_STATE_DIR" --taskmanagers 1 >"$W/start.log" 2>&1; then
     pass "start_cluster.sh" "$(( $(date +%s) - t0 )) s"
 else
     fail "start_cluster.sh" "$(tail -15 "$W/start.log")"; exit 1
@@ -89,7 +91,7 @@ if "$S/deploy_with_zig.sh" --state-dir "$ENGRAM_STATE_DIR" >"$W/deploy.log" 2>&1
 else
     fail "deploy_with_zig.sh" "$(grep -E 'FAILED|FAIL ' "$W/deploy.log" | head -3 | tr '\n' ' ')"; exit 1
 fi
-read -r TM_PID _ <"$ENGRAM_STATE_DIR/pids/taskmanager.pid"
+read -r TM_PID _ <"$ENGRAM_STATE_DIR/pids/taskmanager-1.pid"
 jcmd "$TM_PID" VM.native_memory summary >/dev/null 2>&1 || { fail "NMT on the TaskManager" "jcmd $TM_PID VM.native_memory failed"; exit 1; }
 
 section "steady load: ${SOAK_EVENT_RATE:-10} events/s + ${SOAK_QUERY_RATE:-10} queries/s for ${SOAK_WARMUP:-60} s warm-up + ${DURATION} s"

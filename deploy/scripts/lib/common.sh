@@ -12,16 +12,19 @@
 #   ENGRAM_JAVA_ONLY_JAR  the Java-only job jar           (default: job/target/engram-job-<version>-java-only.jar)
 #   ENGRAM_SAVEPOINT_DIR  where stop-with-savepoint writes (default: the cluster's execution.checkpointing.savepoint-dir)
 #   ENGRAM_CLI         the engram launcher               (default: <repo>/engram)
-#   ENGRAM_PARALLELISM job parallelism                   (default: 2)
-#   ENGRAM_JOB_CONF    extra "key=value,key=value" Flink/engram options for every submission (e.g. test settings)
+#   ENGRAM_PARALLELISM job parallelism                   (default: 4: 2 TaskManagers x 2 slots)
+#   FLINK_HOME         the Flink distribution            (default: from cluster.env, else .tools/ via
+#                                                          deploy/flink/install_flink.sh)
+#   FLINK_CONF_DIR     the `flink` CLI's configuration   (default: from cluster.env, the cluster's conf dir)
+#   ENGRAM_JOB_CONF    extra "key=value,key=value" Flink/engram options for deploy_with_zig.sh (e.g. test settings)
 
 ENGRAM_SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENGRAM_DEPLOY_DIR="$(cd "$ENGRAM_SCRIPTS_DIR/.." && pwd)"
 ENGRAM_HOME="$(cd "$ENGRAM_DEPLOY_DIR/.." && pwd)"
 ENGRAM_STATE_DIR="${ENGRAM_STATE_DIR:-$ENGRAM_HOME/run/cluster}"
-ENGRAM_LOCAL_DIR="${ENGRAM_LOCAL_DIR:-$ENGRAM_HOME/job/target/engram-local}"
+ENGRAM_LOCAL_DIR="${ENGRAM_LOCAL_DIR:-$ENGRAM_HOME/job/tools/target/engram-tools}"
 ENGRAM_ENTRY_CLASS="${ENGRAM_ENTRY_CLASS:-io.engram.job.EngramJob}"
-ENGRAM_PARALLELISM="${ENGRAM_PARALLELISM:-2}"
+ENGRAM_PARALLELISM="${ENGRAM_PARALLELISM:-4}"
 ENGRAM_JOB_NAME="engram-flink"
 SCRIPT_NAME="$(basename "$0" .sh)"
 
@@ -90,11 +93,20 @@ load_cluster_env() {
     [ -f "$f" ] || return 0
     while IFS='=' read -r k v; do
         case "$k" in ''|\#*) continue ;; esac
+        k=${k#export }
+        v=${v#\"}
+        v=${v%\"}
         if [ -z "${!k:-}" ]; then
             printf -v "$k" '%s' "$v"
             export "${k?}"
         fi
     done <"$f"
+}
+
+# cluster_env_value KEY [STATE_DIR]: KEY's value in the cluster.env of the state dir ('' if none).
+cluster_env_value() {
+    [ -f "${2:-$ENGRAM_STATE_DIR}/cluster.env" ] || return 0
+    sed -n "s/^\(export \)\{0,1\}$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\2/p" "${2:-$ENGRAM_STATE_DIR}/cluster.env" 2>/dev/null | tail -1
 }
 
 need_rest() {
@@ -111,7 +123,7 @@ need_bootstrap() {
 default_job_jar() {
     local j
     for j in "$ENGRAM_HOME"/job/target/engram-job-*.jar; do
-        case "$j" in *-java-only.jar|*/original-*|*-sources.jar|*-tests.jar) continue ;; esac
+        case "$j" in *-java-only.jar|*-classes.jar|*/original-*|*-sources.jar|*-tests.jar) continue ;; esac
         [ -f "$j" ] && { echo "$j"; return 0; }
     done
     echo "$ENGRAM_HOME/job/target/engram-job.jar"
@@ -239,107 +251,106 @@ wait_job_running() {
     done
 }
 
-# upload_jar PATH: uploads to the cluster, prints the jar id.
-upload_jar() {
-    local jar=$1 out code
-    [ -f "$jar" ] || die "jar not found: $jar (build it: mvn -B -DskipTests package)"
-    out=$(mktemp)
-    code=$(curl -sS -o "$out" -w '%{http_code}' -X POST -F "jarfile=@$jar" --max-time 300 "$ENGRAM_REST/jars/upload") \
-        || code=000
-    [ "$code" = 200 ] || { local m; m=$(head -c 800 "$out"); rm -f "$out"; die "jar upload to $ENGRAM_REST failed (HTTP $code): $m"; }
-    jq -r '.filename' <"$out" | xargs basename
-    rm -f "$out"
+# ----- the flink CLI ------------------------------------------------------------------------------------------
+
+# need_flink: FLINK_HOME (the distribution: cluster.env, the environment, or installed into .tools/ now) and a
+# FLINK_CONF_DIR for the client (the cluster's conf dir from cluster.env, else the state dir's client conf).
+need_flink() {
+    if [ -z "${FLINK_HOME:-}" ] || [ ! -x "$FLINK_HOME/bin/flink" ]; then
+        FLINK_HOME=$("$ENGRAM_DEPLOY_DIR/flink/install_flink.sh") || die "no Flink distribution (deploy/flink/install_flink.sh failed)"
+    fi
+    export FLINK_HOME
+    if [ -z "${FLINK_CONF_DIR:-}" ] || [ ! -f "$FLINK_CONF_DIR/config.yaml" ]; then
+        FLINK_CONF_DIR="$ENGRAM_STATE_DIR/client-conf"
+        mkdir -p "$FLINK_CONF_DIR"
+        cp "$FLINK_HOME/conf/log4j-cli.properties" "$FLINK_CONF_DIR/" 2>/dev/null || true
+        [ -f "$FLINK_CONF_DIR/config.yaml" ] || : >"$FLINK_CONF_DIR/config.yaml"
+    fi
+    export FLINK_CONF_DIR
 }
 
-# submit_job JAR MODE [SAVEPOINT] [BASE_CONF_JSON]: uploads JAR, runs it with engram.kernels.mode=MODE (from SAVEPOINT
-# if given), waits until every task is RUNNING, sets SUBMITTED_JOB_ID. The job's flinkConfiguration is
-# BASE_CONF_JSON (a switch passes the recorded configuration of the job it replaces), then the bootstrap servers,
-# then $ENGRAM_JOB_CONF, then the mode. On a failed start the half-started job is cancelled, so nothing flaps; the
-# savepoint is never touched.
-submit_job() {
-    local jar=$1 mode=$2 savepoint=${3:-} base=${4:-"{}"} jar_id conf body jid kv k v
+# flink_cli ACTION ARGS...: the distribution's bin/flink ACTION against the cluster at $ENGRAM_REST (-m).
+flink_cli() {
+    local action=$1
+    shift
     need_rest
-    conf=$base
-    if [ -n "${ENGRAM_BOOTSTRAP:-}" ]; then
-        conf=$(jq --arg bs "$ENGRAM_BOOTSTRAP" '. + {"engram.kafka.bootstrap-servers": $bs}' <<<"$conf")
-    fi
-    [ "$(jq -r '."engram.kafka.bootstrap-servers" // empty' <<<"$conf")" != "" ] || need_bootstrap
-    if [ -n "${ENGRAM_JOB_CONF:-}" ]; then
-        IFS=',' read -r -a kv <<<"$ENGRAM_JOB_CONF"
-        for k in "${kv[@]}"; do
-            v=${k#*=}
-            k=${k%%=*}
-            conf=$(jq --arg k "$k" --arg v "$v" '. + {($k): $v}' <<<"$conf")
-        done
-    fi
-    conf=$(jq --arg mode "$mode" '. + {"engram.kernels.mode": $mode}' <<<"$conf")
+    need_flink
+    "$FLINK_HOME/bin/flink" "$action" -m "${ENGRAM_REST#*://}" "$@"
+}
+
+# flink_error OUTPUT: the lines of a failed `flink` command that say why (the job's own message first).
+flink_error() {
+    grep -E 'invalid configuration|engram:|Caused by|Exception:|ERROR' <<<"$1" | grep -vE '^\s+at ' | head -4 \
+        | cut -c1-600 | tr '\n' ' '
+}
+
+# shown_conf KEY=VALUE...: the settings for a log line, secrets hidden.
+shown_conf() {
+    local kv out=""
+    for kv in "$@"; do
+        case "${kv%%=*}" in
+            *password*|*secret*|*jaas*|*token*|*credential*|*private*|*.key) kv="${kv%%=*}=<hidden>" ;;
+        esac
+        out="$out${out:+ }$kv"
+    done
+    echo "$out"
+}
+
+# submit_job JAR MODE [SAVEPOINT]: `flink run -d` of JAR at parallelism $ENGRAM_PARALLELISM with the settings of the
+# array SUBMIT_CONF (KEY=VALUE each, -D) and engram.kernels.mode=MODE, from SAVEPOINT if given. The job checks its
+# configuration in the client, so a typo or an arena that cannot fit ends here with the job's own message and
+# nothing submitted. Then waits until every task is RUNNING and sets SUBMITTED_JOB_ID; a job that fails to start is
+# cancelled (flink cancel), so nothing flaps. The savepoint is never touched.
+SUBMIT_CONF=()
+submit_job() {
+    local jar=$1 mode=$2 savepoint=${3:-} dargs=() kv out jid
+    for kv in ${SUBMIT_CONF[@]+"${SUBMIT_CONF[@]}"} "engram.kernels.mode=$mode"; do dargs+=(-D "$kv"); done
     log "    jar $(basename "$jar") ($(du -h "$jar" | cut -f1), native library: $(jar_is_java_only "$jar" && echo none || echo yes))"
-    jar_id=$(upload_jar "$jar")
-    log "    uploaded as $jar_id"
-    body=$(jq -n --arg ec "$ENGRAM_ENTRY_CLASS" --argjson p "$ENGRAM_PARALLELISM" --argjson conf "$conf" \
-        --arg sp "$savepoint" \
-        '{entryClass: $ec, parallelism: $p, programArgsList: [], flinkConfiguration: $conf}
-         + (if $sp != "" then {savepointPath: $sp, allowNonRestoredState: false} else {} end)')
-    log "    run: mode=$mode parallelism=$ENGRAM_PARALLELISM${savepoint:+ savepoint=$savepoint} conf=$(jq -c . <<<"$conf")"
-    jid=$(rest POST "/jars/$jar_id/run" "$body" | jq -r '.jobid')
-    [ -n "$jid" ] && [ "$jid" != null ] || die "the cluster accepted the jar but returned no job id"
+    log "    flink run -d -p $ENGRAM_PARALLELISM${savepoint:+ -s $savepoint} $(shown_conf ${SUBMIT_CONF[@]+"${SUBMIT_CONF[@]}"} "engram.kernels.mode=$mode") $(basename "$jar")"
+    if ! out=$(flink_cli run -d -p "$ENGRAM_PARALLELISM" ${savepoint:+-s "$savepoint"} "${dargs[@]}" "$jar" 2>&1); then
+        printf '%s\n' "$out" >>"$ENGRAM_STATE_DIR/log/flink-run.log" 2>/dev/null || true
+        die "flink run refused the job (nothing was submitted${savepoint:+; savepoint untouched}): $(flink_error "$out")"
+    fi
+    jid=$(sed -n 's/.*Job has been submitted with JobID \([0-9a-f]\{32\}\).*/\1/p' <<<"$out" | head -1)
+    [ -n "$jid" ] || die "flink run printed no job id: $(tail -3 <<<"$out" | tr '\n' ' ')"
     log "    job id $jid, waiting for all tasks RUNNING"
     # In the background so that `set -e` stays in force inside it (it is off inside an `if` condition).
     wait_job_running "$jid" "${SUBMIT_TIMEOUT:-120}" &
     if ! wait $!; then
         warn "cancelling the failed job $jid so it does not keep restarting"
-        curl -sS -o /dev/null -X PATCH --max-time 10 "$ENGRAM_REST/jobs/$jid?mode=cancel" || true
-        # The upload is no longer needed either way.
-        curl -sS -o /dev/null -X DELETE --max-time 10 "$ENGRAM_REST/jars/$jar_id" || true
+        flink_cli cancel "$jid" >/dev/null 2>&1 || true
         die "job $jid did not start with mode=$mode${savepoint:+ from $savepoint} (savepoint untouched)"
     fi
-    # Running jobs keep their own copy in the blob store: the upload can go.
-    curl -sS -o /dev/null -X DELETE --max-time 10 "$ENGRAM_REST/jars/$jar_id" || true
-    record_deployment "$jid" "$mode" "$jar" "$savepoint" "$conf"
+    record_deployment "$jid" "$mode" "$jar" "$savepoint"
     SUBMITTED_JOB_ID=$jid
 }
 
-# Every deployment: one line in deployments.log (for people) and jobs/<job id>.json (for the switch scripts, so a
-# rollback resubmits the same jar with the same configuration and parallelism, only the mode changed).
+# Every deployment: one line in deployments.log, for people.
 record_deployment() {
-    mkdir -p "$ENGRAM_STATE_DIR/jobs" 2>/dev/null || return 0
-    printf '%s job=%s mode=%s jar=%s savepoint=%s rest=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" "$3" \
-        "${4:--}" "$ENGRAM_REST" >>"$ENGRAM_STATE_DIR/deployments.log" 2>/dev/null || true
-    jq -n --arg j "$1" --arg m "$2" --arg jar "$3" --arg sp "${4:-}" --argjson conf "${5:-"{}"}" \
-        --argjson p "$ENGRAM_PARALLELISM" --arg rest "$ENGRAM_REST" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-        '{job_id: $j, mode: $m, jar: $jar, savepoint: $sp, parallelism: $p, rest: $rest, deployed_at: $t,
-          flinkConfiguration: $conf}' >"$ENGRAM_STATE_DIR/jobs/$1.json" 2>/dev/null || true
+    printf '%s job=%s mode=%s jar=%s savepoint=%s parallelism=%s rest=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" \
+        "$2" "$3" "${4:--}" "$ENGRAM_PARALLELISM" "$ENGRAM_REST" >>"$ENGRAM_STATE_DIR/deployments.log" 2>/dev/null || true
 }
 
-# stop_with_savepoint JOBID DIR: stop-with-savepoint (no drain: event time does not jump to the end), waits for
-# it, prints nothing, sets SAVEPOINT_PATH.
+# stop_with_savepoint JOBID DIR: `flink stop --type canonical` (no drain: event time does not jump to the end; the
+# canonical format restores on any state backend), waits for it, sets SAVEPOINT_PATH.
 stop_with_savepoint() {
-    local jid=$1 dir=${2:-} body rid t0 r status loc
-    body=$(jq -n --arg d "$dir" '{drain: false, formatType: "CANONICAL"} + (if $d != "" then {targetDirectory: $d} else {} end)')
-    rid=$(rest POST "/jobs/$jid/stop" "$body" | jq -r '."request-id"')
-    [ -n "$rid" ] && [ "$rid" != null ] || die "the cluster returned no request id for stop-with-savepoint of $jid"
-    log "    stop-with-savepoint requested (request $rid)"
-    t0=$(date +%s)
-    while true; do
-        r=$(rest GET "/jobs/$jid/savepoints/$rid")
-        status=$(jq -r '.status.id' <<<"$r")
-        if [ "$status" = COMPLETED ]; then
-            loc=$(jq -r '.operation.location // empty' <<<"$r")
-            if [ -z "$loc" ]; then
-                die "stop-with-savepoint of $jid failed, the job KEEPS RUNNING on its current kernels: $(jq -r '.operation."failure-cause"."stack-trace" // .operation."failure-cause" // "unknown" | tostring' <<<"$r" | grep -m3 -E 'Exception|Error' | head -c 600)"
-            fi
-            SAVEPOINT_PATH=$loc
-            break
-        fi
-        [ $(($(date +%s) - t0)) -lt "${STOP_TIMEOUT:-180}" ] || die "stop-with-savepoint of $jid not complete after ${STOP_TIMEOUT:-180}s (status $status)"
-        sleep 0.3
-    done
+    local jid=$1 dir=${2:-} out t0
+    if ! out=$(flink_cli stop --type canonical ${dir:+--savepointPath "$dir"} "$jid" 2>&1); then
+        die "stop-with-savepoint of $jid failed, the job KEEPS RUNNING on its current kernels: $(flink_error "$out")"
+    fi
+    SAVEPOINT_PATH=$(sed -n 's/.*Savepoint completed\. Path: \(.*\)$/\1/p' <<<"$out" | tail -1)
+    [ -n "$SAVEPOINT_PATH" ] || die "flink stop printed no savepoint path for $jid: $(tail -3 <<<"$out" | tr '\n' ' ')"
     # The job ends FINISHED once the savepoint is in.
     t0=$(date +%s)
     while [ "$(job_state "$jid")" != FINISHED ]; do
         [ $(($(date +%s) - t0)) -lt 60 ] || die "job $jid did not finish after its savepoint $SAVEPOINT_PATH"
         sleep 0.2
     done
+}
+
+# job_config JOBID FILE: the configuration the running job published (GET /jobs/{id}/config) into FILE.
+job_config() {
+    rest GET "/jobs/$1/config" >"$2"
 }
 
 # ----- metrics (REST) -----------------------------------------------------------------------------------------
@@ -381,4 +392,12 @@ pid_alive() {
 pid_start_time() {
     # Field 22 of /proc/PID/stat; the command name (field 2) may contain spaces, so cut after the last ')'.
     sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'
+}
+
+# daemon_log NAME: the log file of a recorded Flink daemon (jobmanager, taskmanager-N) while it runs (the
+# distribution names it flink-<ident>-<kind>-<n>-<host>.log and passes it as -Dlog.file).
+daemon_log() {
+    local pid
+    read -r pid _ <"$ENGRAM_STATE_DIR/pids/$1.pid" 2>/dev/null || return 0
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 's/^-Dlog.file=//p' | head -1
 }

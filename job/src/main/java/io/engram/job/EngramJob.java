@@ -2,19 +2,22 @@ package io.engram.job;
 
 import io.engram.job.config.EngramOptions;
 import io.engram.job.config.EngramSettings;
+import io.engram.job.config.PublishedConfig;
 import io.engram.job.kafka.ControlWatermarks;
 import io.engram.job.kafka.KafkaSettings;
 import io.engram.job.kafka.OutputLimits;
 import io.engram.job.model.OutRecord;
 import io.engram.job.model.RawRecord;
 import io.engram.job.operator.MemorySpaceFunction;
+import io.engram.job.operator.MemorySpacesOperator;
 import io.engram.job.operator.Operators;
+import io.engram.kernels.KernelMode;
 import java.time.Duration;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
-import org.apache.flink.streaming.api.datastream.BroadcastStream;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -25,7 +28,9 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * restore across kernel modes, jars and releases.
  *
  * <p>Run on a cluster with {@code flink run -Dengram.kafka.bootstrap-servers=... engram-job.jar}; any engram.*
- * option may also be given as a program argument {@code --engram.x.y value}.
+ * option may also be given as a program argument {@code --engram.x.y value}. Everything that would make the job
+ * unrunnable fails here, at submission: an unknown {@code engram.*} key, an invalid value, mode zig with a jar that
+ * has no native library, an arena that the cluster's managed memory cannot hold.
  */
 public final class EngramJob {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EngramJob.class);
@@ -52,6 +57,9 @@ public final class EngramJob {
     /** Adds the job's graph to {@code env}; {@code conf} holds the engram.* options. */
     public static void build(StreamExecutionEnvironment env, Configuration conf) {
         EngramSettings settings = new EngramSettings(conf);
+        requireNativeLibraryFor(settings);
+        MemorySpacesOperator memorySpaces = MemorySpacesOperator.create(settings, conf);
+        env.getConfig().setGlobalJobParameters(PublishedConfig.of(conf));
         if (!conf.contains(CheckpointingOptions.CHECKPOINTING_INTERVAL)
                 && !env.getConfiguration().getOptional(CheckpointingOptions.CHECKPOINTING_INTERVAL).isPresent()) {
             // The exactly-once sinks only commit on checkpoints: a job without them would never publish.
@@ -75,24 +83,39 @@ public final class EngramJob {
                 .fromSource(kafka.source(conf.get(EngramOptions.TOPIC_RECALL_QUERIES), RawRecord.Kind.RECALL_QUERY),
                         watermarks, "recall-queries")
                 .uid(Operators.SOURCE_RECALL_QUERIES);
-        BroadcastStream<RawRecord> control = env
+        DataStream<RawRecord> control = env
                 .fromSource(kafka.source(conf.get(EngramOptions.TOPIC_CONTROL), RawRecord.Kind.CONTROL),
                         ControlWatermarks.strategy(), "kernel-control")
                 .uid(Operators.SOURCE_CONTROL)
-                .setParallelism(1)
-                .broadcast(io.engram.job.operator.Operators.CONTROL_STATE);
+                .setParallelism(1);
 
+        // connect(broadcast).process(function) without BroadcastConnectedStream: the same keyed broadcast operator,
+        // state and uid, but our subclass, which reserves the native arena out of the slot's managed memory.
         SingleOutputStreamOperator<OutRecord> results = events.union(queries)
                 .keyBy(RawRecord::getSpace)
-                .connect(control)
-                .process(new MemorySpaceFunction(settings))
-                .uid(Operators.MEMORY_SPACES)
-                .name("memory-spaces");
+                .connect(control.broadcast())
+                .transform("memory-spaces", TypeInformation.of(OutRecord.class), memorySpaces)
+                .uid(Operators.MEMORY_SPACES);
+        memorySpaces.declareManagedMemory(results.getTransformation());
 
         results.sinkTo(kafka.sink(resultsTopic, "results", limits))
                 .uid(Operators.SINK_RECALL_RESULTS).name("recall-results");
         results.getSideOutput(MemorySpaceFunction.DEAD_LETTERS)
                 .sinkTo(kafka.sink(deadLetterTopic, "dead-letters", limits))
                 .uid(Operators.SINK_DEAD_LETTERS).name("dead-letters");
+    }
+
+    /**
+     * Mode zig needs the native library: a job jar without one (the Java-only build) would fail in every subtask, so
+     * it fails the submission instead. An explicit library path (engram.kernels.library-path) is the TaskManagers'
+     * business and is not checked here.
+     */
+    static void requireNativeLibraryFor(EngramSettings settings) {
+        if (settings.kernelMode == KernelMode.ZIG && settings.libraryPath == null
+                && EngramJob.class.getClassLoader().getResource("lib/engram-native.properties") == null) {
+            throw new IllegalArgumentException("invalid configuration: " + EngramOptions.KERNEL_MODE.key()
+                    + "=zig, but this job jar has no native library (a Java-only build): submit the full job jar, "
+                    + "or set " + EngramOptions.KERNEL_MODE.key() + "=java");
+        }
     }
 }

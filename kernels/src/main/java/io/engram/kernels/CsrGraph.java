@@ -31,6 +31,17 @@ public final class CsrGraph {
         return validated(offsets.clone(), targets.clone(), weights.clone());
     }
 
+    /**
+     * Validates the given arrays and takes them over without copying: the caller hands them in freshly built and
+     * never touches them again (the job builds a space's graph once per change and caches it).
+     */
+    public static CsrGraph adopt(int[] offsets, int[] targets, float[] weights) {
+        if (offsets == null || targets == null || weights == null) {
+            throw new IllegalArgumentException("CSR arrays must not be null");
+        }
+        return validated(offsets, targets, weights);
+    }
+
     /** A graph with n nodes and no edges. */
     public static CsrGraph empty(int nodeCount) {
         if (nodeCount < 0) {

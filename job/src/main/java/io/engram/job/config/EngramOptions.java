@@ -28,7 +28,8 @@ public final class EngramOptions {
     public static final ConfigOption<MemorySize> ARENA_SIZE = key("engram.kernels.arena.size")
             .memoryType().noDefaultValue()
             .withDescription("Native scratch arena per task slot (per subtask of the memory operator). Unset: "
-                    + "ENGRAM_ARENA_SIZE (bytes) or 2 MiB. Counted against taskmanager.memory.task.off-heap.size.");
+                    + "ENGRAM_ARENA_SIZE (bytes) or 2 MiB. Reserved out of the slot's managed memory (the memory "
+                    + "operator's share, next to RocksDB's).");
 
     public static final ConfigOption<String> ARENA_OVERFLOW = key("engram.kernels.arena.overflow")
             .stringType().noDefaultValue()
@@ -47,8 +48,10 @@ public final class EngramOptions {
 
     public static final ConfigOption<Boolean> ARENA_BUDGET_CHECK = key("engram.kernels.arena.budget-check")
             .booleanType().defaultValue(true)
-            .withDescription("Fail at start when arena size x task slots exceeds "
-                    + "taskmanager.memory.task.off-heap.size.");
+            .withDescription("Reserve each subtask's native arena out of the slot's managed memory (an OPERATOR "
+                    + "consumer, weighted against RocksDB by taskmanager.memory.managed.consumer-weights) and fail the "
+                    + "submission, or else the job without restarts, when it does not fit. false: the arenas are not "
+                    + "accounted by Flink (budget them yourself, e.g. in taskmanager.memory.task.off-heap.size).");
 
     public static final ConfigOption<Double> SHADOW_SAMPLE_RATE = key("engram.kernels.shadow.sample-rate")
             .doubleType().defaultValue(0.001)
@@ -177,6 +180,47 @@ public final class EngramOptions {
                     + "its batch is answered (>= 0; 0 answers every query on arrival). Adds at most this much to a "
                     + "query's latency, plus the time of one batch.");
 
+    // ----- state -------------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<Integer> STATE_CHUNK_SIZE = key("engram.state.chunk-size")
+            .intType().defaultValue(64)
+            .withDescription("Memories per state chunk, for spaces created from now on (a space keeps the chunk size "
+                    + "it was created with). A store, reinforce, associate or forget reads and writes the chunks of "
+                    + "the memories it touches: smaller chunks write fewer bytes per event (RocksDB), larger ones "
+                    + "mean fewer entries per recall. 1 to 65536; see docs/operations/sizing.md for the measurements "
+                    + "behind the default.");
+
+    public static final ConfigOption<MemorySize> STATE_CACHE_SIZE = key("engram.state.cache-size")
+            .memoryType().defaultValue(MemorySize.parse("128mb"))
+            .withDescription("Per subtask: decoded state chunks kept in the task's heap, least recently used out. "
+                    + "On RocksDB it is what makes a recall of a space whose chunks are cached run at heap-backend "
+                    + "speed (RocksDB hands out a freshly deserialized copy on every read); on the heap backend it "
+                    + "holds the state's own objects and costs only its map. 0 turns it off.");
+
+    // ----- consistency -------------------------------------------------------------------------------------------
+
+    public static final ConfigOption<String> RECALL_CONSISTENCY = key("engram.recall.consistency")
+            .stringType().defaultValue("arrival")
+            .withDescription("What state a recall query is answered from. 'arrival' (default): the space's state when "
+                    + "the query reaches the operator, the lowest latency. 'event-time': exactly the events of its "
+                    + "space stamped at or before the query's timestamp, once the watermark of both input topics has "
+                    + "passed it; memory events wait for the watermark too and are applied in timestamp order, so "
+                    + "answers are a function of the input alone (any interleaving, parallelism, replay). Costs "
+                    + "about engram.watermark.max-out-of-orderness of latency. See docs/internal/recall_contract.md.");
+
+    public static final ConfigOption<Duration> WAIT_TIMEOUT = key("engram.recall.wait.timeout")
+            .durationType().defaultValue(Duration.ofSeconds(10))
+            .withDescription("Longest a query that names writes it must see (after_event_ids, after_positions) "
+                    + "waits for them (processing time); then engram.recall.wait.on-timeout applies. In event-time "
+                    + "mode also the longest any record waits for a watermark that does not come (all input "
+                    + "partitions idle).");
+
+    public static final ConfigOption<String> WAIT_ON_TIMEOUT = key("engram.recall.wait.on-timeout")
+            .stringType().defaultValue("answer-stale")
+            .withDescription("When a read-your-writes wait times out: 'answer-stale' answers from the state at that "
+                    + "moment with RecallResult.stale true; 'dead-letter' dead-letters the query (WAIT_TIMEOUT). A "
+                    + "query's own on_timeout overrides it.");
+
     // ----- limits ------------------------------------------------------------------------------------------------
 
     public static final ConfigOption<Integer> MAX_DIM = key("engram.limits.max-dim")
@@ -207,6 +251,12 @@ public final class EngramOptions {
             .intType().defaultValue(65536)
             .withDescription("Longest accepted memory content, in characters.");
 
+    public static final ConfigOption<Integer> MAX_WAITING_PER_SPACE = key("engram.limits.max-waiting-per-space")
+            .intType().defaultValue(10_000)
+            .withDescription("Records one space may hold waiting: queries waiting for their writes, and in "
+                    + "event-time mode events and queries waiting for the watermark. One more is dead-lettered "
+                    + "(TOO_MANY_WAITING), so neither state nor timers grow without bound.");
+
     public static final ConfigOption<Duration> MAX_FUTURE_SKEW = key("engram.limits.max-future-skew")
             .durationType().defaultValue(Duration.ofHours(1))
             .withDescription("Records stamped further than this ahead of the wall clock are dead-lettered "
@@ -223,7 +273,8 @@ public final class EngramOptions {
             .memoryType().defaultValue(MemorySize.parse("512kb"))
             .withDescription("Largest Kafka record the job writes (key + value + Kafka's framing). A dead letter "
                     + "keeps the whole input when it fits, else a prefix with the full sizes and SHA-256 digests; a "
-                    + "recall result that would not fit is dead-lettered (RESULT_TOO_LARGE). Checked at submission "
+                    + "recall result is cut to fit (content shortened or left out, then the lowest-ranked hits) and "
+                    + "says so (RecallResult.truncated). Checked at submission "
                     + "against the sinks' max.request.size and buffer.memory and the output topics' "
                     + "max.message.bytes (compressed outputs get 1/6 headroom). At least 16 kb.");
 }

@@ -14,7 +14,8 @@ import org.apache.flink.configuration.MemorySize;
 
 /**
  * The engram options resolved and checked once, at job build time, into plain values the operators carry. Invalid
- * values fail the submission with a message that names the key.
+ * values, and {@code engram.*} keys that are no option ({@link EngramKeys}), fail the submission with a message that
+ * names the key.
  */
 public final class EngramSettings implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -60,7 +61,18 @@ public final class EngramSettings implements Serializable {
     /** The smallest engram.limits.max-output-record-size: room for a dead letter's fixed fields and key prefix. */
     public static final long MIN_OUTPUT_RECORD_BYTES = 16 * 1024;
 
+    public final int chunkSlots;
+    public final long stateCacheBytes;
+
+    /** engram.recall.consistency is event-time. */
+    public final boolean eventTimeConsistency;
+    public final long waitTimeoutMs;
+    /** engram.recall.wait.on-timeout is dead-letter. */
+    public final boolean deadLetterOnTimeout;
+    public final int maxWaitingPerSpace;
+
     public EngramSettings(Configuration c) {
+        EngramKeys.requireKnown(c.keySet());
         try {
             kernelMode = KernelMode.parse(c.get(EngramOptions.KERNEL_MODE));
         } catch (IllegalArgumentException e) {
@@ -144,6 +156,29 @@ public final class EngramSettings implements Serializable {
         require(output >= MIN_OUTPUT_RECORD_BYTES && output <= Integer.MAX_VALUE / 2,
                 EngramOptions.MAX_OUTPUT_RECORD_SIZE.key(), "must be between 16 kb and 1 gb, got " + output + " bytes");
         maxOutputRecordBytes = (int) output;
+
+        chunkSlots = c.get(EngramOptions.STATE_CHUNK_SIZE);
+        require(chunkSlots >= 1 && chunkSlots <= 65536, EngramOptions.STATE_CHUNK_SIZE.key(), "must be in [1, 65536]");
+        stateCacheBytes = c.get(EngramOptions.STATE_CACHE_SIZE).getBytes();
+
+        String consistency = c.get(EngramOptions.RECALL_CONSISTENCY);
+        require(consistency.equals("arrival") || consistency.equals("event-time"),
+                EngramOptions.RECALL_CONSISTENCY.key(), "must be 'arrival' or 'event-time', got '" + consistency + "'");
+        eventTimeConsistency = consistency.equals("event-time");
+        waitTimeoutMs = c.get(EngramOptions.WAIT_TIMEOUT).toMillis();
+        require(waitTimeoutMs >= 1, EngramOptions.WAIT_TIMEOUT.key(), "must be positive");
+        String onTimeout = c.get(EngramOptions.WAIT_ON_TIMEOUT);
+        require(onTimeout.equals("answer-stale") || onTimeout.equals("dead-letter"), EngramOptions.WAIT_ON_TIMEOUT.key(),
+                "must be 'answer-stale' or 'dead-letter', got '" + onTimeout + "'");
+        deadLetterOnTimeout = onTimeout.equals("dead-letter");
+        maxWaitingPerSpace = positive(c, EngramOptions.MAX_WAITING_PER_SPACE.key(),
+                c.get(EngramOptions.MAX_WAITING_PER_SPACE), 1);
+    }
+
+    /** The rules a space applies its events by. */
+    public io.engram.job.space.SpaceRules spaceRules() {
+        return new io.engram.job.space.SpaceRules(chunkSlots, maxMemoriesPerSpace, defaultStabilitySeconds,
+                maxStabilitySeconds, reinforceFactor);
     }
 
     /** The kernels' configuration for one subtask: explicit options win over ENGRAM_ARENA_* variables. */

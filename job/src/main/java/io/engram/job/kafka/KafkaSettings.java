@@ -73,6 +73,20 @@ public final class KafkaSettings {
      * containing password, secret, token, jaas.config and a few more.
      */
     public static List<String> unmaskedSecrets(Map<String, String> conf) {
+        List<String> out = new ArrayList<>();
+        conf.forEach((k, v) -> {
+            if (v != null && !v.contains("${") && isClientPassword(k) && !GlobalConfiguration.isSensitive(k)) {
+                out.add(k);
+            }
+        });
+        out.sort(null);
+        return out;
+    }
+
+    /** The Kafka clients' own PASSWORD-typed properties (producer, consumer, admin). */
+    private static final Set<String> CLIENT_PASSWORDS = clientPasswords();
+
+    private static Set<String> clientPasswords() {
         Set<String> passwords = new TreeSet<>();
         for (ConfigDef def : List.of(ProducerConfig.configDef(), ConsumerConfig.configDef(),
                 AdminClientConfig.configDef())) {
@@ -82,16 +96,13 @@ public final class KafkaSettings {
                 }
             });
         }
-        List<String> out = new ArrayList<>();
-        conf.forEach((k, v) -> {
-            if (k.startsWith(EngramOptions.KAFKA_PROPERTIES_PREFIX) && v != null && !v.contains("${")
-                    && passwords.contains(k.substring(EngramOptions.KAFKA_PROPERTIES_PREFIX.length()))
-                    && !GlobalConfiguration.isSensitive(k)) {
-                out.add(k);
-            }
-        });
-        out.sort(null);
-        return out;
+        return passwords;
+    }
+
+    /** True for an engram.kafka.properties.* key that Kafka types as a password (sasl.jaas.config, ssl.*.password...). */
+    public static boolean isClientPassword(String key) {
+        return key.startsWith(EngramOptions.KAFKA_PROPERTIES_PREFIX)
+                && CLIENT_PASSWORDS.contains(key.substring(EngramOptions.KAFKA_PROPERTIES_PREFIX.length()));
     }
 
     /** {@code conf} without engram.kafka.properties.*: what may be shown where Flink shows configuration. */

@@ -16,8 +16,6 @@ public enum Reason {
     DIM_TOO_LARGE("the embedding or cue is larger than engram.limits.max-dim"),
     DIM_MISMATCH("the embedding or cue dimension differs from the space's"),
     NON_FINITE("an embedding, cue, weight or parameter is NaN or infinite"),
-    NORM_OUT_OF_RANGE("the embedding or cue is not zero, but its sum of squares is outside [2^-100, 2^100]: its f32 norm"
-            + " would overflow or underflow and no cue could ever recall it"),
     BAD_STRENGTH("strength must be finite and >= 0"),
     BAD_STABILITY("stability_s must be finite and > 0"),
     BAD_WEIGHT("an association weight must be in [0, 1]"),
@@ -30,7 +28,14 @@ public enum Reason {
     BAD_SEED_K("seed_k must be in [1, engram.limits.max-seed-k]"),
     BAD_HOP_DECAY("hop_decay must be in (0, 1]"),
     BAD_THRESHOLD("threshold must be finite and >= 0"),
-    RESULT_TOO_LARGE("the answer to the query would exceed engram.limits.max-output-record-size (ask for a smaller k)"),
+    BAD_WAIT("after_event_ids / after_positions invalid: more than 64 entries, a bad id, a negative partition or "
+            + "offset, or an on_timeout other than 'answer-stale' or 'dead-letter'"),
+    WAIT_TIMEOUT("the writes the query named (after_event_ids / after_positions) were not all applied within "
+            + "engram.recall.wait.timeout, and the query (or engram.recall.wait.on-timeout) asked for a dead letter"),
+    TOO_MANY_WAITING("the space already holds engram.limits.max-waiting-per-space waiting records"),
+    LATE_EVENT("event-time mode: the memory event's timestamp is at or behind the point the space has been answered "
+            + "up to (the watermark), so applying it would change answers already given; raise "
+            + "engram.watermark.max-out-of-orderness if producers are that far out of order"),
     ARENA_OVERFLOW("a kernel's scratch did not fit the arena and engram.kernels.arena.overflow is 'fail'"),
     BAD_CONTROL("a KernelControl record is invalid"),
     OUTPUT_TOO_LARGE("a record the job was about to write exceeded engram.limits.max-output-record-size; the sink wrote"

@@ -57,7 +57,7 @@ final class EngramMetrics {
         recallLatencyUs = engram.histogram("recallLatencyUs", new DescriptiveStatisticsHistogram(WINDOW));
         recallBatchSize = engram.histogram("recallBatchSize", new DescriptiveStatisticsHistogram(WINDOW));
         recallBatchWaitUs = engram.histogram("recallBatchWaitUs", new DescriptiveStatisticsHistogram(WINDOW));
-        for (MemorySpaceFunction.Flush f : MemorySpaceFunction.Flush.values()) {
+        for (RecallBatch.Flush f : RecallBatch.Flush.values()) {
             recallBatches.put(f.label, engram.addGroup("flush", f.label).counter("recallBatches"));
         }
         duplicates = engram.counter("duplicateEvents");
@@ -75,6 +75,18 @@ final class EngramMetrics {
         arena.gauge("overflows", () -> stats(router).overflows());
         arena.gauge("resets", () -> stats(router).resets());
         arena.gauge("fallbacks", () -> stats(router).fallbacks());
+    }
+
+    /**
+     * The state layer's gauges: bytes of chunks written (what RocksDB has to serialize: per event it is the size of
+     * the chunks the event touched, never of the space), and the chunk cache's hits, misses and size.
+     */
+    void stateStore(io.engram.job.state.FlinkSpaceStore store) {
+        MetricGroup state = engram.addGroup("state");
+        state.gauge("bytesWritten", store::bytesWritten);
+        state.gauge("cacheHits", store::cacheHits);
+        state.gauge("cacheMisses", store::cacheMisses);
+        state.gauge("cacheBytes", store::cacheBytes);
     }
 
     private static ArenaStats stats(KernelRouter router) {

@@ -3,6 +3,7 @@ package io.engram.job.operator;
 import io.engram.job.config.EngramSettings;
 import io.engram.job.model.Reason;
 import io.engram.job.model.Rejection;
+import io.engram.job.recall.RecallParams;
 import io.engram.schemas.Associate;
 import io.engram.schemas.Forget;
 import io.engram.schemas.KernelControl;
@@ -19,16 +20,6 @@ import java.util.regex.Pattern;
  */
 final class InputValidator {
     static final Pattern SPACE = Pattern.compile("[a-z0-9_-]{3,64}");
-    /**
-     * The range of a non-zero vector's sum of squares. Both kernels sum squares and products in f32 (SIMD lanes in
-     * Zig, four accumulators in Java): outside this range the sum overflows to infinity or underflows to zero, the
-     * cosine is then 0 for every cue, and the memory could never be recalled. Inside it every term of two accepted
-     * vectors stays in f32's normal range with at least 2^14 to spare (4096 dimensions at most), so the f32 sums
-     * agree with exact arithmetic to rounding. Rejecting at input keeps the kernels (and the state) f32; no real
-     * embedding has a norm outside [2^-50, 2^50].
-     */
-    static final double MIN_SUM_OF_SQUARES = 0x1p-100;
-    static final double MAX_SUM_OF_SQUARES = 0x1p100;
     /** Longest kernel-control reason and issued_by kept in broadcast state and logged. */
     static final int MAX_CONTROL_TEXT = 1000;
 
@@ -127,8 +118,9 @@ final class InputValidator {
     }
 
     /** Checks the query and returns its effective parameters, defaults filled in. */
-    QueryParams query(RecallQuery q) throws Rejection {
+    RecallParams query(RecallQuery q) throws Rejection {
         vector(q.getCue(), "cue");
+        waits(q);
         int k = q.getK();
         if (k < 1 || k > s.maxK) {
             throw new Rejection(Reason.BAD_K, "k " + k + " is outside [1, " + s.maxK + "]");
@@ -149,7 +141,35 @@ final class InputValidator {
         if (!(threshold >= 0f) || Float.isInfinite(threshold)) {
             throw new Rejection(Reason.BAD_THRESHOLD, "threshold " + threshold + " must be finite and >= 0");
         }
-        return new QueryParams(k, hops, decay, threshold, seedK);
+        return new RecallParams(k, hops, decay, threshold, seedK);
+    }
+
+    /** Most read-your-writes conditions one query may name, of each kind. */
+    static final int MAX_WAIT_ENTRIES = 64;
+
+    private void waits(RecallQuery q) throws Rejection {
+        if (q.getAfterEventIds().size() > MAX_WAIT_ENTRIES || q.getAfterPositions().size() > MAX_WAIT_ENTRIES) {
+            throw new Rejection(Reason.BAD_WAIT, "a query may name at most " + MAX_WAIT_ENTRIES + " event ids and "
+                    + MAX_WAIT_ENTRIES + " positions, got " + q.getAfterEventIds().size() + " and "
+                    + q.getAfterPositions().size());
+        }
+        for (CharSequence id : q.getAfterEventIds()) {
+            if (id == null || id.length() == 0 || id.length() > s.maxIdLength) {
+                throw new Rejection(Reason.BAD_WAIT, "after_event_ids entry '" + abbreviate(String.valueOf(id))
+                        + "' must have 1 to " + s.maxIdLength + " characters");
+            }
+        }
+        for (var p : q.getAfterPositions()) {
+            if (p.getPartition() < 0 || p.getOffset() < 0) {
+                throw new Rejection(Reason.BAD_WAIT, "after_positions entry " + p.getPartition() + ":" + p.getOffset()
+                        + " must have a partition and an offset >= 0");
+            }
+        }
+        CharSequence t = q.getOnTimeout();
+        if (t != null && !t.toString().equals("answer-stale") && !t.toString().equals("dead-letter")) {
+            throw new Rejection(Reason.BAD_WAIT, "on_timeout '" + abbreviate(t.toString())
+                    + "' must be 'answer-stale' or 'dead-letter'");
+        }
     }
 
     private void id(String id, String field) throws Rejection {
@@ -166,17 +186,13 @@ final class InputValidator {
         if (v.size() > s.maxDim) {
             throw new Rejection(Reason.DIM_TOO_LARGE, field + " has dimension " + v.size() + ", limit " + s.maxDim);
         }
-        double sumOfSquares = 0;
+        // Any finite vector is fine: near-FLT_MAX and denormal ones are stored (and compared) scaled by a power of two
+        // (MemorySpace.scaled), so their f32 norms neither overflow nor vanish.
         for (int i = 0; i < v.size(); i++) {
             float x = v.get(i);
             if (Float.isNaN(x) || Float.isInfinite(x)) {
                 throw new Rejection(Reason.NON_FINITE, field + "[" + i + "] is " + x);
             }
-            sumOfSquares += (double) x * x; // exact per term: a float's square fits a double's mantissa and range
-        }
-        if (sumOfSquares != 0 && !(sumOfSquares >= MIN_SUM_OF_SQUARES && sumOfSquares <= MAX_SUM_OF_SQUARES)) {
-            throw new Rejection(Reason.NORM_OUT_OF_RANGE, field + " has a sum of squares of " + sumOfSquares
-                    + ", outside [2^-100, 2^100]: its norm cannot be computed in f32");
         }
     }
 

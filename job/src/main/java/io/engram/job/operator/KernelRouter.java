@@ -63,16 +63,9 @@ final class KernelRouter implements AutoCloseable {
         this.lastDefaultMode = configured.mode();
     }
 
+    /** Opens the subtask's kernels; its arena's managed memory is already reserved ({@link MemorySpacesOperator}). */
     static KernelRouter open(EngramSettings settings, RuntimeContext ctx) {
         MemoryKernels k = Kernels.open(settings.kernelsConfig());
-        try {
-            if (k.mode() == KernelMode.ZIG && settings.arenaBudgetCheck) {
-                ArenaBudget.check(settings.arenaConfig().capacityBytes(), ctx);
-            }
-        } catch (RuntimeException e) {
-            k.close();
-            throw e;
-        }
         LOG.info("engram subtask {} runs {} kernels (configured mode {})",
                 ctx.getTaskInfo().getIndexOfThisSubtask(), k.mode().label(), settings.kernelMode.label());
         return new KernelRouter(settings, ctx.getTaskInfo().getIndexOfThisSubtask(), k);

@@ -1,143 +1,180 @@
 package io.engram.job.recall;
 
-import io.engram.job.state.SpaceState;
+import io.engram.job.space.MemorySpace;
+import io.engram.job.state.RowChunk;
+import io.engram.job.state.SpaceIndex;
+import io.engram.job.state.VectorChunk;
 import io.engram.kernels.MemoryKernels;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The recall contract (docs/internal/recall_contract.md), on top of the three kernels:
+ * The recall contract (docs/internal/recall_contract.md) over a chunked space, on top of the three kernels:
  *
  * <ol>
- *   <li>retention[i] = decay(lastAccess[i], stability[i], at) and similarity[i] = cosine(cue, embedding[i]);</li>
- *   <li>seeds: the {@code seedK} memories with similarity &gt; 0 ranked by (similarity desc, memory id asc), each
- *       seeded with its similarity;</li>
- *   <li>activation = spreading over the association graph with the query's maxHops, hopDecay, threshold;</li>
- *   <li>score[i] = activation[i] · retention[i] · strength[i]; the top {@code k} with score &gt; 0, ranked by
- *       (score desc, memory id asc).</li>
+ *   <li>retention of every memory at the query's time (decay kernel, chunk by chunk);</li>
+ *   <li>similarity of the cue to every stored embedding (cosine kernel; the batched kernel for several cues), chunk
+ *       by chunk into one array over the space's slots; cue and embeddings as {@link MemorySpace#scaled} keeps
+ *       them;</li>
+ *   <li>seeds: the {@code seedK} memories with similarity &gt; 0 ranked by (similarity desc, memory id asc);</li>
+ *   <li>activation = spreading over the association graph of slots;</li>
+ *   <li>score = activation · retention · strength; the top {@code k} with score &gt; 0, ranked by (score desc, memory id
+ *       asc).</li>
  * </ol>
  *
- * Queries never mutate the space. Scratch arrays are reused across queries (one engine per subtask).
+ * Free slots (forgotten memories) are skipped. Queries never change the space. Scratch arrays are reused across
+ * queries (one engine per subtask).
  */
 public final class RecallEngine {
     private float[] retention = new float[0];
-    private float[] similarity = new float[0];
     private float[] activation = new float[0];
     private int[] firstHop = new int[0];
-    /** Batch similarities, queries × memories, row-major; grown on demand. */
-    private float[] batchSimilarity = new float[0];
+    private float[] chunkScratch = new float[0];
+    /** Similarities, cues × slots, row-major; grown on demand. */
+    private float[] similarity = new float[0];
 
-    public List<Hit> recall(SpaceState space, float[] cue, long atMillis, int k, int seedK, int maxHops,
-                            float hopDecay, float threshold, MemoryKernels kernels) {
-        int n = space.size();
-        if (n == 0) {
+    /** One query, answered on its own. */
+    public List<Hit> recall(MemorySpace space, float[] cue, long atMillis, RecallParams p, MemoryKernels kernels) {
+        SpaceIndex idx = space.index();
+        if (idx == null || idx.memories == 0) {
             return List.of();
         }
-        ensure(n);
-        int dim = space.dim();
-        assert cue.length == dim : "the operator checks the cue's dimension";
-        kernels.decayRetention(space.lastAccess(), space.stability(), n, atMillis, retention);
-        kernels.cosineSimilarity(cue, space.embeddings(), dim, 0, n, similarity);
-        return rank(space, similarity, 0, k, seedK, maxHops, hopDecay, threshold, kernels);
+        float[] sims = similarities(space, cue, 1, kernels);
+        return recallWithSimilarity(space, sims, 0, atMillis, p, kernels);
     }
 
     /**
-     * Step 2 of the contract for {@code count} cues at once, in one pass of the batched similarity kernel over the
-     * space's embeddings: cue {@code q} is {@code cues[q·dim .. q·dim + dim - 1]}. Returns the similarities,
-     * {@code [q·n + i]} for cue q and memory row i; valid until the next call of this engine. Hand each cue's slice
-     * to {@link #recallWithSimilarity}.
+     * Step 2 for {@code count} cues at once ({@code cues[q·dim ..]} is cue q, as sent: it is scaled here like stored
+     * vectors), in one pass
+     * over the space's vector chunks. Returns the similarities, {@code [q·slots + s]} for cue q and slot s; valid until
+     * the next call of this engine. Hand each cue's part to {@link #recallWithSimilarity}.
      */
-    public float[] similarities(SpaceState space, float[] cues, int count, MemoryKernels kernels) {
-        int n = space.size();
-        int dim = space.dim();
+    public float[] similarities(MemorySpace space, float[] cues, int count, MemoryKernels kernels) {
+        SpaceIndex idx = space.index();
+        int slots = idx.slotCount;
+        int dim = idx.dim;
         assert cues.length >= count * dim : "the operator checks every cue's dimension";
-        long cells = (long) count * n;
+        long cells = (long) count * slots;
         if (cells > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException(count + " cues x " + n + " memories do not fit one score array");
+            throw new IllegalArgumentException(count + " cues x " + slots + " slots do not fit one score array");
         }
-        if (batchSimilarity.length < cells) {
-            batchSimilarity = new float[(int) Math.max(cells, Math.min(Integer.MAX_VALUE - 8L,
-                    2L * batchSimilarity.length))];
+        if (similarity.length < cells) {
+            similarity = new float[(int) Math.max(cells, Math.min(Integer.MAX_VALUE - 8L, 2L * similarity.length))];
         }
-        if (count == 1) {
-            // One cue is the single-query kernel's job: same call (and answer) as unbatched recall.
-            float[] cue = cues.length == dim ? cues : java.util.Arrays.copyOf(cues, dim);
-            kernels.cosineSimilarity(cue, space.embeddings(), dim, 0, n, batchSimilarity);
-        } else {
-            kernels.cosineSimilarityBatch(cues, count, space.embeddings(), dim, 0, n, batchSimilarity);
+        float[] scaledCues = new float[count * dim];
+        float[] cue = new float[dim];
+        for (int q = 0; q < count; q++) {
+            System.arraycopy(cues, q * dim, cue, 0, dim);
+            System.arraycopy(MemorySpace.scaled(cue), 0, scaledCues, q * dim, dim);
         }
-        return batchSimilarity;
+        ensureChunkScratch(count * idx.chunkSlots);
+        for (int c = 0; c < idx.chunkCount(); c++) {
+            VectorChunk vec = space.vectors(c);
+            int len = idx.slotsIn(c);
+            int base = c * idx.chunkSlots;
+            if (vec == null) {
+                for (int q = 0; q < count; q++) {
+                    java.util.Arrays.fill(similarity, q * slots + base, q * slots + base + len, 0f);
+                }
+                continue;
+            }
+            if (count == 1) {
+                // One cue is the single-query kernel's job: the same call (and answer) as unbatched recall.
+                kernels.cosineSimilarity(scaledCues, vec.data, dim, 0, len, chunkScratch);
+            } else {
+                kernels.cosineSimilarityBatch(scaledCues, count, vec.data, dim, 0, len, chunkScratch);
+            }
+            for (int q = 0; q < count; q++) {
+                System.arraycopy(chunkScratch, q * len, similarity, q * slots + base, len);
+            }
+        }
+        return similarity;
     }
 
     /**
-     * {@link #recall} with step 2 already done: {@code similarity[offset .. offset + n - 1]} are the cue's
-     * similarities (from {@link #similarities}). Computes retention at {@code atMillis} and steps 3 to 6.
+     * {@link #recall} with step 2 done: {@code sims[offset .. offset + slots - 1]} are the cue's similarities (from
+     * {@link #similarities}). Computes retention at {@code atMillis} and steps 3 to 5.
      */
-    public List<Hit> recallWithSimilarity(SpaceState space, float[] similarity, int offset, long atMillis, int k,
-                                          int seedK, int maxHops, float hopDecay, float threshold,
+    public List<Hit> recallWithSimilarity(MemorySpace space, float[] sims, int offset, long atMillis, RecallParams p,
                                           MemoryKernels kernels) {
-        int n = space.size();
-        if (n == 0) {
+        SpaceIndex idx = space.index();
+        if (idx == null || idx.memories == 0) {
             return List.of();
         }
-        ensure(n);
-        kernels.decayRetention(space.lastAccess(), space.stability(), n, atMillis, retention);
-        return rank(space, similarity, offset, k, seedK, maxHops, hopDecay, threshold, kernels);
-    }
-
-    /** Steps 3 to 6, with {@code retention} filled and the similarities at {@code sim[off ..]}. */
-    private List<Hit> rank(SpaceState space, float[] sim, int off, int k, int seedK, int maxHops, float hopDecay,
-                           float threshold, MemoryKernels kernels) {
-        int n = space.size();
-        TopRows seeds = new TopRows(Math.min(seedK, n));
-        for (int i = 0; i < n; i++) {
-            if (sim[off + i] > 0f) {
-                seeds.offer(i, sim[off + i], space.id(i));
+        int slots = idx.slotCount;
+        ensure(slots);
+        RowChunk[] rows = new RowChunk[idx.chunkCount()];
+        TopRows seeds = new TopRows(Math.min(p.seedK(), idx.memories));
+        for (int c = 0; c < rows.length; c++) {
+            RowChunk r = space.rows(c);
+            rows[c] = r;
+            int len = idx.slotsIn(c);
+            int base = c * idx.chunkSlots;
+            if (r == null) {
+                java.util.Arrays.fill(retention, base, base + len, 0f);
+                continue;
+            }
+            ensureChunkScratch(len);
+            kernels.decayRetention(r.lastAccess, r.stability, len, atMillis, chunkScratch);
+            System.arraycopy(chunkScratch, 0, retention, base, len);
+            for (int i = 0; i < len; i++) {
+                float s = sims[offset + base + i];
+                if (r.ids[i] != null && s > 0f) {
+                    seeds.offer(base + i, s, r.ids[i]);
+                }
             }
         }
-        int[] seedRows = seeds.sortedRows();
-        if (seedRows.length == 0) {
+        int[] seedSlots = seeds.sortedRows();
+        if (seedSlots.length == 0) {
             return List.of();
         }
-        float[] seedActivations = new float[seedRows.length];
-        for (int i = 0; i < seedRows.length; i++) {
-            seedActivations[i] = sim[off + seedRows[i]];
+        float[] seedActivations = new float[seedSlots.length];
+        for (int i = 0; i < seedSlots.length; i++) {
+            seedActivations[i] = sims[offset + seedSlots[i]];
         }
-        kernels.spreadActivation(space.graph(), seedRows, seedActivations, seedRows.length, maxHops, hopDecay,
-                threshold, activation, firstHop);
+        kernels.spreadActivation(space.graph(), seedSlots, seedActivations, seedSlots.length, p.maxHops(),
+                p.hopDecay(), p.threshold(), activation, firstHop);
 
-        float[] strength = space.strength();
-        TopRows best = new TopRows(Math.min(k, n));
-        for (int i = 0; i < n; i++) {
-            float score = activation[i] * retention[i] * strength[i];
-            if (score > 0f) {
-                best.offer(i, score, space.id(i));
+        TopRows best = new TopRows(Math.min(p.k(), idx.memories));
+        for (int c = 0; c < rows.length; c++) {
+            RowChunk r = rows[c];
+            if (r == null) {
+                continue;
+            }
+            int base = c * idx.chunkSlots;
+            for (int i = 0; i < idx.slotsIn(c); i++) {
+                if (r.ids[i] == null) {
+                    continue;
+                }
+                float score = activation[base + i] * retention[base + i] * r.strength[i];
+                if (score > 0f) {
+                    best.offer(base + i, score, r.ids[i]);
+                }
             }
         }
-        int[] rows = best.sortedRows();
-        List<Hit> hits = new ArrayList<>(rows.length);
-        for (int r : rows) {
-            hits.add(new Hit(space.id(r), activation[r] * retention[r] * strength[r], sim[off + r], activation[r],
-                    retention[r], firstHop[r]));
+        int[] top = best.sortedRows();
+        List<Hit> hits = new ArrayList<>(top.length);
+        for (int s : top) {
+            RowChunk r = rows[s / idx.chunkSlots];
+            int i = s % idx.chunkSlots;
+            hits.add(new Hit(r.ids[i], s, activation[s] * retention[s] * r.strength[i], sims[offset + s],
+                    activation[s], retention[s], firstHop[s]));
         }
         return hits;
-    }
-
-    /** Retention of every memory at {@code atMillis}, for the decay sweep; valid up to {@code space.size()}. */
-    public float[] retention(SpaceState space, long atMillis, MemoryKernels kernels) {
-        int n = space.size();
-        ensure(n);
-        kernels.decayRetention(space.lastAccess(), space.stability(), n, atMillis, retention);
-        return retention;
     }
 
     private void ensure(int n) {
         if (retention.length < n) {
             int cap = Math.max(n, retention.length * 2);
             retention = new float[cap];
-            similarity = new float[cap];
             activation = new float[cap];
             firstHop = new int[cap];
+        }
+    }
+
+    private void ensureChunkScratch(int n) {
+        if (chunkScratch.length < n) {
+            chunkScratch = new float[n];
         }
     }
 }

@@ -6,8 +6,10 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Everything one memory space holds, column by column, so the kernels read contiguous arrays without copying:
- * row i of every column is memory i, and row i of {@link #embeddings()} is floats [i·dim, (i+1)·dim).
+ * A memory space in one dense value, column by column: row i of every column is memory i, and row i of
+ * {@link #embeddings()} is floats [i·dim, (i+1)·dim). This was the state layout of engram-flink's state format 1
+ * (one {@code ValueState} per space); it is now read only to migrate such savepoints into chunks
+ * ({@link LegacyLayout}), and it is the dense form tests and tools compare spaces in ({@link #denseCopyOf}).
  *
  * <p>Edges are parallel arrays in insertion order; the CSR the spreading kernel needs is derived from them and
  * cached until the next mutation. The id index and edge index are derived too, rebuilt lazily after a restore.
@@ -54,6 +56,70 @@ public final class SpaceState {
         this.edgeFrom = edgeFrom;
         this.edgeTo = edgeTo;
         this.edgeWeight = edgeWeight;
+    }
+
+    /**
+     * The dense form of a chunked space: its live memories in slot order (embeddings as stored), and
+     * its edges by source in slot order, each source's in insertion order (the order spreading follows). Null when
+     * the store holds nothing for the space.
+     */
+    public static SpaceState denseCopyOf(io.engram.job.space.SpaceStore store) {
+        SpaceIndex idx = store.index();
+        if (idx == null) {
+            return null;
+        }
+        SpaceState s = new SpaceState();
+        s.dim = idx.dim;
+        int[] rowOfSlot = new int[idx.slotCount];
+        Arrays.fill(rowOfSlot, -1);
+        for (int c = 0; c < idx.chunkCount(); c++) {
+            RowChunk rows = store.rows(c);
+            VectorChunk vec = store.vectors(c);
+            for (int i = 0; rows != null && i < idx.slotsIn(c); i++) {
+                if (rows.ids[i] == null) {
+                    continue;
+                }
+                float[] e = Arrays.copyOfRange(vec.data, i * idx.dim, (i + 1) * idx.dim);
+                rowOfSlot[c * idx.chunkSlots + i] = s.size;
+                s.upsert(rows.ids[i], e, rows.strength[i], rows.stability[i], rows.lastAccess[i]);
+            }
+        }
+        for (int c = 0; c < idx.chunkCount(); c++) {
+            EdgeChunk ec = store.edges(c);
+            for (int i = 0; ec != null && i < idx.slotsIn(c); i++) {
+                EdgeList out = ec.out(i);
+                for (int j = 0; out != null && j < out.extent(); j++) {
+                    if (out.slot(j) >= 0) {
+                        s.associate(rowOfSlot[c * idx.chunkSlots + i], rowOfSlot[out.slot(j)], out.weight(j));
+                    }
+                }
+            }
+        }
+        return s;
+    }
+
+    /**
+     * This space as the chunked layout holds it after migration ({@link LegacyLayout}), in dense form: embeddings as
+     * it stores them ({@code MemorySpace.scaled}), edges grouped by source row (each source's in insertion order),
+     * the order {@link #denseCopyOf} lists them in.
+     */
+    public SpaceState withStoredEmbeddings() {
+        SpaceState c = new SpaceState();
+        c.dim = dim; // an emptied space keeps its dimension
+        float[] row = new float[dim];
+        for (int r = 0; r < size; r++) {
+            System.arraycopy(embeddings, r * dim, row, 0, dim);
+            c.upsert(ids[r], io.engram.job.space.MemorySpace.scaled(row), strength[r], stability[r], lastAccess[r]);
+        }
+        Integer[] order = new Integer[edgeCount];
+        for (int e = 0; e < edgeCount; e++) {
+            order[e] = e;
+        }
+        Arrays.sort(order, java.util.Comparator.comparingInt(e -> edgeFrom[e])); // stable
+        for (int e : order) {
+            c.associate(edgeFrom[e], edgeTo[e], edgeWeight[e]);
+        }
+        return c;
     }
 
     // ----- reads -------------------------------------------------------------------------------------------------

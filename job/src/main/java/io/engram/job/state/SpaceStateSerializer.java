@@ -211,12 +211,20 @@ public final class SpaceStateSerializer extends TypeSerializer<SpaceState> {
         return SpaceStateSerializer.class.hashCode();
     }
 
+    /**
+     * What a savepoint of this build records for the old one-value state: {@link ChunkedLayoutRequired}, a class
+     * engram-flink builds of the one-value layout do not have, so they refuse such a savepoint at restore (naming the
+     * class) instead of starting with empty spaces. This build reads both.
+     */
     @Override
     public TypeSerializerSnapshot<SpaceState> snapshotConfiguration() {
-        return new Snapshot();
+        return new ChunkedLayoutRequired();
     }
 
-    /** The serializer has no configuration; the data carries its own format version. */
+    /**
+     * The snapshot engram-flink's one-value layout (state layout 1) wrote: still read, so its savepoints restore and
+     * are migrated into chunks.
+     */
     public static final class Snapshot extends SimpleTypeSerializerSnapshot<SpaceState> {
         public Snapshot() {
             super(() -> INSTANCE);

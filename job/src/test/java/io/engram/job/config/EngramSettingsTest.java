@@ -181,6 +181,12 @@ class EngramSettingsTest {
         l.add(invalid(EngramOptions.MAX_PAST_AGE, Duration.ZERO));
         l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("8kb"))); // no room for a dead letter
         l.add(invalid(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("2gb")));
+        l.add(invalid(EngramOptions.RECALL_CONSISTENCY, "eventual"));
+        l.add(invalid(EngramOptions.WAIT_TIMEOUT, Duration.ZERO));
+        l.add(invalid(EngramOptions.WAIT_ON_TIMEOUT, "shrug"));
+        l.add(invalid(EngramOptions.MAX_WAITING_PER_SPACE, 0));
+        l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 0));
+        l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 65_537));
         return l;
     }
 
@@ -198,7 +204,8 @@ class EngramSettingsTest {
     @Test
     void everyCheckedOptionHasAnInvalidCase() throws Exception {
         // options that accept any value of their type
-        List<String> free = List.of(EngramOptions.LIBRARY_PATH.key(), EngramOptions.CPU_VARIANT.key());
+        List<String> free = List.of(EngramOptions.LIBRARY_PATH.key(), EngramOptions.CPU_VARIANT.key(),
+                EngramOptions.STATE_CACHE_SIZE.key()); // any size: 0 turns the cache off
         List<String> covered = invalidValues().stream().map(Invalid::key).toList();
         for (Field f : EngramOptions.class.getFields()) {
             if (Modifier.isStatic(f.getModifiers()) && f.get(null) instanceof ConfigOption<?> o

@@ -61,7 +61,7 @@ final class E2eSupport {
     private E2eSupport() {
     }
 
-    /** The MiniCluster of the end-to-end tests: one TaskManager, {@link #PARALLELISM} slots, 64 MiB task off-heap. */
+    /** The MiniCluster of the end-to-end tests: one TaskManager, {@link #PARALLELISM} slots, 64 MiB managed memory. */
     static MiniClusterExtension miniCluster() {
         return new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
                 .setNumberTaskManagers(1)

@@ -31,6 +31,7 @@ import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.execution.SuppressRestartsException;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
@@ -65,25 +66,25 @@ class RecallEndToEndIT {
 
     private static final long SEED = 20261107L;
     private static final int QUERIES_PER_SPACE = 10;
-    /** Task off-heap memory of the shared MiniCluster: room for 2 slots x the default 2 MiB arena. */
-    private static final MemorySize OFF_HEAP = MemorySize.parse("64m");
+    /** Managed memory of the shared MiniCluster's TaskManager: 32 MiB per slot, room for the default 2 MiB arena. */
+    private static final MemorySize MANAGED = MemorySize.parse("64m");
 
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(
             new MiniClusterResourceConfiguration.Builder()
                     .setNumberTaskManagers(1)
                     .setNumberSlotsPerTaskManager(E2eSupport.PARALLELISM)
-                    .setConfiguration(clusterConfig(OFF_HEAP))
+                    .setConfiguration(clusterConfig(MANAGED))
                     .build());
 
     private static EmbeddedKafkaBroker kafka;
     private static Optional<NativeLoadException> zigMissing;
     private static final Map<String, String> TIMINGS = new TreeMap<>();
 
-    static Configuration clusterConfig(MemorySize offHeap) {
+    static Configuration clusterConfig(MemorySize managed) {
         Configuration c = new Configuration();
         c.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
-        c.set(TaskManagerOptions.TASK_OFF_HEAP_MEMORY, offHeap);
+        c.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, managed);
         return c;
     }
 
@@ -273,8 +274,9 @@ class RecallEndToEndIT {
     }
 
     /**
-     * The native arenas are task off-heap memory: a TaskManager whose taskmanager.memory.task.off-heap.size cannot
-     * hold one arena per slot must fail a zig job at start, with a message naming the key and the numbers. The same
+     * The native arenas come out of the slots' managed memory: a TaskManager whose managed memory cannot hold one
+     * arena per slot must fail a zig job at start, with a message naming the keys and the numbers, and without a
+     * restart loop although the job asks for restarts (the same configuration would fail every attempt). The same
      * TaskManager runs a java job, which needs no arena.
      */
     @Test
@@ -282,7 +284,7 @@ class RecallEndToEndIT {
         Topics topics = Topics.suffixed("budget");
         topics.create(kafka);
         MiniCluster small = new MiniCluster(new MiniClusterConfiguration.Builder()
-                .setConfiguration(clusterConfig(MemorySize.parse("1m")))
+                .setConfiguration(clusterConfig(MemorySize.parse("2m"))) // 1 MiB per slot < the 2 MiB arena
                 .setNumTaskManagers(1)
                 .setNumSlotsPerTaskManager(E2eSupport.PARALLELISM)
                 .build());
@@ -290,18 +292,22 @@ class RecallEndToEndIT {
         JobClient job = null;
         try {
             Configuration zig = E2eSupport.jobConfig(kafka, topics, "zig", "hashmap", "budget-zig");
+            zig.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+            zig.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 1000);
             job = startOn(small, zig, "engram-e2e-budget-zig");
             Throwable failure = E2eSupport.failureOf(job, WAIT);
             String messages = E2eSupport.messages(failure);
-            LOG.info("zig with 1 MiB task off-heap failed with:\n{}", messages);
+            LOG.info("zig with 1 MiB of managed memory per slot failed with:\n{}", messages);
             if (zigMissing.isPresent()) {
                 assertThat(E2eSupport.causeOf(failure, NativeLoadException.class)).as(messages).isPresent();
             } else {
+                assertThat(E2eSupport.causeOf(failure, SuppressRestartsException.class)).as("no restarts: " + messages)
+                        .isPresent();
                 assertThat(E2eSupport.causeOf(failure, IllegalStateException.class)).as(messages)
                         .hasValueSatisfying(e -> assertThat(e.getMessage())
-                                .contains("taskmanager.memory.task.off-heap.size")
-                                .contains("engram.kernels.arena.size")
-                                .contains("x 2 task slots")
+                                .contains("engram.kernels.arena.size 2.000mb")
+                                .contains("managed memory: 1024.000kb (1048576 bytes)")
+                                .contains("taskmanager.memory.managed.size")
                                 .contains("engram.kernels.mode=java"));
             }
             E2eSupport.cancel(job);

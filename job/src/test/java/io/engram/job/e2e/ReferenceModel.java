@@ -44,6 +44,8 @@ final class ReferenceModel {
         float strength;
         float stability;
         long lastAccess;
+        /** Null when the last store had none. */
+        String content;
 
         Memory(String id) {
             this.id = id;
@@ -70,8 +72,39 @@ final class ReferenceModel {
         /** The applied events' timestamps by event id: what the job's dedup map holds. */
         final Map<String, Long> appliedEventTimes = new TreeMap<>();
 
+        /** Slot → memory id (null: a free slot), allocated as the job's chunked layout does it. */
+        final List<String> slots = new ArrayList<>();
+
+        /** The memories in slot order: the order of the job's dense view and of its spreading frontier. */
         List<Memory> rows() {
-            return new ArrayList<>(memories.values());
+            List<Memory> l = new ArrayList<>();
+            for (String id : slots) {
+                if (id != null) {
+                    l.add(memories.get(id));
+                }
+            }
+            return l;
+        }
+
+        /** A new memory takes the lowest free slot, else a new one at the end. */
+        void allocate(String id) {
+            int free = slots.indexOf(null);
+            if (free >= 0) {
+                slots.set(free, id);
+            } else {
+                slots.add(id);
+            }
+        }
+
+        void free(String id) {
+            slots.set(slots.indexOf(id), null);
+        }
+
+        /** The edges grouped by their source's slot, each source's in insertion order (the job's dense order). */
+        List<Edge> edgesBySource() {
+            List<Edge> l = new ArrayList<>(edges);
+            l.sort(java.util.Comparator.comparingInt(e -> slots.indexOf(e.from)));
+            return l;
         }
     }
 
@@ -161,10 +194,16 @@ final class ReferenceModel {
             if (s.dim == 0) {
                 s.dim = dim;
             }
+            if (!s.memories.containsKey(m.getMemoryId())) {
+                s.allocate(m.getMemoryId());
+            }
             Memory mem = s.memories.computeIfAbsent(m.getMemoryId(), Memory::new);
             mem.embedding = toArray(m.getEmbedding());
             mem.strength = m.getStrength();
-            mem.stability = m.getStabilityS() == null ? settings.defaultStabilityS : m.getStabilityS();
+            mem.content = m.getContent() == null ? null : m.getContent().toString();
+            // the stability cap applies at store as at reinforce
+            mem.stability = Math.min(settings.maxStabilityS,
+                    m.getStabilityS() == null ? settings.defaultStabilityS : m.getStabilityS());
             mem.lastAccess = ts;
         } else if (p instanceof ReinforceMemory r) {
             Memory mem = s.memories.get(r.getMemoryId());
@@ -185,6 +224,7 @@ final class ReferenceModel {
             if (s.memories.remove(f.getMemoryId()) == null) {
                 return "UNKNOWN_MEMORY";
             }
+            s.free(f.getMemoryId());
             s.edges.removeIf(edge -> edge.from.equals(f.getMemoryId()) || edge.to.equals(f.getMemoryId()));
         }
         s.appliedEventIds.add(e.getEventId());

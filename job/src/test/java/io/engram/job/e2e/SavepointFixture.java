@@ -10,6 +10,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.operator.MemorySpaceFunction;
 import io.engram.job.operator.Operators;
+import io.engram.job.space.MemorySpace;
+import io.engram.job.state.FlinkSpaceStore;
 import io.engram.job.state.SpaceState;
 import io.engram.job.state.SpaceStateSerializer;
 import io.engram.schemas.AvroCodec;
@@ -57,8 +59,12 @@ import org.apache.flink.util.Collector;
  * old one, so a savepoint from every earlier version keeps being restored by the current code.
  */
 final class SavepointFixture {
-    /** The fixture directory under {@code savepoints/}: state version 1, written by commit 43f8e1c. */
-    static final String NAME = "state-v1-43f8e1c";
+    /**
+     * The fixture directories under {@code savepoints/}, oldest first: one per released state version. The last is
+     * what {@link SavepointFixtureGenerator} writes (the current state version).
+     */
+    static final List<String> NAMES = List.of("state-v1-43f8e1c", "state-v2-chunked");
+    static final String CURRENT = NAMES.get(NAMES.size() - 1);
     static final String SAVEPOINT = "savepoint";
     static final String EXPECTED = "expected-state.json";
     /** Job name for {@link E2eSupport#jobConfig}: consumer group and transactional id prefix of the fixture job. */
@@ -98,10 +104,10 @@ final class SavepointFixture {
                 .setFraction(null).build();
     }
 
-    /** The committed fixture directory (on the test classpath). */
-    static Path directory() {
-        URL url = SavepointFixture.class.getResource("/savepoints/" + NAME + "/" + EXPECTED);
-        assertThat(url).as("fixture savepoints/%s on the test classpath", NAME).isNotNull();
+    /** A committed fixture directory (on the test classpath). */
+    static Path directory(String name) {
+        URL url = SavepointFixture.class.getResource("/savepoints/" + name + "/" + EXPECTED);
+        assertThat(url).as("fixture savepoints/%s on the test classpath", name).isNotNull();
         try {
             return Path.of(url.toURI()).getParent();
         } catch (URISyntaxException e) {
@@ -119,7 +125,7 @@ final class SavepointFixture {
     static ObjectNode expected(Workload w, KernelControl control, Topics topics, long sweepIntervalMs,
                                String generatedBy) {
         ObjectNode root = JSON.createObjectNode();
-        root.put("fixture", NAME);
+        root.put("fixture", CURRENT);
         root.put("generatedBy", generatedBy);
         root.put("seed", SEED);
         root.put("t0", w.t0);
@@ -147,9 +153,12 @@ final class SavepointFixture {
                 r.put("strength", m.strength);
                 r.put("stability", m.stability);
                 r.put("lastAccess", m.lastAccess);
+                if (m.content != null) {
+                    r.put("content", m.content);
+                }
             }
             ArrayNode es = sp.putArray("edges");
-            for (ReferenceModel.Edge edge : s.edges) {
+            for (ReferenceModel.Edge edge : s.edgesBySource()) {
                 es.addObject().put("from", edge.from).put("to", edge.to).put("weight", edge.weight);
             }
             ObjectNode dedup = sp.putObject("dedup");
@@ -257,6 +266,8 @@ final class SavepointFixture {
         public byte[] spaceState;
         /** The dedup map as "eventId=timestamp" lines, sorted. */
         public String dedup;
+        /** Every memory's content as "memoryId=content" lines, sorted; memories without content are not listed. */
+        public String contents;
         public Long nextSweep;
         public String timers;
 
@@ -279,13 +290,13 @@ final class SavepointFixture {
     /** Reads every keyed state of the memory operator that the fixture's state version has. */
     public static final class RowReader extends KeyedStateReaderFunction<String, Row> {
         private static final long serialVersionUID = 1L;
-        private transient ValueState<SpaceState> space;
+        private transient FlinkSpaceStore space;
         private transient MapState<String, Long> dedup;
         private transient ValueState<Long> nextSweep;
 
         @Override
         public void open(OpenContext openContext) {
-            space = getRuntimeContext().getState(MemorySpaceFunction.SPACE);
+            space = new FlinkSpaceStore(FlinkSpaceStore.States.of(getRuntimeContext()), 0, 64);
             dedup = getRuntimeContext().getMapState(MemorySpaceFunction.DEDUP);
             nextSweep = getRuntimeContext().getState(MemorySpaceFunction.NEXT_SWEEP);
         }
@@ -294,12 +305,23 @@ final class SavepointFixture {
         public void readKey(String key, Context ctx, Collector<Row> out) throws Exception {
             Row row = new Row();
             row.space = key;
-            SpaceState s = space.value();
+            SpaceState s = space.bind(key).denseView();
+            TreeMap<String, String> contents = new TreeMap<>();
             if (s != null) {
                 DataOutputSerializer bytes = new DataOutputSerializer(1024);
                 SpaceStateSerializer.INSTANCE.serialize(s, bytes);
                 row.spaceState = bytes.getCopyOfBuffer();
+                for (int r = 0; r < s.size(); r++) {
+                    int slot = space.slotOf(s.id(r));
+                    String c = slot < 0 ? null : space.content(slot); // not yet migrated: no content
+                    if (c != null) {
+                        contents.put(s.id(r), c);
+                    }
+                }
             }
+            StringBuilder cs = new StringBuilder();
+            contents.forEach((k, v) -> cs.append(k).append('=').append(v).append('\n'));
+            row.contents = cs.toString();
             TreeMap<String, Long> d = new TreeMap<>();
             for (Map.Entry<String, Long> e : dedup.entries()) {
                 d.put(e.getKey(), e.getValue());
@@ -370,6 +392,7 @@ final class SavepointFixture {
             assertThat(s.dim()).as("%s: dim of %s", what, name).isEqualTo(want.get("dim").asInt());
             JsonNode rows = want.get("memories");
             assertThat(s.size()).as("%s: memories of %s", what, name).isEqualTo(rows.size());
+            TreeMap<String, String> wantContents = new TreeMap<>();
             for (int r = 0; r < rows.size(); r++) {
                 JsonNode m = rows.get(r);
                 String id = m.get("id").asText();
@@ -379,15 +402,27 @@ final class SavepointFixture {
                     emb[i] = m.get("embedding").get(i).floatValue();
                 }
                 assertThat(Arrays.copyOfRange(s.embeddings(), r * s.dim(), (r + 1) * s.dim()))
-                        .as("%s: embedding of %s", what, id).isEqualTo(emb);
+                        .as("%s: embedding of %s", what, id).isEqualTo(MemorySpace.scaled(emb));
                 assertThat(s.strength()[r]).as("%s: strength of %s", what, id)
                         .isEqualTo(m.get("strength").floatValue());
                 assertThat(s.stability()[r]).as("%s: stability of %s", what, id)
                         .isEqualTo(m.get("stability").floatValue());
                 assertThat(s.lastAccess()[r]).as("%s: last access of %s", what, id)
                         .isEqualTo(m.get("lastAccess").asLong());
+                if (m.has("content")) {
+                    wantContents.put(id, m.get("content").asText());
+                }
             }
-            JsonNode edges = want.get("edges");
+            StringBuilder contents = new StringBuilder();
+            wantContents.forEach((k, v) -> contents.append(k).append('=').append(v).append('\n'));
+            assertThat(row.contents).as("%s: contents of %s", what, name).isEqualTo(contents.toString());
+            // Per source, edges keep their insertion order (the order spreading follows); the dense form lists the
+            // sources in slot order, so the expected list is stably sorted by its source's row.
+            List<JsonNode> edges = new ArrayList<>();
+            want.get("edges").forEach(edges::add);
+            List<String> rowIds = new ArrayList<>();
+            rows.forEach(m -> rowIds.add(m.get("id").asText()));
+            edges.sort(java.util.Comparator.comparingInt(e -> rowIds.indexOf(e.get("from").asText())));
             assertThat(s.edgeCount()).as("%s: edges of %s", what, name).isEqualTo(edges.size());
             for (int i = 0; i < edges.size(); i++) {
                 JsonNode e = edges.get(i);

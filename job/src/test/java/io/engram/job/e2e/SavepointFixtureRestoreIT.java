@@ -44,7 +44,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A savepoint taken before a state-schema change restores after it: the committed fixture
- * ({@link SavepointFixture#NAME}, written by an earlier commit with {@link SavepointFixtureGenerator}) is restored by
+ * ({@link SavepointFixture#NAMES}, each written with {@link SavepointFixtureGenerator}) is restored by
  * the current code, in zig and java mode, into the hashmap and the RocksDB backend. Each restored job must
  *
  * <ul>
@@ -74,40 +74,53 @@ class SavepointFixtureRestoreIT {
         return KAFKA.broker();
     }
 
-    private static JsonNode expected;
-    private static Path fixture;
+    private static final Map<String, JsonNode> EXPECTED = new HashMap<>();
+    private static final Map<String, Path> FIXTURES = new HashMap<>();
 
     @BeforeAll
     static void start(@TempDir Path tmp) throws Exception {
-        Path dir = SavepointFixture.directory();
-        expected = SavepointFixture.loadExpected(dir);
-        // restore from a copy: a restore never writes into a savepoint, but the committed files stay untouched anyway
-        fixture = tmp.resolve(SavepointFixture.NAME);
-        SavepointFixture.copyTree(dir.resolve(SavepointFixture.SAVEPOINT), fixture);
+        for (String name : SavepointFixture.NAMES) {
+            Path dir = SavepointFixture.directory(name);
+            EXPECTED.put(name, SavepointFixture.loadExpected(dir));
+            // restore from a copy: a restore never writes into a savepoint, but the committed files stay untouched
+            FIXTURES.put(name, tmp.resolve(name));
+            SavepointFixture.copyTree(dir.resolve(SavepointFixture.SAVEPOINT), tmp.resolve(name));
+        }
+    }
+
+    static Stream<String> fixtures() {
+        return SavepointFixture.NAMES.stream();
     }
 
     static Stream<Arguments> restores() {
-        return Stream.of(Arguments.of("zig", "hashmap"), Arguments.of("zig", "rocksdb"),
-                Arguments.of("java", "hashmap"), Arguments.of("java", "rocksdb"));
+        return SavepointFixture.NAMES.stream().flatMap(name -> Stream.of(Arguments.of(name, "zig", "hashmap"),
+                Arguments.of(name, "zig", "rocksdb"), Arguments.of(name, "java", "hashmap"),
+                Arguments.of(name, "java", "rocksdb")));
     }
 
-    @Test
-    void theCommittedFixtureHoldsWhatItsGeneratorRecorded() throws Exception {
-        assertThat(expected.get("fixture").asText()).isEqualTo(SavepointFixture.NAME);
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("fixtures")
+    void theCommittedFixtureHoldsWhatItsGeneratorRecorded(String name) throws Exception {
+        JsonNode expected = EXPECTED.get(name);
+        Path fixture = FIXTURES.get(name);
+        assertThat(expected.get("fixture").asText()).isEqualTo(name);
         assertThat(Files.exists(fixture.resolve("_metadata"))).as("savepoint _metadata").isTrue();
-        SavepointFixture.assertMatches(expected, SavepointFixture.read(fixture.toUri().toString()), "fixture");
+        SavepointFixture.assertMatches(expected, SavepointFixture.read(fixture.toUri().toString()), name);
     }
 
-    @ParameterizedTest(name = "{0} kernels, {1} backend")
+    @ParameterizedTest(name = "{0}: {1} kernels, {2} backend")
     @MethodSource("restores")
-    void restoresWithEveryEntryIntact(String requestedMode, String backend, @TempDir Path dir) throws Exception {
+    void restoresWithEveryEntryIntact(String name, String requestedMode, String backend, @TempDir Path dir)
+            throws Exception {
+        JsonNode expected = EXPECTED.get(name);
+        Path fixture = FIXTURES.get(name);
         long t0 = System.nanoTime();
         boolean zig = E2eSupport.zigUnavailable().isEmpty();
         String mode = zig ? requestedMode : "java"; // a -Pjava-only build has no Zig library: java restores only
         Topics topics = SavepointFixture.topics(expected);
         recreate(topics);
         List<SavepointFixture.Query> queries = SavepointFixture.queries(expected);
-        String prefix = mode + "-" + backend + "-";
+        String prefix = name + "-" + mode + "-" + backend + "-";
         Configuration conf = E2eSupport.jobConfig(kafka(), topics, mode, backend, SavepointFixture.JOB);
         SavepointFixture.pinJobSettings(conf);
         conf.set(StateRecoveryOptions.SAVEPOINT_PATH, fixture.toUri().toString());
@@ -158,7 +171,7 @@ class SavepointFixtureRestoreIT {
         SavepointFixture.assertMatches(expected, SavepointFixture.read(sp), "savepoint after restore (" + mode + ", "
                 + backend + ")");
         LOG.info("fixture {} restored ({} kernels, {} backend): {} queries answered as recorded, state equal; "
-                + "{} ms ({} ms reading the new savepoint)", SavepointFixture.NAME, mode, backend, queries.size(),
+                + "{} ms ({} ms reading the new savepoint)", name, mode, backend, queries.size(),
                 ms(t0), ms(tr));
     }
 

@@ -11,6 +11,7 @@ import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.job.operator.MemorySpaceFunction;
 import io.engram.job.operator.Operators;
+import io.engram.job.state.FlinkSpaceStore;
 import io.engram.job.state.SpaceState;
 import io.engram.job.state.SpaceStateSerializer;
 import io.engram.schemas.AvroCodec;
@@ -430,13 +431,13 @@ class SavepointRoundTripIT {
     /** Reads the memory operator's keyed state: SpaceState (serialized), dedup size, next sweep, timers. */
     public static final class SpaceReader extends KeyedStateReaderFunction<String, SpaceRow> {
         private static final long serialVersionUID = 1L;
-        private transient ValueState<SpaceState> space;
+        private transient FlinkSpaceStore space;
         private transient MapState<String, Long> dedup;
         private transient ValueState<Long> nextSweep;
 
         @Override
         public void open(OpenContext openContext) {
-            space = getRuntimeContext().getState(MemorySpaceFunction.SPACE);
+            space = new FlinkSpaceStore(FlinkSpaceStore.States.of(getRuntimeContext()), 0, 64);
             dedup = getRuntimeContext().getMapState(MemorySpaceFunction.DEDUP);
             nextSweep = getRuntimeContext().getState(MemorySpaceFunction.NEXT_SWEEP);
         }
@@ -445,7 +446,7 @@ class SavepointRoundTripIT {
         public void readKey(String key, Context ctx, Collector<SpaceRow> out) throws Exception {
             SpaceRow row = new SpaceRow();
             row.space = key;
-            SpaceState s = space.value();
+            SpaceState s = space.bind(key).denseView();
             if (s != null) {
                 DataOutputSerializer bytes = new DataOutputSerializer(1024);
                 SpaceStateSerializer.INSTANCE.serialize(s, bytes);
@@ -521,8 +522,9 @@ class SavepointRoundTripIT {
                 assertThat(s.stability()[r]).as("stability of %s", m.id).isEqualTo(m.stability);
                 assertThat(s.lastAccess()[r]).as("last access of %s", m.id).isEqualTo(m.lastAccess);
             }
-            for (int i = 0; i < want.edges.size(); i++) {
-                ReferenceModel.Edge edge = want.edges.get(i);
+            List<ReferenceModel.Edge> edges = want.edgesBySource();
+            for (int i = 0; i < edges.size(); i++) {
+                ReferenceModel.Edge edge = edges.get(i);
                 assertThat(s.id(s.edgeFrom(i)) + "->" + s.id(s.edgeTo(i)) + "@" + s.edgeWeight(i))
                         .as("edge %d of %s", i, e.getKey())
                         .isEqualTo(edge.from + "->" + edge.to + "@" + edge.weight);

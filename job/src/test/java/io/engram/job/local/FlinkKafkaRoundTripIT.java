@@ -144,7 +144,7 @@ class FlinkKafkaRoundTripIT {
         env.execute("engram-kafka-round-trip");
         long executed = System.nanoTime();
 
-        List<String> got = EmbeddedKafkaBrokerTest.readAll(kafka, out, "read_committed", RECORDS);
+        List<String> got = EmbeddedKafkaExtension.readAll(kafka, out, "read_committed", RECORDS);
         long verified = System.nanoTime();
 
         assertThat(got).hasSize(RECORDS).containsExactlyInAnyOrderElementsOf(expected);

@@ -18,6 +18,8 @@ import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.engram.job.config.EngramOptions;
+import io.engram.job.config.EngramSettings;
+import io.engram.job.operator.MemorySpacesOperator;
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
@@ -49,7 +51,6 @@ import org.apache.flink.kubernetes.operator.api.spec.FlinkVersion;
 import org.apache.flink.kubernetes.operator.api.spec.JobSpec;
 import org.apache.flink.kubernetes.operator.api.spec.JobState;
 import org.apache.flink.kubernetes.operator.api.spec.UpgradeMode;
-import org.apache.flink.runtime.clusterframework.TaskExecutorProcessSpec;
 import org.apache.flink.runtime.clusterframework.TaskExecutorProcessUtils;
 import org.apache.flink.runtime.util.EnvironmentInformation;
 import org.junit.jupiter.api.Test;
@@ -65,7 +66,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  *       {@code additionalProperties} map (podTemplate typos);</li>
  *   <li>checks every flinkConfiguration key against Flink's and engram's ConfigOptions and parses every value with
  *       the option's type; derives the TaskManager memory spec with Flink's own TaskExecutorProcessUtils and checks
- *       the native arena budget (arena x slots within task off-heap);</li>
+ *       the native arena budget (the arena within the memory operator's share of a slot's managed memory);</li>
  *   <li>asserts the contract of the rollback procedure: upgradeMode savepoint, engram.kernels.mode present, savepoint
  *       directory, jarURI/entryClass of the real job class, Prometheus reporter, flinkVersion of the Flink on the
  *       classpath;</li>
@@ -201,20 +202,12 @@ class K8sManifestsTest {
         }
 
         // Memory: what Flink derives for a TaskManager of spec.taskManager.resource.memory, and the arena budget
-        // the job checks at start (io.engram.job.operator.ArenaBudget).
+        // the job checks at submission (MemorySpacesOperator.create, with the TaskManager configuration).
         Configuration tm = new Configuration(c);
         tm.set(TaskManagerOptions.TOTAL_PROCESS_MEMORY, MemorySize.parse(d.getSpec().getTaskManager().getResource()
                 .getMemory()));
-        TaskExecutorProcessSpec spec = TaskExecutorProcessUtils.processSpecFromConfig(tm);
-        int slots = c.get(TaskManagerOptions.NUM_TASK_SLOTS);
-        MemorySize arena = c.getOptional(EngramOptions.ARENA_SIZE).orElse(MemorySize.ofMebiBytes(2));
-        long needed = arena.getBytes() * slots;
-        if (spec.getTaskOffHeapSize().getBytes() < needed) {
-            throw new IllegalArgumentException("native arenas need " + new MemorySize(needed).toHumanReadableString()
-                    + " (" + EngramOptions.ARENA_SIZE.key() + " " + arena.toHumanReadableString() + " x " + slots
-                    + " slots) but " + TaskManagerOptions.TASK_OFF_HEAP_MEMORY.key() + " is "
-                    + spec.getTaskOffHeapSize().toHumanReadableString());
-        }
+        TaskExecutorProcessUtils.processSpecFromConfig(tm);
+        MemorySpacesOperator.create(new EngramSettings(tm), tm);
     }
 
     /** The promises deploy/k8s/README.md makes about every manifest. */
@@ -340,8 +333,8 @@ class K8sManifestsTest {
 
     @Test
     void unknownOrRemovedFlinkKeysAreRejected() throws Exception {
-        assertRejected(s -> s.replace("taskmanager.memory.task.off-heap.size:", "taskmanager.memory.task.offheap.size:"),
-                "taskmanager.memory.task.offheap.size");
+        assertRejected(s -> s.replace("taskmanager.memory.managed.fraction:", "taskmanager.memory.managed.fractoin:"),
+                "taskmanager.memory.managed.fractoin");
         // Flink 1.x name of the savepoint directory, removed in Flink 2.0.
         assertRejected(s -> s.replace("execution.checkpointing.savepoint-dir:", "state.savepoints.dir:"),
                 "state.savepoints.dir");
@@ -358,15 +351,15 @@ class K8sManifestsTest {
     }
 
     @Test
-    void arenasThatDoNotFitTaskOffHeapAreRejected() throws Exception {
-        assertRejected(s -> s.replace("engram.kernels.arena.size: \"2 mb\"", "engram.kernels.arena.size: \"48 mb\""),
-                "native arenas need 96.000mb");
+    void arenasThatDoNotFitManagedMemoryAreRejected() throws Exception {
+        assertRejected(s -> s.replace("engram.kernels.arena.size: \"2 mb\"", "engram.kernels.arena.size: \"512 mb\""),
+                "does not fit the memory operator's share of managed memory");
     }
 
     @Test
     void memoryThatDoesNotFitTheTaskManagerIsRejected() throws Exception {
-        assertRejected(s -> s.replace("taskmanager.memory.task.off-heap.size: \"64m\"",
-                "taskmanager.memory.task.off-heap.size: \"8g\""), "Memory");
+        assertRejected(s -> s.replace("taskmanager.memory.managed.fraction: \"0.4\"",
+                "taskmanager.memory.managed.size: \"8g\""), "Memory");
     }
 
     // ----- helpers -----------------------------------------------------------------------------------------------

@@ -97,8 +97,8 @@ class MetricsScrapeIT {
         c.setString("metrics.reporter.prom.factory.class",
                 "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
         c.setString("metrics.reporter.prom.port", PORT_BASE + "-" + (PORT_BASE + PORTS - 1));
-        // Room for the native arenas (2 MiB per slot by default): the job checks arena x slots <= task off-heap.
-        c.set(TaskManagerOptions.TASK_OFF_HEAP_MEMORY, MemorySize.ofMebiBytes(64));
+        // Room for the native arenas (2 MiB per slot by default), which come out of the slots' managed memory.
+        c.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MemorySize.ofMebiBytes(64));
         return c;
     }
 

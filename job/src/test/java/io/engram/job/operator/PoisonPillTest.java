@@ -138,24 +138,42 @@ class PoisonPillTest {
     }
 
     @Test
-    void aResultThatCannotFitIsDeadLetteredAndTheNextOneIsAnswered() throws Exception {
-        // 16 KiB outputs; 64 memories with 250-character ids: 64 hits need ~17 KB
+    void aResultThatCannotFitIsCutToFitAndSaysSo() throws Exception {
+        // 16 KiB outputs; 64 memories with 250-character ids and 2,000 characters of content each
         var h = t.harness(new MemorySpaceFunction(settings(c -> {
             c.set(EngramOptions.MAX_OUTPUT_RECORD_SIZE, MemorySize.parse("16kb"));
             c.set(EngramOptions.BATCH_MAX_SIZE, 1);
         })));
         String space = "wide-space";
         for (int i = 0; i < 64; i++) {
-            t.send(h, space, "e" + i, T0, store(String.format("%03d", i) + "x".repeat(247), 1, 0));
+            StoreMemory m = store(String.format("%03d", i) + "x".repeat(247), 1, 0);
+            m.setContent("é".repeat(2000)); // 4,000 bytes of UTF-8
+            t.send(h, space, "e" + i, T0, m);
         }
-        RawRecord big = t.queryRecord(query(space, "q-all", T0, 1, 0).setK(64).setSeedK(64).build());
-        h.processElement(big, T0);
-        assertThat(drainResults(h)).isEmpty();
-        List<DeadLetter> dl = drainDeadLetters(h);
-        assertThat(dl).extracting(DeadLetter::getReason).containsExactly("RESULT_TOO_LARGE");
-        assertThat(bytes(dl.get(0).getValue())).isEqualTo(big.value);
-        RecallResult small = t.ask(h, query(space, "q-few", T0, 1, 0).setK(5).setSeedK(64).build());
-        assertThat(small.getHits()).hasSize(5);
+        RawRecord all = t.queryRecord(query(space, "q-all", T0, 1, 0).setK(64).setSeedK(64).build());
+        h.processElement(all, T0);
+        List<OutRecord> out = h.extractOutputValues();
+        assertThat(out).hasSize(1);
+        assertThat(DeadLetters.kafkaSize(out.get(0).key, out.get(0).value)).isLessThanOrEqualTo(16 * 1024);
+        RecallResult cut = AvroCodec.decodeRecallResult(out.get(0).value);
+        assertThat(cut.getTruncated()).isTrue();
+        assertThat(cut.getHits().size()).as("the lowest-ranked hits left out").isBetween(40, 63);
+        h.getOutput().clear();
+
+        RecallResult withContent = t.ask(h, query(space, "q-content", T0, 1, 0).setK(5).setSeedK(64)
+                .setIncludeContent(true).build());
+        assertThat(withContent.getHits()).as("all 5 ids fit").hasSize(5);
+        assertThat(withContent.getTruncated()).as("5 x 4,000 bytes of content do not").isTrue();
+        assertThat(withContent.getHits().get(0).getContent().toString()).isEqualTo("é".repeat(2000));
+        assertThat(withContent.getHits().get(4).getContent()).as("content that does not fit at all is left out")
+                .isNull();
+
+        RecallResult small = t.ask(h, query(space, "q-few", T0, 1, 0).setK(2).setSeedK(64)
+                .setIncludeContent(true).build());
+        assertThat(small.getTruncated()).isFalse();
+        assertThat(small.getHits()).extracting(hit -> hit.getContent().toString())
+                .containsOnly("é".repeat(2000));
+        assertThat(drainDeadLetters(h)).isEmpty();
     }
 
     // ----- 2. timers proportional to work ----------------------------------------------------------------------
@@ -306,39 +324,53 @@ class PoisonPillTest {
         });
     }
 
+    /**
+     * Vectors whose f32 norm would overflow (components near FLT_MAX) or vanish (denormal components) are stored
+     * scaled by a power of two, so they are recalled like any other, in both modes.
+     */
     @ParameterizedTest
     @ValueSource(strings = {"java", "zig"})
-    void vectorsWhoseF32NormOverflowsOrUnderflowsAreRejectedAtInput(String mode) throws Exception {
+    void vectorsWhoseF32NormWouldOverflowOrUnderflowAreStoredScaledAndRecalled(String mode) throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(mode.equals("java") || zigAvailable(), "no Zig in this build");
         var h = t.harness(new MemorySpaceFunction(modeSettings(mode)));
         String space = "norms";
-        t.send(h, space, "ok", T0, store("ok", 1, 0, 0, 0));
         float big = 3.0e38f;
         float tiny = 1e-45f;
-        List<MemoryEvent> bad = List.of(
-                event(space, "big", T0, store("big", big, 0, 0, 0)),
-                event(space, "big2", T0, store("big2", 1e20f, 1e20f, 0, 0)),
-                event(space, "tiny", T0, store("tiny", tiny, 0, 0, 0)),
-                event(space, "tiny2", T0, store("tiny2", 1e-30f, 1e-30f, 1e-30f, 1e-30f)));
-        for (MemoryEvent e : bad) {
-            h.processElement(t.eventRecord(e), T0);
+        float[][] vectors = {{big, 0, 0, 0}, {1e20f, 1e20f, 0, 0}, {0, 0, tiny, 0}, {0, 0, 1e-30f, 1e-30f},
+            {0, 1, 0, 1}};
+        String[] ids = {"big", "big2", "tiny", "tiny2", "plain"};
+        for (int i = 0; i < vectors.length; i++) {
+            t.send(h, space, "e" + i, T0, store(ids[i], vectors[i]));
         }
-        h.processElement(t.queryRecord(query(space, "q-big", T0, big, big, 0, 0).build()), T0);
-        h.processElement(t.queryRecord(query(space, "q-tiny", T0, 0, tiny, 0, 0).build()), T0);
-        assertThat(drainDeadLetters(h)).extracting(DeadLetter::getReason).containsOnly("NORM_OUT_OF_RANGE")
-                .hasSize(6);
-        assertThat(drainResults(h)).isEmpty();
-        assertThat(spaceState(h, space).size()).isEqualTo(1);
+        assertThat(drainDeadLetters(h)).isEmpty();
+        assertThat(spaceState(h, space).size()).isEqualTo(5);
+        for (int i = 0; i < vectors.length; i++) {
+            float[] cue = vectors[i].clone();
+            if (i % 2 == 0) {
+                for (int j = 0; j < cue.length; j++) {
+                    cue[j] *= 0.5f; // a same-direction cue of another extreme magnitude (tiny * 0.5 = 0: use sign)
+                    if (vectors[i][j] != 0 && cue[j] == 0) {
+                        cue[j] = 1;
+                    }
+                }
+            }
+            RecallResult r = t.ask(h, query(space, "q" + i, T0, cue).setSeedK(5).setMaxHops(0).build());
+            assertThat(r.getHits()).as("%s recalled in mode %s", ids[i], mode).isNotEmpty();
+            RecallHit first = r.getHits().get(0);
+            assertThat(first.getMemoryId()).isEqualTo(ids[i]);
+            assertThat(first.getSimilarity()).isCloseTo(1f, org.assertj.core.data.Offset.offset(1e-5f));
+            assertThat(r.getKernelMode()).isEqualTo(mode);
+        }
+        assertThat(drainDeadLetters(h)).isEmpty();
     }
 
-    /** Just inside the bounds, in both modes: stored, and recalled first by a cue pointing the same way. */
+    /** Large and small but ordinary magnitudes, in both modes: stored as sent, recalled first by a same-direction cue. */
     @ParameterizedTest
     @ValueSource(strings = {"java", "zig"})
     void vectorsJustInsideTheNormBoundsAreRecalled(String mode) throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(mode.equals("java") || zigAvailable(), "no Zig in this build");
         var h = t.harness(new MemorySpaceFunction(modeSettings(mode)));
         String space = "edges";
-        // sum of squares: 4e28 and 4e-30, inside [2^-100 = 7.9e-31, 2^100 = 1.27e30]
         float[][] vectors = {{1e14f, 1e14f, 1e14f, 1e14f}, {1e-15f, -1e-15f, 1e-15f, -1e-15f}, {0, 0, 1, 0}};
         String[] ids = {"huge", "minute", "plain"};
         for (int i = 0; i < 3; i++) {

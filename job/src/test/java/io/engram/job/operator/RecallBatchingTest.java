@@ -418,7 +418,7 @@ class RecallBatchingTest {
                                    org.apache.flink.util.Collector<OutRecord> out) throws Exception {
             io.engram.job.state.SpaceState s = new io.engram.job.state.SpaceState();
             s.upsert("old", new float[] {1f, 0f, 0f}, 1f, 1e6f, T0);
-            getRuntimeContext().getState(MemorySpaceFunction.SPACE).update(s);
+            getRuntimeContext().getState(io.engram.job.state.FlinkSpaceStore.LEGACY).update(s);
             getRuntimeContext().getMapState(MemorySpaceFunction.DEDUP).put("old-event", T0);
             getRuntimeContext().getState(MemorySpaceFunction.NEXT_SWEEP).update(T0 + MINUTE);
         }

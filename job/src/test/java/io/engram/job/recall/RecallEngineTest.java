@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.engram.job.state.SpaceState;
 import io.engram.job.state.SpaceStateSerializer;
+import io.engram.job.space.InMemorySpaceStore;
+import io.engram.job.space.MemorySpace;
 import io.engram.kernels.JavaKernels;
+import io.engram.kernels.MemoryKernels;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -177,7 +180,24 @@ class RecallEngineTest {
     private static List<Hit> recall(RecallEngine engine, SpaceState s, float[] cue, int k, int seedK, int maxHops,
                                     float hopDecay, float threshold) {
         CURRENT.set(s);
-        return engine.recall(s, cue, NOW, k, seedK, maxHops, hopDecay, threshold, new JavaKernels());
+        return recallOn(engine, s, cue, NOW, k, seedK, maxHops, hopDecay, threshold, new JavaKernels());
+    }
+
+    private static int chunkRound;
+
+    /**
+     * Recall over the dense space {@code s} stored in chunks, as a restore of its savepoint would store it; the chunk
+     * size cycles through 1, 3, 8 and 64 slots and every other call stores through serialization (as RocksDB does),
+     * so chunk boundaries and fresh copies are part of every test.
+     */
+    static List<Hit> recallOn(RecallEngine engine, SpaceState s, float[] cue, long at, int k, int seedK,
+                              int maxHops, float hopDecay, float threshold, MemoryKernels kernels) {
+        int[] sizes = {1, 3, 8, 64};
+        int round = chunkRound++;
+        int chunkSlots = sizes[round % sizes.length];
+        MemorySpace space = InMemorySpaceStore.chunked(s, chunkSlots, round % 2 == 0,
+                InMemorySpaceStore.rules(chunkSlots));
+        return engine.recall(space, cue, at, new RecallParams(k, maxHops, hopDecay, threshold, seedK), kernels);
     }
 
     // ----- random spaces ---------------------------------------------------------------------------------------
@@ -266,31 +286,52 @@ class RecallEngineTest {
     }
 
     @Test
-    void retentionForTheSweepMatchesTheReference() {
+    void theSweepForgetsExactlyTheMemoriesBelowTheThreshold() throws Exception {
         Random rnd = new Random(99L);
-        RecallEngine engine = new RecallEngine();
+        int forgotten = 0;
         for (int run = 0; run < 50; run++) {
             SpaceState s = randomSpace(rnd, 1 + rnd.nextInt(40), 3);
             long at = NOW + rnd.nextInt(10_000_000);
-            float[] retention = engine.retention(s, at, new JavaKernels());
+            double threshold = rnd.nextDouble() * 0.5;
             Map<String, Ref> all = referenceAll(s, new float[3], at, 1, 0, 1, 0);
-            for (int r = 0; r < s.size(); r++) {
-                assertThat((double) retention[r]).as("retention of row %d", r)
-                        .isCloseTo(all.get(s.id(r)).retention(), within(1e-6));
+            int chunkSlots = 1 + rnd.nextInt(8);
+            InMemorySpaceStore store = new InMemorySpaceStore(run % 2 == 0);
+            io.engram.job.state.LegacyLayout.migrate(s, chunkSlots, store);
+            MemorySpace space = new MemorySpace(store, InMemorySpaceStore.rules(chunkSlots));
+            List<String> keep = new ArrayList<>();
+            List<String> near = new ArrayList<>();
+            for (Ref r : all.values()) {
+                if (Math.abs(r.retention() - threshold) < 1e-6) {
+                    near.add(r.id()); // float and double may disagree on which side it lies
+                } else if (r.retention() >= threshold) {
+                    keep.add(r.id());
+                }
             }
+            io.engram.job.space.Change c = space.sweep(at, (float) threshold, new JavaKernels());
+            SpaceState after = SpaceState.denseCopyOf(store);
+            List<String> left = new ArrayList<>();
+            for (int r = 0; r < after.size(); r++) {
+                left.add(after.id(r));
+            }
+            left.removeAll(near);
+            assertThat(left).as("run %d: survivors", run).containsExactlyInAnyOrderElementsOf(keep);
+            assertThat(-c.memories()).as("run %d: forgotten count", run).isEqualTo(s.size() - after.size());
+            assertThat(space.size()).isEqualTo(after.size());
+            forgotten += s.size() - after.size();
         }
+        assertThat(forgotten).as("the random cases do forget memories").isGreaterThan(50);
     }
 
     // ----- specific cases --------------------------------------------------------------------------------------
 
     @Test
     void emptySpaceHasNoHits() {
-        assertThat(new RecallEngine().recall(new SpaceState(), new float[] {1f, 0f}, NOW, 10, 5, 3, 0.8f, 0f,
+        assertThat(recallOn(new RecallEngine(), new SpaceState(), new float[] {1f, 0f}, NOW, 10, 5, 3, 0.8f, 0f,
                 new JavaKernels())).isEmpty();
         SpaceState emptied = new SpaceState();
         emptied.upsert("a", new float[] {1f, 0f}, 1f, 10f, NOW);
         emptied.forget("a");
-        assertThat(new RecallEngine().recall(emptied, new float[] {1f, 0f}, NOW, 10, 5, 3, 0.8f, 0f,
+        assertThat(recallOn(new RecallEngine(), emptied, new float[] {1f, 0f}, NOW, 10, 5, 3, 0.8f, 0f,
                 new JavaKernels())).isEmpty();
     }
 
@@ -304,8 +345,8 @@ class RecallEngineTest {
         s.associate(1, 2, 1f);
         s.associate(2, 0, 1f);
         RecallEngine engine = new RecallEngine();
-        assertThat(engine.recall(s, new float[] {1f, 0f}, NOW, 10, 10, 5, 1f, 0f, new JavaKernels())).isEmpty();
-        assertThat(engine.recall(s, new float[] {0f, 0f}, NOW, 10, 10, 5, 1f, 0f, new JavaKernels()))
+        assertThat(recallOn(engine, s, new float[] {1f, 0f}, NOW, 10, 10, 5, 1f, 0f, new JavaKernels())).isEmpty();
+        assertThat(recallOn(engine, s, new float[] {0f, 0f}, NOW, 10, 10, 5, 1f, 0f, new JavaKernels()))
                 .as("a zero cue is similar to nothing").isEmpty();
     }
 
@@ -316,10 +357,10 @@ class RecallEngineTest {
             s.upsert(id, new float[] {1f, 1f}, 1f, 1e6f, NOW);
         }
         RecallEngine engine = new RecallEngine();
-        List<Hit> hits = engine.recall(s, new float[] {2f, 2f}, NOW, 4, 4, 0, 1f, 0f, new JavaKernels());
+        List<Hit> hits = recallOn(engine, s, new float[] {2f, 2f}, NOW, 4, 4, 0, 1f, 0f, new JavaKernels());
         assertThat(hits).extracting(Hit::memoryId).containsExactly("a", "b", "c", "d");
         assertThat(hits).extracting(Hit::score).containsOnly(hits.get(0).score());
-        List<Hit> top2 = engine.recall(s, new float[] {2f, 2f}, NOW, 2, 4, 0, 1f, 0f, new JavaKernels());
+        List<Hit> top2 = recallOn(engine, s, new float[] {2f, 2f}, NOW, 2, 4, 0, 1f, 0f, new JavaKernels());
         assertThat(top2).extracting(Hit::memoryId).as("the cut at k keeps the smaller ids").containsExactly("a", "b");
     }
 
@@ -332,7 +373,7 @@ class RecallEngineTest {
         s.upsert("via-a", new float[] {0f, 1f}, 1f, 1e6f, NOW);
         s.associate(s.rowOf("z-seed"), s.rowOf("via-z"), 1f);
         s.associate(s.rowOf("a-seed"), s.rowOf("via-a"), 1f);
-        List<Hit> hits = new RecallEngine().recall(s, new float[] {1f, 0f}, NOW, 10, 1, 2, 0.5f, 0f,
+        List<Hit> hits = recallOn(new RecallEngine(), s, new float[] {1f, 0f}, NOW, 10, 1, 2, 0.5f, 0f,
                 new JavaKernels());
         assertThat(hits).extracting(Hit::memoryId).containsExactly("a-seed", "via-a");
         assertThat(hits.get(1).hops()).isEqualTo(1);
@@ -348,7 +389,7 @@ class RecallEngineTest {
         s.upsert("unlinked", new float[] {0f, -1f, 0f}, 1f, 1e6f, NOW);
         s.associate(0, 1, 0.5f);
         s.associate(1, 2, 0.5f);
-        List<Hit> hits = new RecallEngine().recall(s, new float[] {1f, 0f, 0f}, NOW, 10, 4, 3, 0.8f, 0f,
+        List<Hit> hits = recallOn(new RecallEngine(), s, new float[] {1f, 0f, 0f}, NOW, 10, 4, 3, 0.8f, 0f,
                 new JavaKernels());
         assertThat(hits).extracting(Hit::memoryId).containsExactly("cue-like", "one-hop", "two-hops");
         assertThat(hits).extracting(Hit::hops).containsExactly(0, 1, 2);
@@ -357,10 +398,10 @@ class RecallEngineTest {
         assertThat(hits.get(2).activation()).isCloseTo(0.16f, within(1e-7f));
         assertThat(hits.get(2).score()).as("strength 2").isCloseTo(0.32f, within(1e-6f));
 
-        List<Hit> oneHop = new RecallEngine().recall(s, new float[] {1f, 0f, 0f}, NOW, 10, 4, 1, 0.8f, 0f,
+        List<Hit> oneHop = recallOn(new RecallEngine(), s, new float[] {1f, 0f, 0f}, NOW, 10, 4, 1, 0.8f, 0f,
                 new JavaKernels());
         assertThat(oneHop).extracting(Hit::memoryId).as("max_hops 1").containsExactly("cue-like", "one-hop");
-        List<Hit> thresholded = new RecallEngine().recall(s, new float[] {1f, 0f, 0f}, NOW, 10, 4, 3, 0.8f, 0.2f,
+        List<Hit> thresholded = recallOn(new RecallEngine(), s, new float[] {1f, 0f, 0f}, NOW, 10, 4, 3, 0.8f, 0.2f,
                 new JavaKernels());
         assertThat(thresholded).extracting(Hit::memoryId).as("0.16 < threshold 0.2 does not spread")
                 .containsExactly("cue-like", "one-hop");
@@ -372,7 +413,7 @@ class RecallEngineTest {
         s.upsert("weak", new float[] {1f, 0f}, 0f, 1e6f, NOW);
         s.upsert("ancient", new float[] {1f, 0f}, 1f, 1f, NOW - 1_000_000_000L);
         s.upsert("fine", new float[] {1f, 0.1f}, 1f, 100f, NOW - 100_000L);
-        List<Hit> hits = new RecallEngine().recall(s, new float[] {1f, 0f}, NOW, 10, 10, 0, 1f, 0f,
+        List<Hit> hits = recallOn(new RecallEngine(), s, new float[] {1f, 0f}, NOW, 10, 10, 0, 1f, 0f,
                 new JavaKernels());
         assertThat(hits).extracting(Hit::memoryId).containsExactly("fine");
         assertThat((double) hits.get(0).retention()).isCloseTo(Math.exp(-1), within(1e-6));

@@ -414,7 +414,8 @@ class DecodePathFuzzTest {
     static SpaceState spaceState(KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h,
                                  String space) throws Exception {
         h.getOperator().setCurrentKey(space);
-        return h.getOperator().getKeyedStateStore().getState(MemorySpaceFunction.SPACE).value();
+        return new io.engram.job.state.FlinkSpaceStore(io.engram.job.state.FlinkSpaceStore.States.of(
+                h.getOperator().getKeyedStateStore()), 0, 64).bind(space).denseView();
     }
 
     static List<String> ids(SpaceState s) {

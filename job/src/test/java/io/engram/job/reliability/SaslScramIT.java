@@ -2,7 +2,6 @@ package io.engram.job.reliability;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.engram.job.cli.EngramCli;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.schemas.AvroCodec;
@@ -11,9 +10,6 @@ import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallQuery;
 import io.engram.schemas.RecallResult;
 import io.engram.schemas.StoreMemory;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;
@@ -67,8 +63,8 @@ import org.slf4j.LoggerFactory;
  * job's principal only what it needs. Right credentials (its JAAS configuration read from a file by Kafka's
  * FileConfigProvider): a query is answered end to end. The control topic: the operators' principal may write it,
  * an application's principal (which may write events and queries) is refused by ACL. Wrong password: the job fails
- * (or makes no progress) with an authentication error. The password appears neither in the captured logs (Kafka
- * clients and Flink at INFO) nor in {@code engram status}.
+ * (or makes no progress) with an authentication error. The password does not appear in the captured logs (Kafka
+ * clients and Flink at INFO). ({@code engram status} hiding it is CliTest's, in job/tools.)
  */
 class SaslScramIT {
     private static final Logger LOG = LoggerFactory.getLogger(SaslScramIT.class);
@@ -358,28 +354,7 @@ class SaslScramIT {
                 .containsAnyOf("Authentication failed", "SaslAuthenticationException", "invalid credentials");
         assertThat(failure).doesNotContain(WRONG_PASSWORD).doesNotContain(PASSWORD);
 
-        // -- 3. engram status with the credentials as -D properties
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int rc;
-        try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
-             PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-            rc = EngramCli.execute(new ByteArrayInputStream(new byte[0]), o, e, "status",
-                    "-D", "engram.kernels.mode=java",
-                    "-D", "engram.kafka.bootstrap-servers=" + saslBootstrap,
-                    "-D", "engram.kafka.properties.security.protocol=SASL_PLAINTEXT",
-                    "-D", "engram.kafka.properties.sasl.mechanism=SCRAM-SHA-256",
-                    "-D", "engram.kafka.properties.sasl.jaas.config=" + jaas(PASSWORD));
-            rc += 10 * EngramCli.execute(new ByteArrayInputStream(new byte[0]), o, e, "status", "--json",
-                    "-D", "engram.kernels.mode=java",
-                    "-D", "engram.kafka.properties.sasl.jaas.config=" + jaas(PASSWORD));
-        }
-        String statusOut = out.toString(StandardCharsets.UTF_8) + err.toString(StandardCharsets.UTF_8);
-        LOG.info("engram status output:\n{}", statusOut);
-        assertThat(rc).as("engram status exit codes; output:\n%s", statusOut).isZero();
-        assertThat(statusOut).contains("mode.active").doesNotContain(PASSWORD);
-
-        // -- 4. the logs of this whole test
+        // -- 3. the logs of this whole test
         List<String> logs;
         synchronized (CAPTURED) {
             logs = new ArrayList<>(CAPTURED);

@@ -1,0 +1,1276 @@
+package io.engram.job.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.schemas.AvroCodec;
+import io.engram.schemas.MemoryEvent;
+import io.engram.schemas.RecallHit;
+import io.engram.schemas.RecallQuery;
+import io.engram.schemas.RecallResult;
+import io.engram.schemas.StoreMemory;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.runtime.util.EnvironmentInformation;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.utils.AppInfoParser;
+import org.apache.kafka.common.utils.Utils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The end-to-end benchmark driver (run by {@code deploy/scripts/benchmark_e2e.sh}; docs/benchmarks/e2e.md).
+ *
+ * <p>It starts a real Kafka broker (KRaft, {@link EmbeddedKafkaBroker}, in this JVM) and, for every space shape and
+ * kernel mode, the real job in a child JVM ({@code engram run}: {@code EngramJob.build} on a MiniCluster, exactly-once
+ * Kafka sinks) on fresh topics, then:
+ * <ol>
+ *   <li>ingest: produces every StoreMemory event as fast as the producer goes and measures until the job has applied
+ *       all of them (a probe recall per space whose cue is the space's last stored embedding returns that memory as
+ *       its top hit; events of a space are in order on one partition, so everything before it is applied);</li>
+ *   <li>saturation (closed loop): keeps {@code --in-flight} queries outstanding (a new one as soon as one is
+ *       answered) after a warm-up; the answer rate is the maximum throughput;</li>
+ *   <li>open loop: queries at a fixed rate of {@code --load} (0.8) x that maximum, on a schedule independent of the
+ *       answers; latency runs from a query's scheduled produce time to the moment its result appears to a
+ *       read_uncommitted consumer (results are written by transactional sinks; read_committed consumers see them
+ *       only when the checkpoint that commits them completes, measured separately);</li>
+ *   <li>verification: a read_committed consumer must see exactly one result for every query sent (probes included),
+ *       no result for an unknown query, no dead letter, and every result computed by the requested kernel mode.</li>
+ * </ol>
+ * Writes one JSON file; exits 1 when a verification fails, 2 on a usage error.
+ */
+public final class EndToEndBenchmark {
+    private static final Logger LOG = LoggerFactory.getLogger(EndToEndBenchmark.class);
+    static final String SCHEMA = "engram-e2e-bench/1";
+
+    enum Phase { PROBE, WARMUP, SATURATION, OPEN_LOOP }
+
+    record Shape(int memories, int dim, int spaces) {
+        static Shape parse(String s) {
+            String[] p = s.trim().toLowerCase(Locale.ROOT).split("x");
+            if (p.length != 3) {
+                throw new IllegalArgumentException("shape '" + s + "' is not MEMORIESxDIMxSPACES, e.g. 10000x768x4");
+            }
+            Shape shape = new Shape(Integer.parseInt(p[0]), Integer.parseInt(p[1]), Integer.parseInt(p[2]));
+            if (shape.memories < 1 || shape.dim < 1 || shape.spaces < 1) {
+                throw new IllegalArgumentException("shape '" + s + "' must be positive");
+            }
+            return shape;
+        }
+
+        String id() {
+            return memories + "x" + dim;
+        }
+
+        String label() {
+            String m = memories % 1000 == 0 ? memories / 1000 + "k" : String.valueOf(memories);
+            return m + " x " + dim + "d";
+        }
+    }
+
+    /** Settings; presets first, then the explicit flags. */
+    static final class Settings {
+        String preset = "full";
+        List<Shape> shapes = new ArrayList<>();
+        List<String> modes = new ArrayList<>(List.of("zig", "java"));
+        int parallelism = 2;
+        String jobHeap = "2g";
+        double warmupS = 10;
+        double saturationS = 20;
+        double openLoopS = 30;
+        int inFlight = 128;
+        double load = 0.8;
+        int k = 10;
+        long seed = 42;
+        Path localDir = Path.of("job/tools/target/engram-tools");
+        Path out = Path.of("job/tools/target/bench-e2e/e2e-results.json");
+        Path logDir;
+        String note = "";
+        String command = "";
+        Map<String, String> conf = new LinkedHashMap<>();
+
+        void preset(String name) {
+            preset = name;
+            switch (name) {
+                case "full" -> {
+                    shapes = new ArrayList<>(List.of(new Shape(10_000, 768, 4), new Shape(1_000, 384, 16)));
+                    warmupS = 10;
+                    saturationS = 20;
+                    openLoopS = 30;
+                    jobHeap = "2g";
+                }
+                case "quick" -> {
+                    shapes = new ArrayList<>(List.of(new Shape(10_000, 768, 2), new Shape(1_000, 384, 8)));
+                    warmupS = 5;
+                    saturationS = 10;
+                    openLoopS = 15;
+                    jobHeap = "1536m";
+                }
+                case "smoke" -> {
+                    shapes = new ArrayList<>(List.of(new Shape(1_000, 64, 2)));
+                    warmupS = 2;
+                    saturationS = 4;
+                    openLoopS = 4;
+                    jobHeap = "768m";
+                    inFlight = 32;
+                    conf.putIfAbsent("execution.checkpointing.interval", "2s");
+                }
+                default -> throw new IllegalArgumentException("unknown preset " + name);
+            }
+        }
+    }
+
+    /** One query sent: when, in which phase, and what came back. */
+    static final class Sent {
+        final Phase phase;
+        final long scheduledNanos;
+        final String expectTop;
+        volatile long uncommittedNanos;
+        volatile long committedNanos;
+        final AtomicInteger uncommitted = new AtomicInteger();
+        final AtomicInteger committed = new AtomicInteger();
+        volatile String top;
+        volatile String mode;
+        volatile long computeUs;
+
+        Sent(Phase phase, long scheduledNanos, String expectTop) {
+            this.phase = phase;
+            this.scheduledNanos = scheduledNanos;
+            this.expectTop = expectTop;
+        }
+    }
+
+    private final Settings s;
+    private final ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    EndToEndBenchmark(Settings s) {
+        this.s = s;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Settings s;
+        try {
+            s = parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("benchmark_e2e: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        int rc = new EndToEndBenchmark(s).run();
+        System.exit(rc);
+    }
+
+    static Settings parse(String[] args) {
+        Settings s = new Settings();
+        String preset = "full";
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--preset")) {
+                preset = value(args, ++i, "--preset");
+            }
+        }
+        s.preset(preset);
+        List<Shape> shapes = null;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            switch (a) {
+                case "--preset" -> i++;
+                case "--shapes" -> {
+                    shapes = new ArrayList<>();
+                    for (String p : value(args, ++i, a).split(",")) {
+                        shapes.add(Shape.parse(p));
+                    }
+                }
+                case "--modes" -> s.modes = new ArrayList<>(Arrays.asList(value(args, ++i, a).split(",")));
+                case "--parallelism" -> s.parallelism = Integer.parseInt(value(args, ++i, a));
+                case "--job-heap" -> s.jobHeap = value(args, ++i, a);
+                case "--warmup" -> s.warmupS = Double.parseDouble(value(args, ++i, a));
+                case "--saturation" -> s.saturationS = Double.parseDouble(value(args, ++i, a));
+                case "--open-loop" -> s.openLoopS = Double.parseDouble(value(args, ++i, a));
+                case "--in-flight" -> s.inFlight = Integer.parseInt(value(args, ++i, a));
+                case "--load" -> s.load = Double.parseDouble(value(args, ++i, a));
+                case "--k" -> s.k = Integer.parseInt(value(args, ++i, a));
+                case "--seed" -> s.seed = Long.parseLong(value(args, ++i, a));
+                case "--local-dir" -> s.localDir = Path.of(value(args, ++i, a));
+                case "--out" -> s.out = Path.of(value(args, ++i, a));
+                case "--log-dir" -> s.logDir = Path.of(value(args, ++i, a));
+                case "--note" -> s.note = value(args, ++i, a);
+                case "--command" -> s.command = value(args, ++i, a);
+                case "--conf" -> {
+                    String kv = value(args, ++i, a);
+                    int eq = kv.indexOf('=');
+                    if (eq <= 0) {
+                        throw new IllegalArgumentException("--conf needs key=value, got '" + kv + "'");
+                    }
+                    String key = kv.substring(0, eq).trim();
+                    if (key.equals("engram.kernels.mode") || key.startsWith("engram.topics.")
+                            || key.equals("engram.kafka.bootstrap-servers")) {
+                        throw new IllegalArgumentException("--conf " + key + " is set by the benchmark itself "
+                                + "(use --modes for the kernel modes)");
+                    }
+                    s.conf.put(key, kv.substring(eq + 1).trim());
+                }
+                default -> throw new IllegalArgumentException("unknown argument " + a);
+            }
+        }
+        if (shapes != null) {
+            s.shapes = shapes;
+        }
+        for (String m : s.modes) {
+            if (!m.equals("zig") && !m.equals("java")) {
+                throw new IllegalArgumentException("--modes takes zig and/or java, got '" + m + "'");
+            }
+        }
+        if (s.parallelism < 1 || s.inFlight < 1 || s.load <= 0 || s.load > 1 || s.saturationS <= 0
+                || s.openLoopS <= 0 || s.warmupS < 0) {
+            throw new IllegalArgumentException("--parallelism/--in-flight must be >= 1, --load in (0, 1], "
+                    + "--saturation/--open-loop > 0, --warmup >= 0");
+        }
+        if (s.logDir == null) {
+            s.logDir = s.out.toAbsolutePath().getParent();
+        }
+        return s;
+    }
+
+    private static String value(String[] args, int i, String flag) {
+        if (i >= args.length) {
+            throw new IllegalArgumentException(flag + " needs a value");
+        }
+        return args[i];
+    }
+
+    // ------------------------------------------------------------------------------------------------- run ----
+
+    int run() throws Exception {
+        Files.createDirectories(s.logDir);
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("schema", SCHEMA);
+        doc.put("date", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        doc.put("preset", s.preset);
+        doc.put("command", s.command);
+        doc.put("note", s.note);
+        doc.put("machine", machine());
+        Map<String, Object> versions = new LinkedHashMap<>();
+        versions.put("flink", EnvironmentInformation.getVersion());
+        versions.put("kafka", AppInfoParser.getVersion());
+        versions.put("java", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.runtime.version"));
+        doc.put("versions", versions);
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("parallelism", s.parallelism);
+        config.put("job_heap", s.jobHeap);
+        config.put("warmup_s", s.warmupS);
+        config.put("saturation_s", s.saturationS);
+        config.put("open_loop_s", s.openLoopS);
+        config.put("in_flight", s.inFlight);
+        config.put("load", s.load);
+        config.put("k", s.k);
+        config.put("seed", s.seed);
+        config.put("job_conf", jobConf("MODE", "PREFIX"));
+        doc.put("config", config);
+        List<Map<String, Object>> runs = new ArrayList<>();
+        doc.put("runs", runs);
+        boolean ok = true;
+
+        String loadBefore = loadAverage();
+        System.out.println("benchmark_e2e: starting a Kafka broker");
+        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start()) {
+            System.out.println("benchmark_e2e: Kafka " + AppInfoParser.getVersion() + " at " + broker.bootstrapServers());
+            int n = 0;
+            for (Shape shape : s.shapes) {
+                for (String mode : s.modes) {
+                    n++;
+                    String prefix = "e2e" + n + "-" + shape.id() + "-" + mode;
+                    System.out.printf(Locale.ROOT, "benchmark_e2e: [%s, %s] %d spaces of %d memories x %dd%n",
+                            shape.label(), mode, shape.spaces, shape.memories, shape.dim);
+                    Map<String, Object> r;
+                    try {
+                        r = runOne(broker, shape, mode, prefix, n);
+                    } catch (Exception e) {
+                        LOG.error("run {} failed", prefix, e);
+                        System.out.println("benchmark_e2e: [" + shape.label() + ", " + mode + "] FAILED: " + e);
+                        r = new LinkedHashMap<>();
+                        r.put("shape", shapeMap(shape));
+                        r.put("mode", mode);
+                        r.put("error", String.valueOf(e));
+                        r.put("ok", false);
+                    }
+                    ok &= Boolean.TRUE.equals(r.get("ok"));
+                    runs.add(r);
+                    writeJson(doc); // partial results survive a later failure
+                }
+            }
+        }
+        Map<String, Object> machine = castMap(doc.get("machine"));
+        machine.put("load_average_start", loadBefore);
+        machine.put("load_average_end", loadAverage());
+        doc.put("ratios", ratios(runs));
+        doc.put("ok", ok);
+        writeJson(doc);
+        System.out.println("benchmark_e2e: results in " + s.out + (ok ? "" : " (VERIFICATION FAILED)"));
+        return ok ? 0 : 1;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> castMap(Object o) {
+        return (Map<String, Object>) o;
+    }
+
+    private void writeJson(Map<String, Object> doc) throws IOException {
+        Path out = s.out.toAbsolutePath();
+        Files.createDirectories(out.getParent());
+        json.writeValue(out.toFile(), doc);
+    }
+
+    static List<Map<String, Object>> ratios(List<Map<String, Object>> runs) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        Map<String, Map<String, Double>> byShape = new LinkedHashMap<>();
+        for (Map<String, Object> r : runs) {
+            Object sat = r.get("saturation");
+            if (sat == null) {
+                continue;
+            }
+            Map<String, Object> sh = castMap(r.get("shape"));
+            String key = sh.get("memories") + "x" + sh.get("dim");
+            byShape.computeIfAbsent(key, x -> new LinkedHashMap<>())
+                    .put((String) r.get("mode"), ((Number) castMap(sat).get("qps")).doubleValue());
+            Object perCpu = castMap(sat).get("queries_per_job_cpu_s");
+            if (perCpu != null) {
+                byShape.get(key).put(r.get("mode") + "_cpu", ((Number) perCpu).doubleValue());
+            }
+        }
+        byShape.forEach((shape, m) -> {
+            if (m.containsKey("zig") && m.containsKey("java") && m.get("java") > 0) {
+                Map<String, Object> x = new LinkedHashMap<>();
+                x.put("shape", shape);
+                x.put("zig_qps", m.get("zig"));
+                x.put("java_qps", m.get("java"));
+                x.put("zig_over_java", m.get("zig") / m.get("java"));
+                if (m.containsKey("zig_cpu") && m.containsKey("java_cpu")) {
+                    x.put("zig_queries_per_job_cpu_s", m.get("zig_cpu"));
+                    x.put("java_queries_per_job_cpu_s", m.get("java_cpu"));
+                    x.put("zig_over_java_per_cpu_s", m.get("zig_cpu") / m.get("java_cpu"));
+                }
+                out.add(x);
+            }
+        });
+        return out;
+    }
+
+    private static Map<String, Object> shapeMap(Shape shape) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("memories", shape.memories);
+        m.put("dim", shape.dim);
+        m.put("spaces", shape.spaces);
+        m.put("label", shape.label());
+        return m;
+    }
+
+    /** The -D settings the job child gets (topics, group and transactional ids are per run). */
+    Map<String, String> jobConf(String mode, String prefix) {
+        Map<String, String> c = new LinkedHashMap<>();
+        c.put("engram.kernels.mode", mode);
+        c.put("engram.topics.memory-events", prefix + ".memory-events");
+        c.put("engram.topics.recall-queries", prefix + ".recall-queries");
+        c.put("engram.topics.recall-results", prefix + ".recall-results");
+        c.put("engram.topics.dead-letters", prefix + ".dead-letters");
+        c.put("engram.topics.control", prefix + ".control");
+        c.put("engram.kafka.group-id", prefix);
+        c.put("engram.kafka.transactional-id-prefix", prefix);
+        // Heap state: a space's memories are one object the recall reads in place. RocksDB would deserialize the
+        // whole space (30 MB at 10k x 768d) on every query.
+        c.put("state.backend.type", "hashmap");
+        // Flink flushes network buffers every 100 ms by default: that alone would be most of a recall's latency.
+        c.put("execution.buffer-timeout.interval", "5ms");
+        // A failure must show as a failure, not as a silent restart inside the measurement.
+        c.put("restart-strategy.type", "none");
+        c.putAll(s.conf);
+        return c;
+    }
+
+    private Map<String, Object> runOne(EmbeddedKafkaBroker broker, Shape shape, String mode, String prefix, int n)
+            throws Exception {
+        Map<String, String> conf = jobConf(mode, prefix);
+        broker.createTopics(s.parallelism, conf.get("engram.topics.memory-events"),
+                conf.get("engram.topics.recall-queries"), conf.get("engram.topics.recall-results"),
+                conf.get("engram.topics.dead-letters"), conf.get("engram.topics.control"));
+        String bootstrap = broker.bootstrapServers();
+        List<String> spaces = balancedSpaces(shape, s.parallelism, maxParallelism(conf), s.parallelism);
+        Path jobLog = s.logDir.resolve("job-" + prefix + ".log");
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("shape", shapeMap(shape));
+        r.put("mode", mode);
+        r.put("spaces", spaces);
+        r.put("job_log", jobLog.getFileName().toString());
+        ConcurrentHashMap<String, Sent> sent = new ConcurrentHashMap<>();
+        AtomicLong unknown = new AtomicLong();
+        Semaphore window = new Semaphore(s.inFlight);
+
+        try (JobProcess job = JobProcess.start(s, bootstrap, conf, jobLog);
+             ResultReader unc = new ResultReader(bootstrap, conf.get("engram.topics.recall-results"), false, sent,
+                     unknown, window);
+             ResultReader com = new ResultReader(bootstrap, conf.get("engram.topics.recall-results"), true, sent,
+                     unknown, null);
+             KafkaProducer<byte[], byte[]> producer = producer(bootstrap, 20, 1 << 19)) {
+            r.put("job_start_s", job.startSeconds);
+            unc.start();
+            com.start();
+
+            // ----- ingest
+            Random rnd = new Random(s.seed + n);
+            String eventsTopic = conf.get("engram.topics.memory-events");
+            String queriesTopic = conf.get("engram.topics.recall-queries");
+            Map<String, float[]> last = new LinkedHashMap<>();
+            long now = System.currentTimeMillis();
+            long t0 = System.nanoTime();
+            AtomicReference<Exception> sendFailure = new AtomicReference<>();
+            for (int i = 0; i < shape.memories; i++) {
+                for (String space : spaces) {
+                    float[] v = unitVector(rnd, shape.dim);
+                    if (i == shape.memories - 1) {
+                        last.put(space, v);
+                    }
+                    MemoryEvent e = MemoryEvent.newBuilder()
+                            .setSpace(space)
+                            .setEventId(space + "-e" + i)
+                            .setTimestampMs(now)
+                            .setPayload(StoreMemory.newBuilder().setMemoryId("m" + i).setEmbedding(boxed(v))
+                                    .setStrength(1.0f).setStabilityS(null).setContent(null).build())
+                            .build();
+                    producer.send(new ProducerRecord<>(eventsTopic, key(space), AvroCodec.encode(e)),
+                            (md, ex) -> {
+                                if (ex != null) {
+                                    sendFailure.compareAndSet(null, ex);
+                                }
+                            });
+                }
+            }
+            producer.flush();
+            if (sendFailure.get() != null) {
+                throw sendFailure.get();
+            }
+            long produced = System.nanoTime();
+            long events = (long) shape.memories * shape.spaces;
+            long loaded = awaitLoaded(producer, queriesTopic, last, sent, job, shape);
+            Map<String, Object> ingest = new LinkedHashMap<>();
+            ingest.put("events", events);
+            ingest.put("produce_s", sec(produced - t0));
+            ingest.put("applied_s", sec(loaded - t0));
+            ingest.put("events_per_s", events / sec(loaded - t0));
+            ingest.put("mb", events * (shape.dim * 4.0) / 1e6);
+            r.put("ingest", ingest);
+            System.out.printf(Locale.ROOT, "  ingest: %d events applied in %.1f s = %.0f events/s%n", events,
+                    sec(loaded - t0), events / sec(loaded - t0));
+
+            // ----- closed loop: warm-up, then saturation
+            try (KafkaProducer<byte[], byte[]> qp = producer(bootstrap, 0, 1 << 16)) {
+                float[][] cues = new float[256][];
+                for (int i = 0; i < cues.length; i++) {
+                    cues[i] = unitVector(rnd, shape.dim);
+                }
+                long warmEnd = System.nanoTime() + (long) (s.warmupS * 1e9);
+                long satEnd = warmEnd + (long) (s.saturationS * 1e9);
+                long q = 0;
+                double[] cpuAtStart = null;
+                while (true) {
+                    long t = System.nanoTime();
+                    if (t >= satEnd) {
+                        break;
+                    }
+                    if (cpuAtStart == null && t >= warmEnd) {
+                        cpuAtStart = new double[] {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
+                    }
+                    job.check();
+                    if (!window.tryAcquire(100, TimeUnit.MILLISECONDS)) {
+                        continue;
+                    }
+                    long ts = System.nanoTime();
+                    Phase phase = ts < warmEnd ? Phase.WARMUP : Phase.SATURATION;
+                    sendQuery(qp, queriesTopic, spaces.get(rnd.nextInt(spaces.size())), "c" + (q++),
+                            cues[rnd.nextInt(cues.length)], phase, ts, null, sent);
+                }
+                // Answer rate inside the saturation window (by arrival time), whatever phase the query was sent in.
+                double[] cpuAtEnd = {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
+                long answered = sent.values().stream().filter(x -> x.phase != Phase.PROBE && x.uncommittedNanos != 0
+                        && x.uncommittedNanos >= warmEnd && x.uncommittedNanos < satEnd).count();
+                double qps = answered / s.saturationS;
+                awaitAnswered(sent, Duration.ofSeconds(60), job);
+                Map<String, Object> sat = new LinkedHashMap<>();
+                sat.put("method", "closed loop, " + s.inFlight + " queries in flight");
+                sat.put("seconds", s.saturationS);
+                sat.put("answered", answered);
+                sat.put("qps", qps);
+                if (cpuAtStart != null && cpuAtEnd[0] > cpuAtStart[0]) {
+                    double jobCpu = cpuAtEnd[0] - cpuAtStart[0];
+                    // CPU time the job's JVM used in the window: unlike queries/s, queries per CPU-second does not
+                    // depend on how much of the machine other processes took.
+                    sat.put("job_cpu_s", jobCpu);
+                    sat.put("job_cpu_cores", jobCpu / s.saturationS);
+                    sat.put("queries_per_job_cpu_s", answered / jobCpu);
+                    sat.put("driver_cpu_cores", (cpuAtEnd[1] - cpuAtStart[1]) / s.saturationS);
+                }
+                sat.put("latency_ms", percentiles(latencies(sent, Phase.SATURATION, false)));
+                sat.put("job_compute_ms", percentiles(compute(sent, Phase.SATURATION)));
+                r.put("saturation", sat);
+                System.out.printf(Locale.ROOT, "  saturation (closed loop, %d in flight): %.1f queries/s%n",
+                        s.inFlight, qps);
+                if (qps <= 0) {
+                    throw new IllegalStateException("no query was answered in the saturation window");
+                }
+
+                // ----- open loop at load x max
+                double rate = qps * s.load;
+                long interval = (long) (1e9 / rate);
+                long start = System.nanoTime() + 50_000_000L;
+                long total = Math.max(1, (long) (rate * s.openLoopS));
+                long maxLag = 0;
+                for (long i = 0; i < total; i++) {
+                    long at = start + i * interval;
+                    long wait;
+                    while ((wait = at - System.nanoTime()) > 0) {
+                        LockSupport.parkNanos(wait);
+                    }
+                    maxLag = Math.max(maxLag, System.nanoTime() - at);
+                    sendQuery(qp, queriesTopic, spaces.get(rnd.nextInt(spaces.size())), "o" + i,
+                            cues[rnd.nextInt(cues.length)], Phase.OPEN_LOOP, at, null, sent);
+                    if ((i & 63) == 0) {
+                        job.check();
+                    }
+                }
+                long openEnd = System.nanoTime();
+                long openStartWallMs = System.currentTimeMillis() - (System.nanoTime() - start) / 1_000_000;
+                awaitAnswered(sent, Duration.ofSeconds(120), job);
+                long lastAnswer = sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP)
+                        .mapToLong(x -> x.uncommittedNanos).max().orElse(openEnd);
+                Map<String, Object> open = new LinkedHashMap<>();
+                open.put("method", "open loop, fixed rate");
+                open.put("target_qps", rate);
+                open.put("seconds", s.openLoopS);
+                open.put("sent", total);
+                open.put("achieved_qps", total / sec(lastAnswer - start));
+                open.put("max_send_lag_ms", maxLag / 1e6);
+                open.put("latency_ms", percentiles(latencies(sent, Phase.OPEN_LOOP, false)));
+                open.put("job_compute_ms", percentiles(compute(sent, Phase.OPEN_LOOP)));
+                r.put("open_loop", open);
+                open.put("timeline", timeline(sent, start, (int) Math.ceil(s.openLoopS)));
+                open.put("checkpoints", job.checkpoints(openStartWallMs));
+
+                // ----- verification: read_committed must see exactly one result per query
+                Duration commitWait = Duration.ofSeconds(60).plus(checkpointInterval(conf).multipliedBy(3));
+                awaitCommitted(sent, commitWait, job);
+                Thread.sleep(1000); // a late duplicate would show up now
+                open.put("committed_latency_ms", percentiles(latencies(sent, Phase.OPEN_LOOP, true)));
+                Map<String, Object> lat = castMap(open.get("latency_ms"));
+                System.out.printf(Locale.ROOT, "  open loop at %.1f queries/s: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms "
+                                + "(read_committed p50 %.0f ms)%n", rate, lat.get("p50"), lat.get("p95"),
+                        lat.get("p99"), castMap(open.get("committed_latency_ms")).get("p50"));
+            }
+            Map<String, Object> v = verify(sent, unknown.get(), mode,
+                    countRecords(bootstrap, conf.get("engram.topics.dead-letters")));
+            List<String> readerErrors = new ArrayList<>();
+            unc.errors.forEach(t -> readerErrors.add("read_uncommitted: " + t));
+            com.errors.forEach(t -> readerErrors.add("read_committed: " + t));
+            if (!readerErrors.isEmpty()) {
+                v.put("reader_errors", readerErrors);
+                v.put("ok", false);
+            }
+            r.put("verification", v);
+            r.put("ok", v.get("ok"));
+            System.out.println("  verification: " + v);
+            job.stop();
+            r.put("job_exit", job.exitCode());
+        }
+        return r;
+    }
+
+    private static long maxParallelism(Map<String, String> conf) {
+        String v = conf.get("pipeline.max-parallelism");
+        return v == null ? -1 : Long.parseLong(v);
+    }
+
+    static Duration checkpointInterval(Map<String, String> conf) {
+        String v = conf.getOrDefault("execution.checkpointing.interval", "10s").trim().toLowerCase(Locale.ROOT);
+        try {
+            return org.apache.flink.util.TimeUtils.parseDuration(v);
+        } catch (RuntimeException e) {
+            return Duration.ofSeconds(10);
+        }
+    }
+
+    /**
+     * Space names spread evenly over the Kafka partitions (the producer hashes the key) and over the memory
+     * operator's subtasks (Flink hashes the key into key groups), so no subtask idles.
+     */
+    static List<String> balancedSpaces(Shape shape, int partitions, long maxParallelismConf, int parallelism) {
+        int maxPar = maxParallelismConf > 0 ? (int) maxParallelismConf
+                : KeyGroupRangeAssignment.computeDefaultMaxParallelism(parallelism);
+        int perPartition = (shape.spaces + partitions - 1) / partitions;
+        int perSubtask = (shape.spaces + parallelism - 1) / parallelism;
+        int[] byPartition = new int[partitions];
+        int[] bySubtask = new int[parallelism];
+        List<String> out = new ArrayList<>();
+        for (int j = 0; out.size() < shape.spaces && j < 1_000_000; j++) {
+            String name = "b" + shape.dim + "-" + shape.memories + "-" + j;
+            int p = Utils.toPositive(Utils.murmur2(key(name))) % partitions;
+            int t = KeyGroupRangeAssignment.assignKeyToParallelOperator(name, maxPar, parallelism);
+            if (byPartition[p] < perPartition && bySubtask[t] < perSubtask) {
+                byPartition[p]++;
+                bySubtask[t]++;
+                out.add(name);
+            }
+        }
+        return out;
+    }
+
+    private long awaitLoaded(KafkaProducer<byte[], byte[]> producer, String topic, Map<String, float[]> last,
+                             ConcurrentHashMap<String, Sent> sent, JobProcess job, Shape shape) throws Exception {
+        String lastId = "m" + (shape.memories - 1);
+        Map<String, Long> loadedAt = new LinkedHashMap<>();
+        Map<String, String> pending = new LinkedHashMap<>();
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
+        int round = 0;
+        while (loadedAt.size() < last.size()) {
+            job.check();
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the job did not apply all memory events within 10 minutes");
+            }
+            for (Map.Entry<String, float[]> e : last.entrySet()) {
+                String space = e.getKey();
+                if (loadedAt.containsKey(space)) {
+                    continue;
+                }
+                String pid = pending.get(space);
+                Sent p = pid == null ? null : sent.get(pid);
+                if (p != null && p.uncommittedNanos == 0) {
+                    continue; // still waiting for this probe's answer
+                }
+                if (p != null && lastId.equals(p.top)) {
+                    loadedAt.put(space, p.uncommittedNanos);
+                    continue;
+                }
+                String id = "probe-" + space + "-" + (round++);
+                pending.put(space, id);
+                sendQuery(producer, topic, space, id, e.getValue(), Phase.PROBE, System.nanoTime(), lastId, sent);
+                producer.flush();
+            }
+            Thread.sleep(50);
+        }
+        return Collections.max(loadedAt.values());
+    }
+
+    private void sendQuery(KafkaProducer<byte[], byte[]> p, String topic, String space, String id, float[] cue,
+                           Phase phase, long scheduledNanos, String expectTop, ConcurrentHashMap<String, Sent> sent) {
+        RecallQuery q = RecallQuery.newBuilder()
+                .setQueryId(id)
+                .setSpace(space)
+                .setTimestampMs(System.currentTimeMillis())
+                .setCue(boxed(cue))
+                .setK(phase == Phase.PROBE ? 1 : s.k)
+                .build();
+        byte[] value = AvroCodec.encode(q);
+        sent.put(id, new Sent(phase, scheduledNanos, expectTop));
+        p.send(new ProducerRecord<>(topic, key(space), value), (md, ex) -> {
+            if (ex != null) {
+                LOG.error("sending query {} failed", id, ex);
+            }
+        });
+    }
+
+    private static void awaitAnswered(ConcurrentHashMap<String, Sent> sent, Duration timeout, JobProcess job)
+            throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            job.check();
+            if (sent.values().stream().allMatch(x -> x.uncommittedNanos != 0)) {
+                return;
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    private static void awaitCommitted(ConcurrentHashMap<String, Sent> sent, Duration timeout, JobProcess job)
+            throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            job.check();
+            if (sent.values().stream().allMatch(x -> x.committedNanos != 0)) {
+                return;
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    static Map<String, Object> verify(ConcurrentHashMap<String, Sent> sent, long unknown, String mode,
+                                      long deadLetters) {
+        long queries = sent.size();
+        long missingCommitted = 0;
+        long duplicateCommitted = 0;
+        long missingUncommitted = 0;
+        long duplicateUncommitted = 0;
+        long wrongMode = 0;
+        for (Sent x : sent.values()) {
+            int c = x.committed.get();
+            int u = x.uncommitted.get();
+            missingCommitted += c == 0 ? 1 : 0;
+            duplicateCommitted += c > 1 ? 1 : 0;
+            missingUncommitted += u == 0 ? 1 : 0;
+            duplicateUncommitted += u > 1 ? 1 : 0;
+            wrongMode += x.mode != null && !x.mode.equals(mode) ? 1 : 0;
+        }
+        Map<String, Object> v = new LinkedHashMap<>();
+        v.put("queries", queries);
+        v.put("committed_exactly_once", queries - missingCommitted - duplicateCommitted);
+        v.put("committed_missing", missingCommitted);
+        v.put("committed_duplicates", duplicateCommitted);
+        v.put("uncommitted_missing", missingUncommitted);
+        v.put("uncommitted_duplicates", duplicateUncommitted);
+        v.put("unknown_results", unknown);
+        v.put("dead_letters", deadLetters);
+        v.put("wrong_kernel_mode", wrongMode);
+        v.put("ok", queries > 0 && missingCommitted == 0 && duplicateCommitted == 0 && unknown == 0
+                && deadLetters == 0 && wrongMode == 0);
+        return v;
+    }
+
+    static List<Double> latencies(ConcurrentHashMap<String, Sent> sent, Phase phase, boolean committed) {
+        List<Double> out = new ArrayList<>();
+        for (Sent x : sent.values()) {
+            long t = committed ? x.committedNanos : x.uncommittedNanos;
+            if (x.phase == phase && t != 0) {
+                out.add((t - x.scheduledNanos) / 1e6);
+            }
+        }
+        return out;
+    }
+
+    /** Per second of the open loop (by scheduled send time): count, p50, p99 and max latency (read_uncommitted). */
+    static List<Map<String, Object>> timeline(ConcurrentHashMap<String, Sent> sent, long start, int seconds) {
+        List<List<Double>> buckets = new ArrayList<>();
+        for (int i = 0; i < seconds; i++) {
+            buckets.add(new ArrayList<>());
+        }
+        for (Sent x : sent.values()) {
+            if (x.phase == Phase.OPEN_LOOP && x.uncommittedNanos != 0) {
+                int b = (int) ((x.scheduledNanos - start) / 1_000_000_000L);
+                if (b >= 0 && b < seconds) {
+                    buckets.get(b).add((x.uncommittedNanos - x.scheduledNanos) / 1e6);
+                }
+            }
+        }
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int i = 0; i < seconds; i++) {
+            Map<String, Object> p = percentiles(buckets.get(i));
+            p.remove("p95");
+            p.remove("p99_9");
+            p.remove("mean");
+            p.put("second", i);
+            out.add(p);
+        }
+        return out;
+    }
+
+    static List<Double> compute(ConcurrentHashMap<String, Sent> sent, Phase phase) {
+        List<Double> out = new ArrayList<>();
+        for (Sent x : sent.values()) {
+            if (x.phase == phase && x.uncommittedNanos != 0) {
+                out.add(x.computeUs / 1e3);
+            }
+        }
+        return out;
+    }
+
+    /** Nearest-rank percentiles; empty input gives count 0 and no percentiles. */
+    static Map<String, Object> percentiles(List<Double> values) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("count", values.size());
+        if (values.isEmpty()) {
+            return m;
+        }
+        List<Double> v = new ArrayList<>(values);
+        Collections.sort(v);
+        for (double p : new double[] {50, 95, 99, 99.9}) {
+            int rank = (int) Math.ceil(p / 100.0 * v.size());
+            String name = p == 99.9 ? "p99_9" : "p" + (int) p;
+            m.put(name, v.get(Math.max(0, Math.min(v.size() - 1, rank - 1))));
+        }
+        m.put("max", v.get(v.size() - 1));
+        m.put("mean", v.stream().mapToDouble(Double::doubleValue).average().orElse(0));
+        return m;
+    }
+
+    private static long countRecords(String bootstrap, String topic) {
+        Properties p = consumerProps(bootstrap, false);
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
+            List<TopicPartition> tps = new ArrayList<>();
+            c.partitionsFor(topic).forEach(pi -> tps.add(new TopicPartition(topic, pi.partition())));
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps);
+            long n = 0;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline) {
+                boolean done = true;
+                for (TopicPartition tp : tps) {
+                    done &= c.position(tp) >= end.get(tp);
+                }
+                if (done) {
+                    break;
+                }
+                n += c.poll(Duration.ofMillis(200)).count();
+            }
+            return n;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- helpers ----
+
+    static byte[] key(String space) {
+        return space.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static float[] unitVector(Random rnd, int dim) {
+        float[] v = new float[dim];
+        double norm = 0;
+        for (int i = 0; i < dim; i++) {
+            v[i] = (float) rnd.nextGaussian();
+            norm += v[i] * v[i];
+        }
+        float inv = (float) (1 / Math.sqrt(norm));
+        for (int i = 0; i < dim; i++) {
+            v[i] *= inv;
+        }
+        return v;
+    }
+
+    static List<Float> boxed(float[] v) {
+        Float[] b = new Float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            b[i] = v[i];
+        }
+        return Arrays.asList(b);
+    }
+
+    static double sec(long nanos) {
+        return nanos / 1e9;
+    }
+
+    static KafkaProducer<byte[], byte[]> producer(String bootstrap, int lingerMs, int batchBytes) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("client.id", "engram-e2e-bench");
+        p.put("acks", "all");
+        p.put("enable.idempotence", "true");
+        p.put("linger.ms", String.valueOf(lingerMs));
+        p.put("batch.size", String.valueOf(batchBytes));
+        p.put("buffer.memory", String.valueOf(64L << 20));
+        p.put("compression.type", "none");
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        return new KafkaProducer<>(p);
+    }
+
+    static Properties consumerProps(String bootstrap, boolean committed) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("client.id", "engram-e2e-bench-" + (committed ? "committed" : "uncommitted"));
+        p.put("isolation.level", committed ? "read_committed" : "read_uncommitted");
+        p.put("enable.auto.commit", "false");
+        p.put("fetch.max.wait.ms", "100");
+        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        return p;
+    }
+
+    static Map<String, Object> machine() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        String cpu = "unknown";
+        String flags = "";
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name") && cpu.equals("unknown")) {
+                    cpu = line.substring(line.indexOf(':') + 1).trim();
+                }
+                if (line.startsWith("flags") && flags.isEmpty()) {
+                    List<String> have = Arrays.asList(line.substring(line.indexOf(':') + 1).trim().split(" "));
+                    List<String> f = new ArrayList<>();
+                    for (String x : List.of("avx2", "fma", "avx512f")) {
+                        if (have.contains(x)) {
+                            f.add(x);
+                        }
+                    }
+                    flags = String.join("+", f);
+                }
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // not Linux
+        }
+        m.put("cpu", cpu);
+        m.put("cpu_flags", flags);
+        m.put("cores", Runtime.getRuntime().availableProcessors());
+        long memKb = 0;
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) {
+                    memKb = Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // not Linux
+        }
+        m.put("memory_gib", Math.round(memKb / 1024.0 / 1024.0 * 10) / 10.0);
+        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
+        m.put("jdk", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.runtime.version"));
+        return m;
+    }
+
+    /** Total CPU time (user + system) of a process so far, seconds; NaN if the OS does not tell. */
+    static double cpuSeconds(ProcessHandle p) {
+        return p.info().totalCpuDuration().map(d -> d.toNanos() / 1e9).orElse(Double.NaN);
+    }
+
+    static String loadAverage() {
+        try {
+            String[] p = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return p[0] + " " + p[1] + " " + p[2];
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
+    }
+
+    private static final long RESULT_FINGERPRINT = AvroCodec.fingerprint(RecallResult.getClassSchema());
+
+    /**
+     * The query_id of a RecallResult in single-object encoding (its first field: a zig-zag varint length and UTF-8
+     * bytes after the 10-byte header), without decoding the rest; a full decode when the header is not the current
+     * RecallResult schema's.
+     */
+    static String queryIdOf(byte[] v) throws Exception {
+        boolean current = v.length > AvroCodec.HEADER_LENGTH && v[0] == AvroCodec.MARKER_0 && v[1] == AvroCodec.MARKER_1;
+        for (int i = 0; current && i < 8; i++) {
+            current = v[2 + i] == (byte) (RESULT_FINGERPRINT >>> (8 * i));
+        }
+        if (current) {
+            int pos = AvroCodec.HEADER_LENGTH;
+            long raw = 0;
+            int shift = 0;
+            while (pos < v.length && shift < 64) {
+                int b = v[pos++] & 0xff;
+                raw |= (long) (b & 0x7f) << shift;
+                shift += 7;
+                if ((b & 0x80) == 0) {
+                    long len = (raw >>> 1) ^ -(raw & 1);
+                    if (len >= 0 && pos + len <= v.length) {
+                        return new String(v, pos, (int) len, StandardCharsets.UTF_8);
+                    }
+                    break;
+                }
+            }
+        }
+        return AvroCodec.decodeRecallResult(v).getQueryId();
+    }
+
+    // ---------------------------------------------------------------------------------------- components ----
+
+    /** A consumer of the results topic (all partitions, from the beginning) that records when each result appears. */
+    static final class ResultReader implements AutoCloseable {
+        private final KafkaConsumer<byte[], byte[]> consumer;
+        private final String topic;
+        private final boolean committed;
+        private final ConcurrentHashMap<String, Sent> sent;
+        private final AtomicLong unknown;
+        private final Semaphore window;
+        private final Thread thread;
+        private volatile boolean running = true;
+        final ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+
+        ResultReader(String bootstrap, String topic, boolean committed, ConcurrentHashMap<String, Sent> sent,
+                     AtomicLong unknown, Semaphore window) {
+            this.consumer = new KafkaConsumer<>(consumerProps(bootstrap, committed));
+            this.topic = topic;
+            this.committed = committed;
+            this.sent = sent;
+            this.unknown = unknown;
+            this.window = window;
+            this.thread = new Thread(this::loop, "e2e-results-" + (committed ? "committed" : "uncommitted"));
+            this.thread.setDaemon(true);
+        }
+
+        void start() {
+            List<TopicPartition> tps = new ArrayList<>();
+            consumer.partitionsFor(topic).forEach(pi -> tps.add(new TopicPartition(topic, pi.partition())));
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            thread.start();
+        }
+
+        private void loop() {
+            try {
+                while (running) {
+                    ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(100));
+                    long now = System.nanoTime();
+                    for (ConsumerRecord<byte[], byte[]> rec : recs) {
+                        if (committed) {
+                            // Only the id is needed here: read it without decoding the hits (driver CPU is job CPU).
+                            Sent x = sent.get(queryIdOf(rec.value()));
+                            if (x == null) {
+                                unknown.incrementAndGet();
+                            } else if (x.committed.incrementAndGet() == 1) {
+                                x.committedNanos = now;
+                            }
+                            continue;
+                        }
+                        RecallResult res = AvroCodec.decodeRecallResult(rec.value());
+                        Sent x = sent.get(res.getQueryId());
+                        if (x == null) {
+                            unknown.incrementAndGet();
+                            continue;
+                        }
+                        if (x.uncommitted.incrementAndGet() == 1) {
+                            List<RecallHit> hits = res.getHits();
+                            x.top = hits.isEmpty() ? null : hits.get(0).getMemoryId();
+                            x.mode = res.getKernelMode();
+                            x.computeUs = res.getLatencyUs();
+                            x.uncommittedNanos = now;
+                            if (window != null && (x.phase == Phase.WARMUP || x.phase == Phase.SATURATION)) {
+                                window.release();
+                            }
+                        }
+                    }
+                }
+            } catch (org.apache.kafka.common.errors.WakeupException e) {
+                // closing
+            } catch (Throwable t) {
+                errors.add(t);
+                LOG.error("result reader failed", t);
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            running = false;
+            consumer.wakeup();
+            thread.join(10_000);
+            consumer.close(Duration.ofSeconds(5));
+        }
+    }
+
+    /** The job: {@code engram run} in a child JVM (MiniCluster, real EngramJob), stopped with SIGTERM. */
+    static final class JobProcess implements AutoCloseable {
+        /** Jobs still running; a shutdown hook stops them if the driver is killed (e.g. by a CI timeout). */
+        private static final java.util.Set<Process> RUNNING = ConcurrentHashMap.newKeySet();
+
+        static {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                for (Process p : RUNNING) {
+                    p.destroy();
+                }
+                for (Process p : RUNNING) {
+                    try {
+                        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                            p.destroyForcibly();
+                        }
+                    } catch (InterruptedException e) {
+                        p.destroyForcibly();
+                    }
+                }
+            }, "e2e-stop-jobs"));
+        }
+
+        private final Process process;
+        private final List<String> output = Collections.synchronizedList(new ArrayList<>());
+        double startSeconds;
+        private Integer exit;
+
+        private JobProcess(Process process) {
+            this.process = process;
+        }
+
+        static JobProcess start(Settings s, String bootstrap, Map<String, String> conf, Path log) throws Exception {
+            String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+            Path local = s.localDir.toAbsolutePath();
+            List<String> cmd = new ArrayList<>(List.of(java, "@" + local.resolve("jvm.options"),
+                    "-Xms" + s.jobHeap, "-Xmx" + s.jobHeap, "-Dlog.file=" + log.toAbsolutePath(),
+                    "-cp", local.resolve("lib") + "/*", "io.engram.job.cli.EngramCli", "run",
+                    "--bootstrap-servers", bootstrap, "--parallelism", String.valueOf(s.parallelism),
+                    "--job-heap", s.jobHeap)); // the -Xmx above; run checks and prints it
+            conf.forEach((k, v) -> {
+                cmd.add("-D");
+                cmd.add(k + "=" + v);
+            });
+            LOG.info("starting the job: {}", cmd);
+            long t0 = System.nanoTime();
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+            JobProcess j = new JobProcess(pb.start());
+            RUNNING.add(j.process);
+            Thread reader = new Thread(() -> {
+                try (BufferedReader r = new BufferedReader(new InputStreamReader(j.process.getInputStream(),
+                        StandardCharsets.UTF_8))) {
+                    for (String line = r.readLine(); line != null; line = r.readLine()) {
+                        j.output.add(line);
+                        LOG.info("job: {}", line);
+                    }
+                } catch (IOException ignored) {
+                    // process gone
+                }
+            }, "e2e-job-output");
+            reader.setDaemon(true);
+            reader.start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+            try {
+                while (true) {
+                    synchronized (j.output) {
+                        if (j.output.stream().anyMatch(l -> l.startsWith("running (started"))) {
+                            break;
+                        }
+                    }
+                    if (!j.process.isAlive()) {
+                        throw new IllegalStateException("the job exited with " + j.process.exitValue() + ": "
+                                + j.tail());
+                    }
+                    if (System.nanoTime() > deadline) {
+                        throw new IllegalStateException("the job did not start within 180 s: " + j.tail());
+                    }
+                    Thread.sleep(100);
+                }
+            } catch (Exception e) {
+                j.close();
+                throw e;
+            }
+            j.startSeconds = sec(System.nanoTime() - t0);
+            System.out.printf(Locale.ROOT, "  job started in %.1f s (log %s)%n", j.startSeconds, log);
+            return j;
+        }
+
+        double cpuSeconds() {
+            return EndToEndBenchmark.cpuSeconds(process.toHandle());
+        }
+
+        /** A line of the job's output starting with {@code prefix}, without it, or null. */
+        String field(String prefix) {
+            synchronized (output) {
+                for (String l : output) {
+                    if (l.trim().startsWith(prefix)) {
+                        return l.trim().substring(prefix.length()).trim();
+                    }
+                }
+            }
+            return null;
+        }
+
+        /**
+         * The job's recent checkpoints from the REST API (Flink keeps the last 10): trigger time relative to
+         * {@code originWallMs} in seconds, duration, size. Empty if the REST API does not answer.
+         */
+        List<Map<String, Object>> checkpoints(long originWallMs) {
+            List<Map<String, Object>> out = new ArrayList<>();
+            try {
+                String web = field("web UI:");
+                String job = field("job:");
+                if (web == null || job == null) {
+                    return out;
+                }
+                String url = web.split("\\s+")[0];
+                String jobId = job.split("\\s+")[1].replace(",", "");
+                String body = httpGet(url + (url.endsWith("/") ? "" : "/") + "jobs/" + jobId + "/checkpoints");
+                com.fasterxml.jackson.databind.JsonNode history = new ObjectMapper().readTree(body).path("history");
+                for (com.fasterxml.jackson.databind.JsonNode c : history) {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("id", c.path("id").asLong());
+                    m.put("status", c.path("status").asText());
+                    m.put("trigger_s", (c.path("trigger_timestamp").asLong() - originWallMs) / 1000.0);
+                    m.put("duration_ms", c.path("end_to_end_duration").asLong());
+                    m.put("state_mb", c.path("state_size").asLong() / 1e6);
+                    out.add(0, m);
+                }
+            } catch (Exception e) {
+                LOG.info("cannot read the job's checkpoints: {}", e.toString());
+            }
+            return out;
+        }
+
+        private static String httpGet(String url) throws Exception {
+            java.net.HttpURLConnection c = (java.net.HttpURLConnection) java.net.URI.create(url).toURL()
+                    .openConnection();
+            c.setConnectTimeout(3000);
+            c.setReadTimeout(10000);
+            try (java.io.InputStream in = c.getInputStream()) {
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            } finally {
+                c.disconnect();
+            }
+        }
+
+        String tail() {
+            synchronized (output) {
+                return String.join(" | ", output.subList(Math.max(0, output.size() - 8), output.size()));
+            }
+        }
+
+        /** Fails when the job ended or reported a status change (restart-strategy none: any failure ends it). */
+        void check() {
+            if (!process.isAlive()) {
+                throw new IllegalStateException("the job exited with " + process.exitValue() + ": " + tail());
+            }
+            synchronized (output) {
+                for (String l : output) {
+                    if (l.startsWith("job status:")) {
+                        throw new IllegalStateException("the job changed status: " + l);
+                    }
+                }
+            }
+        }
+
+        void stop() throws InterruptedException {
+            if (process.isAlive()) {
+                process.destroy(); // SIGTERM: engram run cancels the job and stops the cluster
+                if (!process.waitFor(90, TimeUnit.SECONDS)) {
+                    process.destroyForcibly();
+                    process.waitFor(30, TimeUnit.SECONDS);
+                }
+            }
+            exit = process.isAlive() ? null : process.exitValue();
+            if (exit != null) {
+                RUNNING.remove(process);
+            }
+        }
+
+        Integer exitCode() {
+            return exit;
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            stop();
+        }
+    }
+}
