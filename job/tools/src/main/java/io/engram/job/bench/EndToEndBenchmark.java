@@ -584,6 +584,13 @@ public final class EndToEndBenchmark {
         }
         // read-your-writes is a property of the queries (they name positions), not of the job: it runs in arrival.
         c.put("engram.recall.consistency", v.consistency().equals("event-time") ? "event-time" : "arrival");
+        if (v.writes()) {
+            // The ingest stamps a whole space with one timestamp: in event-time mode all of it waits for the watermark
+            // at once, and past engram.limits.max-waiting-per-space (10,000) the rest would be dead-lettered. The
+            // same limit in all three variants, so that only the consistency differs.
+            c.put(EngramOptions.MAX_WAITING_PER_SPACE.key(), String.valueOf(Math.max(
+                    EngramOptions.MAX_WAITING_PER_SPACE.defaultValue(), v.shape().memories + 10_000)));
+        }
         // Flink flushes network buffers every 100 ms by default: that alone would be most of a recall's latency.
         c.put("execution.buffer-timeout.interval", "5ms");
         // A failure must show as a failure, not as a silent restart inside the measurement.

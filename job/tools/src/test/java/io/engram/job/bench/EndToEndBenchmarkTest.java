@@ -98,7 +98,10 @@ class EndToEndBenchmarkTest {
         assertThat(rocks).containsEntry("state.backend.type", "rocksdb")
                 .containsEntry("execution.checkpointing.incremental", "true")
                 .containsEntry("engram.state.chunk-size", "16")
-                .containsEntry("engram.recall.consistency", "event-time");
+                .containsEntry("engram.recall.consistency", "event-time")
+                .containsEntry("engram.limits.max-waiting-per-space", "11000");
+        assertThat(conf).as("the main runs keep the job's waiting limit")
+                .doesNotContainKey("engram.limits.max-waiting-per-space");
         // read-your-writes is what the queries ask for; the job runs in arrival
         assertThat(new EndToEndBenchmark(s).jobConf(
                 new EndToEndBenchmark.Variant(shape, "zig", "hashmap", null, "read-your-writes", true), "p"))
