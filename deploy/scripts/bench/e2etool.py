@@ -461,7 +461,8 @@ def report(doc, md_path, out_dir, prefix, results_name, notes=None):
                     vals.append(f(r))
                 except (KeyError, TypeError):
                     vals.append("–")
-            w(f"| {label} | " + " | ".join(vals) + " |")
+            if any(v != "–" for v in vals):  # a row no run has (e.g. an older results file) is left out
+                w(f"| {label} | " + " | ".join(vals) + " |")
         row("ingest: memory events/s", lambda r: fmt(r["ingest"]["events_per_s"], 0))
         row("ingest: events (MB of embeddings)", lambda r: f"{r['ingest']['events']:,} ({r['ingest']['mb']:.0f} MB)")
         row("ingest: state bytes written per event", lambda r: fmt(r["ingest"]["state_bytes_written_per_event"], 0))
