@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * one-value layout every store rewrote the whole space's value, so every checkpoint carried the whole space again.
  * Then 1,000 reinforces of memories spread over the whole space (each rewrites its row chunk) and the checkpoint after
  * them: how chunk size trades bytes per event (docs/operations/sizing.md). The chunk size is the job's default unless
- * {@code -Dengram.it.chunk-sizes=16,64,256} asks for a measurement series (one job per size).
+ * {@code -Dit.chunk-sizes=16,64,256} asks for a measurement series (one job per size).
  */
 @Timeout(900)
 class IncrementalCheckpointIT {
@@ -54,7 +54,7 @@ class IncrementalCheckpointIT {
     static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
     static Stream<Integer> chunkSizes() {
-        String sizes = System.getProperty("engram.it.chunk-sizes", "");
+        String sizes = System.getProperty("it.chunk-sizes", "");
         return sizes.isBlank() ? Stream.of(EngramOptions.STATE_CHUNK_SIZE.defaultValue())
                 : Arrays.stream(sizes.split(",")).map(String::trim).map(Integer::valueOf);
     }
