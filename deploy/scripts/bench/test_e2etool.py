@@ -93,6 +93,70 @@ class GoalsTest(unittest.TestCase):
         self.assertFalse([x for x in g if "Java queries/s" in x[0]][0][4])  # 2.67x < 3x
 
 
+def backend_doc(heap_ingest=4000.0, rocks_ingest=2500.0, heap_qps=800.0, rocks_qps=300.0):
+    """One mode on both backends, then the three consistency variants (as the driver writes them)."""
+    d = doc()
+    heap = run("zig", heap_qps, 40.0)
+    heap.update(backend="hashmap", chunk_size=64, consistency="arrival", background_writes=False)
+    heap["ingest"]["events_per_s"] = heap_ingest
+    rocks = run("zig", rocks_qps, 70.0)
+    rocks.update(backend="rocksdb", chunk_size=64, consistency="arrival", background_writes=False)
+    rocks["ingest"]["events_per_s"] = rocks_ingest
+    variants = []
+    for c, p99 in (("arrival", 40.0), ("event-time", 300.0), ("read-your-writes", 60.0)):
+        v = run("zig", 800.0, p99)
+        del v["saturation"]
+        v.update(backend="hashmap", chunk_size=64, consistency=c, background_writes=True)
+        v["open_loop"]["stale"] = 0
+        v["open_loop"]["background_stores_acked"] = 400
+        variants.append(v)
+    d["runs"] = [heap, rocks] + variants
+    for r in d["runs"]:
+        r["open_loop"]["timeline"] = [{"second": 0, "p50": 5.0, "p99": 9.0}]
+    d["ratios"] = []
+    return d
+
+
+class BackendAndConsistencyTest(unittest.TestCase):
+    def test_rocksdb_over_heap_is_measured_per_pair_and_judged_against_half(self):
+        b = e2etool.backend_ratios(backend_doc())
+        self.assertEqual(1, len(b))
+        self.assertAlmostEqual(0.625, b[0]["ingest_ratio"])
+        self.assertAlmostEqual(0.375, b[0]["qps_ratio"])
+        g = {x[0]: x[4] for x in e2etool.goals(backend_doc())}
+        self.assertTrue(g["RocksDB ≥ 0.5× heap events/s (ingest)"])
+        self.assertFalse(g["RocksDB ≥ 0.5× heap queries/s"])
+        # the consistency variants have no p99 goal of their own (they run at their main run's rate)
+        p99 = [x for x in e2etool.goals(backend_doc()) if x[0].startswith("p99")]
+        self.assertEqual(["zig, hashmap", "zig, rocksdb"], [x[2] for x in p99])
+
+    def test_consistency_rows_add_latency_against_arrival(self):
+        rows = {r["consistency"]: r for r in e2etool.consistency_rows(backend_doc())}
+        self.assertEqual(0.0, rows["arrival"]["added_p99"])
+        self.assertEqual(260.0, rows["event-time"]["added_p99"])
+        self.assertEqual(5.0, rows["read-your-writes"]["added_p50"])  # p50 = p99 / 4 in run()
+
+    def test_variant_without_saturation_is_sane_but_a_wrong_answer_is_not(self):
+        d = backend_doc()
+        self.assertEqual([], e2etool.check(d))
+        d["runs"][1]["recall_check"] = {"queries": 20, "matched": 19, "ok": False, "problems": ["v3: no answer"]}
+        problems = e2etool.check(d)
+        self.assertTrue(any("19 of 20" in p and "v3: no answer" in p and "rocksdb" in p for p in problems), problems)
+
+    def test_report_names_runs_by_backend_and_consistency(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            md = os.path.join(tmp, "e2e.md")
+            files = e2etool.report(backend_doc(), md, tmp, "e2e", "e2e-results.json")
+            names = sorted(os.path.basename(f) for f in files)
+            with open(md, encoding="utf-8") as fh:
+                text = fh.read()
+        self.assertIn("e2e-consistency.svg", names)
+        self.assertIn("e2e-timeline-10000x768-zig-rocksdb.svg", names)
+        self.assertIn("e2e-timeline-10000x768-zig-hashmap-event-time.svg", names)
+        self.assertIn("| 10k x 768d | zig | 4,000 / 2,500 | 0.62× | 800.0 / 300.0 | 0.38× |", text)
+        self.assertIn("| event-time | 640.0 / 632.0 | 75.0 | 150.0 | 300.0 | 65.0 | 260.0 | 0 | 400 |", text)
+
+
 class ReportTest(unittest.TestCase):
     def test_report_writes_page_and_charts(self):
         d = doc()

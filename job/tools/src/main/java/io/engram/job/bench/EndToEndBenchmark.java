@@ -2,8 +2,10 @@ package io.engram.job.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.engram.job.config.EngramOptions;
 import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.schemas.AvroCodec;
+import io.engram.schemas.EventPosition;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallHit;
 import io.engram.schemas.RecallQuery;
@@ -53,9 +55,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The end-to-end benchmark driver (run by {@code deploy/scripts/benchmark_e2e.sh}; docs/benchmarks/e2e.md).
  *
- * <p>It starts a real Kafka broker (KRaft, {@link EmbeddedKafkaBroker}, in this JVM) and, for every space shape and
- * kernel mode, the real job in a child JVM ({@code engram run}: {@code EngramJob.build} on a MiniCluster, exactly-once
- * Kafka sinks) on fresh topics, then:
+ * <p>It starts a real Kafka broker (KRaft, {@link EmbeddedKafkaBroker}, in this JVM) and, for every space shape, chunk
+ * size, kernel mode and state backend, the real job in a child JVM ({@code engram run}: {@code EngramJob.build} on a
+ * MiniCluster, exactly-once Kafka sinks) on fresh topics, then:
  * <ol>
  *   <li>ingest: produces every StoreMemory event as fast as the producer goes and measures until the job has applied
  *       all of them (a probe recall per space whose cue is the space's last stored embedding returns that memory as
@@ -66,16 +68,27 @@ import org.slf4j.LoggerFactory;
  *       answers; latency runs from a query's scheduled produce time to the moment its result appears to a
  *       read_uncommitted consumer (results are written by transactional sinks; read_committed consumers see them
  *       only when the checkpoint that commits them completes, measured separately);</li>
+ *   <li>recall check: {@code --verify-recall} queries whose answers must equal a brute-force reference
+ *       ({@link RecallReference});</li>
  *   <li>verification: a read_committed consumer must see exactly one result for every query sent (probes included),
  *       no result for an unknown query, no dead letter, and every result computed by the requested kernel mode.</li>
  * </ol>
+ * Then the consistency variants ({@code --consistency}): for the first shape, mode and backend, one run per variant
+ * (arrival, event-time, read-your-writes), each with a background store stream into every space and an open loop at
+ * the rate of the arrival run above, so the added latency of each consistency is measured at the same offered load.
  * Writes one JSON file; exits 1 when a verification fails, 2 on a usage error.
  */
 public final class EndToEndBenchmark {
     private static final Logger LOG = LoggerFactory.getLogger(EndToEndBenchmark.class);
     static final String SCHEMA = "engram-e2e-bench/1";
+    static final List<String> BACKENDS = List.of("hashmap", "rocksdb");
+    static final List<String> CONSISTENCIES = List.of("arrival", "event-time", "read-your-writes");
 
-    enum Phase { PROBE, WARMUP, SATURATION, OPEN_LOOP }
+    /**
+     * PROBE: ingest detection; WARMUP / SATURATION: closed loop; OPEN_WARMUP / OPEN_LOOP / OPEN_TAIL: open loop (only
+     * OPEN_LOOP is measured; the tail keeps both topics moving until it is answered); VERIFY: the recall check.
+     */
+    enum Phase { PROBE, WARMUP, SATURATION, OPEN_WARMUP, OPEN_LOOP, OPEN_TAIL, VERIFY }
 
     record Shape(int memories, int dim, int spaces) {
         static Shape parse(String s) {
@@ -100,11 +113,41 @@ public final class EndToEndBenchmark {
         }
     }
 
+    /**
+     * One run: a fresh job on fresh topics. {@code chunkSize} null = the job's default; {@code writes}: a background
+     * store stream during the open loop (the consistency variants).
+     */
+    record Variant(Shape shape, String mode, String backend, Integer chunkSize, String consistency, boolean writes) {
+        String id() {
+            return shape.id() + "-" + mode + "-" + backend + (chunkSize == null ? "" : "-c" + chunkSize)
+                    + (writes ? "-" + consistency : "");
+        }
+
+        String label() {
+            return shape.label() + ", " + mode + ", " + backend + (chunkSize == null ? "" : ", chunk " + chunkSize)
+                    + (writes ? ", " + consistency : "");
+        }
+
+        /** The same job settings without the consistency and the background stream: the run that sets the rate. */
+        Variant main() {
+            return new Variant(shape, mode, backend, chunkSize, "arrival", false);
+        }
+    }
+
     /** Settings; presets first, then the explicit flags. */
     static final class Settings {
         String preset = "full";
         List<Shape> shapes = new ArrayList<>();
         List<String> modes = new ArrayList<>(List.of("zig", "java"));
+        List<String> backends = new ArrayList<>(BACKENDS);
+        /** Smoke only: rocksdb runs with the first mode only, so CI gets the backend without doubling the time. */
+        boolean rocksdbFirstModeOnly;
+        List<Integer> chunkSizes = new ArrayList<>();
+        List<String> consistency = new ArrayList<>(List.of("arrival"));
+        double backgroundWrites = 10;
+        int verifyRecall = 20;
+        boolean jfr;
+        List<String> jobJavaOpts = new ArrayList<>();
         int parallelism = 2;
         String jobHeap = "2g";
         double warmupS = 10;
@@ -126,6 +169,7 @@ public final class EndToEndBenchmark {
             switch (name) {
                 case "full" -> {
                     shapes = new ArrayList<>(List.of(new Shape(10_000, 768, 4), new Shape(1_000, 384, 16)));
+                    consistency = new ArrayList<>(CONSISTENCIES);
                     warmupS = 10;
                     saturationS = 20;
                     openLoopS = 30;
@@ -140,6 +184,8 @@ public final class EndToEndBenchmark {
                 }
                 case "smoke" -> {
                     shapes = new ArrayList<>(List.of(new Shape(1_000, 64, 2)));
+                    rocksdbFirstModeOnly = true;
+                    verifyRecall = 10;
                     warmupS = 2;
                     saturationS = 4;
                     openLoopS = 4;
@@ -149,6 +195,34 @@ public final class EndToEndBenchmark {
                 }
                 default -> throw new IllegalArgumentException("unknown preset " + name);
             }
+        }
+
+        /**
+         * The runs, in order: per shape and chunk size, each mode on each backend (the two backends of a mode next to
+         * each other, so their ratio is measured close in time); then the consistency variants of the first shape,
+         * chunk size, mode and backend.
+         */
+        List<Variant> variants() {
+            List<Variant> out = new ArrayList<>();
+            List<Integer> chunks = chunkSizes.isEmpty() ? Collections.singletonList(null) : chunkSizes;
+            for (Shape shape : shapes) {
+                for (Integer chunk : chunks) {
+                    for (String mode : modes) {
+                        for (String backend : backends) {
+                            if (rocksdbFirstModeOnly && backend.equals("rocksdb") && !mode.equals(modes.get(0))) {
+                                continue;
+                            }
+                            out.add(new Variant(shape, mode, backend, chunk, "arrival", false));
+                        }
+                    }
+                }
+            }
+            if (consistency.size() > 1 || !consistency.get(0).equals("arrival")) {
+                for (String c : consistency) {
+                    out.add(new Variant(shapes.get(0), modes.get(0), backends.get(0), chunks.get(0), c, true));
+                }
+            }
+            return out;
         }
     }
 
@@ -164,6 +238,9 @@ public final class EndToEndBenchmark {
         volatile String top;
         volatile String mode;
         volatile long computeUs;
+        volatile boolean stale;
+        /** The hits, kept for the recall check only. */
+        volatile List<RecallHit> hits;
 
         Sent(Phase phase, long scheduledNanos, String expectTop) {
             this.phase = phase;
@@ -212,7 +289,23 @@ public final class EndToEndBenchmark {
                         shapes.add(Shape.parse(p));
                     }
                 }
-                case "--modes" -> s.modes = new ArrayList<>(Arrays.asList(value(args, ++i, a).split(",")));
+                case "--modes" -> s.modes = list(value(args, ++i, a));
+                case "--backends" -> {
+                    s.backends = list(value(args, ++i, a));
+                    s.rocksdbFirstModeOnly = false;
+                }
+                case "--chunk-sizes" -> {
+                    s.chunkSizes = new ArrayList<>();
+                    for (String c : list(value(args, ++i, a))) {
+                        s.chunkSizes.add(Integer.parseInt(c));
+                    }
+                }
+                case "--consistency" -> s.consistency = list(value(args, ++i, a));
+                case "--background-writes" -> s.backgroundWrites = Double.parseDouble(value(args, ++i, a));
+                case "--verify-recall" -> s.verifyRecall = Integer.parseInt(value(args, ++i, a));
+                case "--jfr" -> s.jfr = true;
+                case "--job-java-opts" -> s.jobJavaOpts = new ArrayList<>(Arrays.asList(
+                        value(args, ++i, a).trim().split("\\s+")));
                 case "--parallelism" -> s.parallelism = Integer.parseInt(value(args, ++i, a));
                 case "--job-heap" -> s.jobHeap = value(args, ++i, a);
                 case "--warmup" -> s.warmupS = Double.parseDouble(value(args, ++i, a));
@@ -234,10 +327,15 @@ public final class EndToEndBenchmark {
                         throw new IllegalArgumentException("--conf needs key=value, got '" + kv + "'");
                     }
                     String key = kv.substring(0, eq).trim();
-                    if (key.equals("engram.kernels.mode") || key.startsWith("engram.topics.")
-                            || key.equals("engram.kafka.bootstrap-servers")) {
-                        throw new IllegalArgumentException("--conf " + key + " is set by the benchmark itself "
-                                + "(use --modes for the kernel modes)");
+                    String owner = switch (key) {
+                        case "engram.kernels.mode" -> "--modes";
+                        case "state.backend.type" -> "--backends";
+                        case "engram.recall.consistency" -> "--consistency";
+                        default -> key.startsWith("engram.topics.") || key.equals("engram.kafka.bootstrap-servers")
+                                ? "the benchmark itself" : null;
+                    };
+                    if (owner != null) {
+                        throw new IllegalArgumentException("--conf " + key + " is set by " + owner);
                     }
                     s.conf.put(key, kv.substring(eq + 1).trim());
                 }
@@ -247,20 +345,48 @@ public final class EndToEndBenchmark {
         if (shapes != null) {
             s.shapes = shapes;
         }
-        for (String m : s.modes) {
-            if (!m.equals("zig") && !m.equals("java")) {
-                throw new IllegalArgumentException("--modes takes zig and/or java, got '" + m + "'");
+        if (!s.chunkSizes.isEmpty() && s.conf.containsKey("engram.state.chunk-size")) {
+            throw new IllegalArgumentException("--conf engram.state.chunk-size and --chunk-sizes: give one");
+        }
+        check(s.modes, List.of("zig", "java"), "--modes");
+        check(s.backends, BACKENDS, "--backends");
+        check(s.consistency, CONSISTENCIES, "--consistency");
+        for (int c : s.chunkSizes) {
+            if (c < 1 || c > 65536) {
+                throw new IllegalArgumentException("--chunk-sizes takes sizes in 1..65536, got " + c);
             }
         }
         if (s.parallelism < 1 || s.inFlight < 1 || s.load <= 0 || s.load > 1 || s.saturationS <= 0
-                || s.openLoopS <= 0 || s.warmupS < 0) {
+                || s.openLoopS <= 0 || s.warmupS < 0 || s.verifyRecall < 0 || s.backgroundWrites <= 0) {
             throw new IllegalArgumentException("--parallelism/--in-flight must be >= 1, --load in (0, 1], "
-                    + "--saturation/--open-loop > 0, --warmup >= 0");
+                    + "--saturation/--open-loop/--background-writes > 0, --warmup/--verify-recall >= 0");
         }
         if (s.logDir == null) {
             s.logDir = s.out.toAbsolutePath().getParent();
         }
         return s;
+    }
+
+    private static List<String> list(String v) {
+        List<String> out = new ArrayList<>();
+        for (String x : v.split(",")) {
+            if (!x.isBlank()) {
+                out.add(x.trim());
+            }
+        }
+        return out;
+    }
+
+    private static void check(List<String> given, List<String> allowed, String flag) {
+        if (given.isEmpty() || given.stream().distinct().count() != given.size()) {
+            throw new IllegalArgumentException(flag + " needs distinct values out of " + allowed);
+        }
+        for (String g : given) {
+            if (!allowed.contains(g)) {
+                throw new IllegalArgumentException(flag + " takes " + String.join(", ", allowed) + "; got '" + g
+                        + "'");
+            }
+        }
     }
 
     private static String value(String[] args, int i, String flag) {
@@ -296,7 +422,15 @@ public final class EndToEndBenchmark {
         config.put("load", s.load);
         config.put("k", s.k);
         config.put("seed", s.seed);
-        config.put("job_conf", jobConf("MODE", "PREFIX"));
+        config.put("backends", s.backends);
+        config.put("default_chunk_size", EngramOptions.STATE_CHUNK_SIZE.defaultValue());
+        config.put("chunk_sizes", s.chunkSizes);
+        config.put("consistency", s.consistency);
+        config.put("background_writes_per_space_s", s.backgroundWrites);
+        config.put("verify_recall", s.verifyRecall);
+        config.put("job_java_opts", s.jobJavaOpts);
+        config.put("job_conf", jobConf(new Variant(s.shapes.get(0), "MODE", "BACKEND", null, "arrival", false),
+                "PREFIX"));
         doc.put("config", config);
         List<Map<String, Object>> runs = new ArrayList<>();
         doc.put("runs", runs);
@@ -307,28 +441,39 @@ public final class EndToEndBenchmark {
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start()) {
             System.out.println("benchmark_e2e: Kafka " + AppInfoParser.getVersion() + " at " + broker.bootstrapServers());
             int n = 0;
-            for (Shape shape : s.shapes) {
-                for (String mode : s.modes) {
-                    n++;
-                    String prefix = "e2e" + n + "-" + shape.id() + "-" + mode;
-                    System.out.printf(Locale.ROOT, "benchmark_e2e: [%s, %s] %d spaces of %d memories x %dd%n",
-                            shape.label(), mode, shape.spaces, shape.memories, shape.dim);
-                    Map<String, Object> r;
-                    try {
-                        r = runOne(broker, shape, mode, prefix, n);
-                    } catch (Exception e) {
-                        LOG.error("run {} failed", prefix, e);
-                        System.out.println("benchmark_e2e: [" + shape.label() + ", " + mode + "] FAILED: " + e);
-                        r = new LinkedHashMap<>();
-                        r.put("shape", shapeMap(shape));
-                        r.put("mode", mode);
-                        r.put("error", String.valueOf(e));
-                        r.put("ok", false);
+            Map<Variant, Double> maxQps = new LinkedHashMap<>();
+            for (Variant v : s.variants()) {
+                n++;
+                String prefix = "e2e" + n + "-" + v.id();
+                Shape shape = v.shape();
+                System.out.printf(Locale.ROOT, "benchmark_e2e: [%s] %d spaces of %d memories x %dd%n", v.label(),
+                        shape.spaces, shape.memories, shape.dim);
+                Map<String, Object> r;
+                try {
+                    Double rate = null;
+                    if (v.writes()) {
+                        Double max = maxQps.get(v.main());
+                        if (max == null) {
+                            throw new IllegalStateException("no maximum throughput of " + v.main().label()
+                                    + " to set the open loop's rate");
+                        }
+                        rate = max * s.load;
                     }
-                    ok &= Boolean.TRUE.equals(r.get("ok"));
-                    runs.add(r);
-                    writeJson(doc); // partial results survive a later failure
+                    r = runOne(broker, v, prefix, n, rate);
+                    Object sat = r.get("saturation");
+                    if (sat != null) {
+                        maxQps.put(v, ((Number) castMap(sat).get("qps")).doubleValue());
+                    }
+                } catch (Exception e) {
+                    LOG.error("run {} failed", prefix, e);
+                    System.out.println("benchmark_e2e: [" + v.label() + "] FAILED: " + e);
+                    r = describe(v);
+                    r.put("error", String.valueOf(e));
+                    r.put("ok", false);
                 }
+                ok &= Boolean.TRUE.equals(r.get("ok"));
+                runs.add(r);
+                writeJson(doc); // partial results survive a later failure
             }
         }
         Map<String, Object> machine = castMap(doc.get("machine"));
@@ -352,27 +497,36 @@ public final class EndToEndBenchmark {
         json.writeValue(out.toFile(), doc);
     }
 
+    /** Zig / Java queries/s per shape, backend and chunk size (the main runs only). */
     static List<Map<String, Object>> ratios(List<Map<String, Object>> runs) {
         List<Map<String, Object>> out = new ArrayList<>();
-        Map<String, Map<String, Double>> byShape = new LinkedHashMap<>();
+        Map<String, Map<String, Double>> byGroup = new LinkedHashMap<>();
+        Map<String, Map<String, Object>> groupInfo = new LinkedHashMap<>();
         for (Map<String, Object> r : runs) {
             Object sat = r.get("saturation");
-            if (sat == null) {
+            if (sat == null || Boolean.TRUE.equals(r.get("background_writes"))) {
                 continue;
             }
             Map<String, Object> sh = castMap(r.get("shape"));
-            String key = sh.get("memories") + "x" + sh.get("dim");
-            byShape.computeIfAbsent(key, x -> new LinkedHashMap<>())
+            String shape = sh.get("memories") + "x" + sh.get("dim");
+            String backend = String.valueOf(r.getOrDefault("backend", "hashmap"));
+            Object chunk = r.get("chunk_size");
+            String key = shape + "/" + backend + "/" + chunk;
+            Map<String, Object> info = new LinkedHashMap<>();
+            info.put("shape", shape);
+            info.put("backend", backend);
+            info.put("chunk_size", chunk);
+            groupInfo.putIfAbsent(key, info);
+            byGroup.computeIfAbsent(key, x -> new LinkedHashMap<>())
                     .put((String) r.get("mode"), ((Number) castMap(sat).get("qps")).doubleValue());
             Object perCpu = castMap(sat).get("queries_per_job_cpu_s");
             if (perCpu != null) {
-                byShape.get(key).put(r.get("mode") + "_cpu", ((Number) perCpu).doubleValue());
+                byGroup.get(key).put(r.get("mode") + "_cpu", ((Number) perCpu).doubleValue());
             }
         }
-        byShape.forEach((shape, m) -> {
+        byGroup.forEach((key, m) -> {
             if (m.containsKey("zig") && m.containsKey("java") && m.get("java") > 0) {
-                Map<String, Object> x = new LinkedHashMap<>();
-                x.put("shape", shape);
+                Map<String, Object> x = new LinkedHashMap<>(groupInfo.get(key));
                 x.put("zig_qps", m.get("zig"));
                 x.put("java_qps", m.get("java"));
                 x.put("zig_over_java", m.get("zig") / m.get("java"));
@@ -396,10 +550,22 @@ public final class EndToEndBenchmark {
         return m;
     }
 
+    private Map<String, Object> describe(Variant v) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("shape", shapeMap(v.shape()));
+        r.put("mode", v.mode());
+        r.put("backend", v.backend());
+        r.put("chunk_size", v.chunkSize() != null ? v.chunkSize() : Integer.valueOf(s.conf.getOrDefault(
+                "engram.state.chunk-size", String.valueOf(EngramOptions.STATE_CHUNK_SIZE.defaultValue()))));
+        r.put("consistency", v.consistency());
+        r.put("background_writes", v.writes());
+        return r;
+    }
+
     /** The -D settings the job child gets (topics, group and transactional ids are per run). */
-    Map<String, String> jobConf(String mode, String prefix) {
+    Map<String, String> jobConf(Variant v, String prefix) {
         Map<String, String> c = new LinkedHashMap<>();
-        c.put("engram.kernels.mode", mode);
+        c.put("engram.kernels.mode", v.mode());
         c.put("engram.topics.memory-events", prefix + ".memory-events");
         c.put("engram.topics.recall-queries", prefix + ".recall-queries");
         c.put("engram.topics.recall-results", prefix + ".recall-results");
@@ -407,9 +573,24 @@ public final class EndToEndBenchmark {
         c.put("engram.topics.control", prefix + ".control");
         c.put("engram.kafka.group-id", prefix);
         c.put("engram.kafka.transactional-id-prefix", prefix);
-        // Heap state: a space's memories are one object the recall reads in place. RocksDB would deserialize the
-        // whole space (30 MB at 10k x 768d) on every query.
-        c.put("state.backend.type", "hashmap");
+        c.put("state.backend.type", v.backend());
+        if (v.backend().equals("rocksdb")) {
+            // What deploy/flink/config.yaml and the k8s manifests run: a checkpoint uploads the files changed since
+            // the last one, not the whole state.
+            c.put("execution.checkpointing.incremental", "true");
+        }
+        if (v.chunkSize() != null) {
+            c.put("engram.state.chunk-size", String.valueOf(v.chunkSize()));
+        }
+        // read-your-writes is a property of the queries (they name positions), not of the job: it runs in arrival.
+        c.put("engram.recall.consistency", v.consistency().equals("event-time") ? "event-time" : "arrival");
+        if (v.writes()) {
+            // The ingest stamps a whole space with one timestamp: in event-time mode all of it waits for the watermark
+            // at once, and past engram.limits.max-waiting-per-space (10,000) the rest would be dead-lettered. The
+            // same limit in all three variants, so that only the consistency differs.
+            c.put(EngramOptions.MAX_WAITING_PER_SPACE.key(), String.valueOf(Math.max(
+                    EngramOptions.MAX_WAITING_PER_SPACE.defaultValue(), v.shape().memories + 10_000)));
+        }
         // Flink flushes network buffers every 100 ms by default: that alone would be most of a recall's latency.
         c.put("execution.buffer-timeout.interval", "5ms");
         // A failure must show as a failure, not as a silent restart inside the measurement.
@@ -418,25 +599,26 @@ public final class EndToEndBenchmark {
         return c;
     }
 
-    private Map<String, Object> runOne(EmbeddedKafkaBroker broker, Shape shape, String mode, String prefix, int n)
-            throws Exception {
-        Map<String, String> conf = jobConf(mode, prefix);
+    private Map<String, Object> runOne(EmbeddedKafkaBroker broker, Variant variant, String prefix, int n,
+                                       Double fixedRate) throws Exception {
+        Shape shape = variant.shape();
+        String mode = variant.mode();
+        Map<String, String> conf = jobConf(variant, prefix);
         broker.createTopics(s.parallelism, conf.get("engram.topics.memory-events"),
                 conf.get("engram.topics.recall-queries"), conf.get("engram.topics.recall-results"),
                 conf.get("engram.topics.dead-letters"), conf.get("engram.topics.control"));
         String bootstrap = broker.bootstrapServers();
         List<String> spaces = balancedSpaces(shape, s.parallelism, maxParallelism(conf), s.parallelism);
         Path jobLog = s.logDir.resolve("job-" + prefix + ".log");
-        Map<String, Object> r = new LinkedHashMap<>();
-        r.put("shape", shapeMap(shape));
-        r.put("mode", mode);
+        Map<String, Object> r = describe(variant);
         r.put("spaces", spaces);
         r.put("job_log", jobLog.getFileName().toString());
         ConcurrentHashMap<String, Sent> sent = new ConcurrentHashMap<>();
         AtomicLong unknown = new AtomicLong();
         Semaphore window = new Semaphore(s.inFlight);
+        List<RecallReference.Query> checks = new ArrayList<>();
 
-        try (JobProcess job = JobProcess.start(s, bootstrap, conf, jobLog);
+        try (JobProcess job = JobProcess.start(s, bootstrap, conf, jobLog, prefix);
              ResultReader unc = new ResultReader(bootstrap, conf.get("engram.topics.recall-results"), false, sent,
                      unknown, window);
              ResultReader com = new ResultReader(bootstrap, conf.get("engram.topics.recall-results"), true, sent,
@@ -447,34 +629,34 @@ public final class EndToEndBenchmark {
             com.start();
 
             // ----- ingest
-            Random rnd = new Random(s.seed + n);
             String eventsTopic = conf.get("engram.topics.memory-events");
             String queriesTopic = conf.get("engram.topics.recall-queries");
             Map<String, float[]> last = new LinkedHashMap<>();
+            Map<String, EventPosition> positions = new ConcurrentHashMap<>();
             long now = System.currentTimeMillis();
             long t0 = System.nanoTime();
             AtomicReference<Exception> sendFailure = new AtomicReference<>();
-            for (int i = 0; i < shape.memories; i++) {
-                for (String space : spaces) {
-                    float[] v = unitVector(rnd, shape.dim);
-                    if (i == shape.memories - 1) {
-                        last.put(space, v);
-                    }
-                    MemoryEvent e = MemoryEvent.newBuilder()
-                            .setSpace(space)
-                            .setEventId(space + "-e" + i)
-                            .setTimestampMs(now)
-                            .setPayload(StoreMemory.newBuilder().setMemoryId("m" + i).setEmbedding(boxed(v))
-                                    .setStrength(1.0f).setStabilityS(null).setContent(null).build())
-                            .build();
-                    producer.send(new ProducerRecord<>(eventsTopic, key(space), AvroCodec.encode(e)),
-                            (md, ex) -> {
-                                if (ex != null) {
-                                    sendFailure.compareAndSet(null, ex);
-                                }
-                            });
+            RecallReference.forEachStored(ingestSeed(n), shape.memories, shape.dim, spaces.size(), (i, si, v) -> {
+                String space = spaces.get(si);
+                if (i == shape.memories - 1) {
+                    last.put(space, v);
                 }
-            }
+                MemoryEvent e = MemoryEvent.newBuilder()
+                        .setSpace(space)
+                        .setEventId(space + "-e" + i)
+                        .setTimestampMs(now)
+                        .setPayload(StoreMemory.newBuilder().setMemoryId("m" + i).setEmbedding(boxed(v))
+                                .setStrength(1.0f).setStabilityS(null).setContent(null).build())
+                        .build();
+                producer.send(new ProducerRecord<>(eventsTopic, key(space), AvroCodec.encode(e)), (md, ex) -> {
+                    if (ex != null) {
+                        sendFailure.compareAndSet(null, ex);
+                    } else {
+                        positions.merge(space, new EventPosition(md.partition(), md.offset()),
+                                (a, b) -> b.getOffset() > a.getOffset() ? b : a);
+                    }
+                });
+            });
             producer.flush();
             if (sendFailure.get() != null) {
                 throw sendFailure.get();
@@ -488,102 +670,64 @@ public final class EndToEndBenchmark {
             ingest.put("applied_s", sec(loaded - t0));
             ingest.put("events_per_s", events / sec(loaded - t0));
             ingest.put("mb", events * (shape.dim * 4.0) / 1e6);
+            Map<String, Double> stateMetrics = job.stateMetrics();
+            Double written = stateMetrics.get("bytesWritten");
+            if (written != null) {
+                ingest.put("state_bytes_written_per_event", written / events);
+            }
             r.put("ingest", ingest);
-            System.out.printf(Locale.ROOT, "  ingest: %d events applied in %.1f s = %.0f events/s%n", events,
-                    sec(loaded - t0), events / sec(loaded - t0));
+            System.out.printf(Locale.ROOT, "  ingest: %d events applied in %.1f s = %.0f events/s%s%n", events,
+                    sec(loaded - t0), events / sec(loaded - t0), written == null ? ""
+                            : String.format(Locale.ROOT, " (%.0f state bytes written per event)", written / events));
 
-            // ----- closed loop: warm-up, then saturation
+            Random rnd = new Random(s.seed * 31 + n);
+            float[][] cues = new float[256][];
+            for (int i = 0; i < cues.length; i++) {
+                cues[i] = unitVector(rnd, shape.dim);
+            }
             try (KafkaProducer<byte[], byte[]> qp = producer(bootstrap, 0, 1 << 16)) {
-                float[][] cues = new float[256][];
-                for (int i = 0; i < cues.length; i++) {
-                    cues[i] = unitVector(rnd, shape.dim);
+                double rate;
+                if (fixedRate == null) {
+                    rate = s.load * saturate(r, job, qp, queriesTopic, spaces, cues, rnd, sent, window);
+                } else {
+                    rate = fixedRate;
                 }
-                long warmEnd = System.nanoTime() + (long) (s.warmupS * 1e9);
-                long satEnd = warmEnd + (long) (s.saturationS * 1e9);
-                long q = 0;
-                double[] cpuAtStart = null;
-                while (true) {
-                    long t = System.nanoTime();
-                    if (t >= satEnd) {
-                        break;
+                // ----- open loop at load x max (with a background store stream in the consistency variants)
+                Map<String, Object> open;
+                try (BackgroundWriter writer = new BackgroundWriter(producer(bootstrap, 0, 1 << 16), eventsTopic,
+                        spaces, shape.dim, variant.writes() ? s.backgroundWrites : 0, s.seed * 17 + n, positions)) {
+                    if (variant.writes()) {
+                        writer.start();
+                        openLoop(qp, queriesTopic, spaces, cues, rnd, rate, s.warmupS, Phase.OPEN_WARMUP, writer,
+                                variant, job, sent);
                     }
-                    if (cpuAtStart == null && t >= warmEnd) {
-                        cpuAtStart = new double[] {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
-                    }
-                    job.check();
-                    if (!window.tryAcquire(100, TimeUnit.MILLISECONDS)) {
-                        continue;
-                    }
-                    long ts = System.nanoTime();
-                    Phase phase = ts < warmEnd ? Phase.WARMUP : Phase.SATURATION;
-                    sendQuery(qp, queriesTopic, spaces.get(rnd.nextInt(spaces.size())), "c" + (q++),
-                            cues[rnd.nextInt(cues.length)], phase, ts, null, sent);
-                }
-                // Answer rate inside the saturation window (by arrival time), whatever phase the query was sent in.
-                double[] cpuAtEnd = {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
-                long answered = sent.values().stream().filter(x -> x.phase != Phase.PROBE && x.uncommittedNanos != 0
-                        && x.uncommittedNanos >= warmEnd && x.uncommittedNanos < satEnd).count();
-                double qps = answered / s.saturationS;
-                awaitAnswered(sent, Duration.ofSeconds(60), job);
-                Map<String, Object> sat = new LinkedHashMap<>();
-                sat.put("method", "closed loop, " + s.inFlight + " queries in flight");
-                sat.put("seconds", s.saturationS);
-                sat.put("answered", answered);
-                sat.put("qps", qps);
-                if (cpuAtStart != null && cpuAtEnd[0] > cpuAtStart[0]) {
-                    double jobCpu = cpuAtEnd[0] - cpuAtStart[0];
-                    // CPU time the job's JVM used in the window: unlike queries/s, queries per CPU-second does not
-                    // depend on how much of the machine other processes took.
-                    sat.put("job_cpu_s", jobCpu);
-                    sat.put("job_cpu_cores", jobCpu / s.saturationS);
-                    sat.put("queries_per_job_cpu_s", answered / jobCpu);
-                    sat.put("driver_cpu_cores", (cpuAtEnd[1] - cpuAtStart[1]) / s.saturationS);
-                }
-                sat.put("latency_ms", percentiles(latencies(sent, Phase.SATURATION, false)));
-                sat.put("job_compute_ms", percentiles(compute(sent, Phase.SATURATION)));
-                r.put("saturation", sat);
-                System.out.printf(Locale.ROOT, "  saturation (closed loop, %d in flight): %.1f queries/s%n",
-                        s.inFlight, qps);
-                if (qps <= 0) {
-                    throw new IllegalStateException("no query was answered in the saturation window");
-                }
-
-                // ----- open loop at load x max
-                double rate = qps * s.load;
-                long interval = (long) (1e9 / rate);
-                long start = System.nanoTime() + 50_000_000L;
-                long total = Math.max(1, (long) (rate * s.openLoopS));
-                long maxLag = 0;
-                for (long i = 0; i < total; i++) {
-                    long at = start + i * interval;
-                    long wait;
-                    while ((wait = at - System.nanoTime()) > 0) {
-                        LockSupport.parkNanos(wait);
-                    }
-                    maxLag = Math.max(maxLag, System.nanoTime() - at);
-                    sendQuery(qp, queriesTopic, spaces.get(rnd.nextInt(spaces.size())), "o" + i,
-                            cues[rnd.nextInt(cues.length)], Phase.OPEN_LOOP, at, null, sent);
-                    if ((i & 63) == 0) {
-                        job.check();
+                    open = openLoop(qp, queriesTopic, spaces, cues, rnd, rate, s.openLoopS, Phase.OPEN_LOOP, writer,
+                            variant, job, sent);
+                    if (variant.writes()) {
+                        open.put("background_stores_sent", writer.sent());
+                        open.put("background_stores_acked", writer.acked());
+                        if (writer.failure() != null) {
+                            throw writer.failure();
+                        }
                     }
                 }
-                long openEnd = System.nanoTime();
-                long openStartWallMs = System.currentTimeMillis() - (System.nanoTime() - start) / 1_000_000;
+                open.put("checkpoints", job.checkpoints((long) open.remove("start_wall_ms")));
                 awaitAnswered(sent, Duration.ofSeconds(120), job);
-                long lastAnswer = sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP)
-                        .mapToLong(x -> x.uncommittedNanos).max().orElse(openEnd);
-                Map<String, Object> open = new LinkedHashMap<>();
-                open.put("method", "open loop, fixed rate");
-                open.put("target_qps", rate);
-                open.put("seconds", s.openLoopS);
-                open.put("sent", total);
-                open.put("achieved_qps", total / sec(lastAnswer - start));
-                open.put("max_send_lag_ms", maxLag / 1e6);
-                open.put("latency_ms", percentiles(latencies(sent, Phase.OPEN_LOOP, false)));
-                open.put("job_compute_ms", percentiles(compute(sent, Phase.OPEN_LOOP)));
                 r.put("open_loop", open);
-                open.put("timeline", timeline(sent, start, (int) Math.ceil(s.openLoopS)));
-                open.put("checkpoints", job.checkpoints(openStartWallMs));
+
+                // ----- recall check: answers against the brute-force reference (computed after the job stopped)
+                if (!variant.writes() && s.verifyRecall > 0) {
+                    Random vr = new Random(s.seed * 37 + n);
+                    for (int i = 0; i < s.verifyRecall; i++) {
+                        RecallReference.Query q = new RecallReference.Query("v" + i, spaces.get(i % spaces.size()),
+                                unitVector(vr, shape.dim));
+                        checks.add(q);
+                        sendQuery(qp, queriesTopic, q.space(), q.id(), q.cue(), Phase.VERIFY, System.nanoTime(), null,
+                                null, sent);
+                    }
+                    qp.flush();
+                    awaitAnswered(sent, Duration.ofSeconds(600), job);
+                }
 
                 // ----- verification: read_committed must see exactly one result per query
                 Duration commitWait = Duration.ofSeconds(60).plus(checkpointInterval(conf).multipliedBy(3));
@@ -592,8 +736,9 @@ public final class EndToEndBenchmark {
                 open.put("committed_latency_ms", percentiles(latencies(sent, Phase.OPEN_LOOP, true)));
                 Map<String, Object> lat = castMap(open.get("latency_ms"));
                 System.out.printf(Locale.ROOT, "  open loop at %.1f queries/s: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms "
-                                + "(read_committed p50 %.0f ms)%n", rate, lat.get("p50"), lat.get("p95"),
-                        lat.get("p99"), castMap(open.get("committed_latency_ms")).get("p50"));
+                                + "(read_committed p50 %.0f ms)%s%n", rate, lat.get("p50"), lat.get("p95"),
+                        lat.get("p99"), castMap(open.get("committed_latency_ms")).get("p50"),
+                        variant.writes() ? ", stale answers " + open.get("stale") : "");
             }
             Map<String, Object> v = verify(sent, unknown.get(), mode,
                     countRecords(bootstrap, conf.get("engram.topics.dead-letters")));
@@ -607,10 +752,173 @@ public final class EndToEndBenchmark {
             r.put("verification", v);
             r.put("ok", v.get("ok"));
             System.out.println("  verification: " + v);
+            r.put("job_peak_rss_mb", job.peakRssMb());
             job.stop();
             r.put("job_exit", job.exitCode());
         }
+        if (!checks.isEmpty()) {
+            long t = System.nanoTime();
+            Map<String, List<RecallHit>> answers = new LinkedHashMap<>();
+            for (RecallReference.Query q : checks) {
+                Sent x = sent.get(q.id());
+                if (x != null && x.hits != null) {
+                    answers.put(q.id(), x.hits);
+                }
+            }
+            Map<String, Object> check = RecallReference.compare(
+                    RecallReference.topK(ingestSeed(n), shape.memories, shape.dim, spaces, checks, s.k, 16), answers,
+                    Math.min(s.k, shape.memories));
+            check.put("reference_s", sec(System.nanoTime() - t));
+            r.put("recall_check", check);
+            System.out.println("  recall check against the brute-force reference: " + check);
+            if (!Boolean.TRUE.equals(check.get("ok"))) {
+                r.put("ok", false);
+            }
+        }
         return r;
+    }
+
+    private long ingestSeed(int n) {
+        return s.seed + n;
+    }
+
+    /** Closed loop: warm-up, then the saturation window; records it in {@code r} and returns the queries/s. */
+    private double saturate(Map<String, Object> r, JobProcess job, KafkaProducer<byte[], byte[]> qp, String topic,
+                            List<String> spaces, float[][] cues, Random rnd, ConcurrentHashMap<String, Sent> sent,
+                            Semaphore window) throws Exception {
+        long warmEnd = System.nanoTime() + (long) (s.warmupS * 1e9);
+        long satEnd = warmEnd + (long) (s.saturationS * 1e9);
+        long q = 0;
+        double[] cpuAtStart = null;
+        while (true) {
+            long t = System.nanoTime();
+            if (t >= satEnd) {
+                break;
+            }
+            if (cpuAtStart == null && t >= warmEnd) {
+                cpuAtStart = new double[] {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
+            }
+            job.check();
+            if (!window.tryAcquire(100, TimeUnit.MILLISECONDS)) {
+                continue;
+            }
+            long ts = System.nanoTime();
+            Phase phase = ts < warmEnd ? Phase.WARMUP : Phase.SATURATION;
+            sendQuery(qp, topic, spaces.get(rnd.nextInt(spaces.size())), "c" + (q++), cues[rnd.nextInt(cues.length)],
+                    phase, ts, null, null, sent);
+        }
+        // Answer rate inside the saturation window (by arrival time), whatever phase the query was sent in.
+        double[] cpuAtEnd = {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
+        Map<String, Double> stateAtEnd = job.stateMetrics();
+        long answered = sent.values().stream().filter(x -> (x.phase == Phase.WARMUP || x.phase == Phase.SATURATION)
+                && x.uncommittedNanos >= warmEnd && x.uncommittedNanos < satEnd).count();
+        double qps = answered / s.saturationS;
+        awaitAnswered(sent, Duration.ofSeconds(60), job);
+        Map<String, Object> sat = new LinkedHashMap<>();
+        sat.put("method", "closed loop, " + s.inFlight + " queries in flight");
+        sat.put("seconds", s.saturationS);
+        sat.put("answered", answered);
+        sat.put("qps", qps);
+        if (cpuAtStart != null && cpuAtEnd[0] > cpuAtStart[0]) {
+            double jobCpu = cpuAtEnd[0] - cpuAtStart[0];
+            // CPU time the job's JVM used in the window: unlike queries/s, queries per CPU-second does not
+            // depend on how much of the machine other processes took.
+            sat.put("job_cpu_s", jobCpu);
+            sat.put("job_cpu_cores", jobCpu / s.saturationS);
+            sat.put("queries_per_job_cpu_s", answered / jobCpu);
+            sat.put("driver_cpu_cores", (cpuAtEnd[1] - cpuAtStart[1]) / s.saturationS);
+        }
+        if (stateAtEnd.containsKey("cacheHits") && stateAtEnd.containsKey("cacheMisses")) {
+            double h = stateAtEnd.get("cacheHits");
+            double m = stateAtEnd.get("cacheMisses");
+            sat.put("state_cache_hit_ratio", h + m > 0 ? h / (h + m) : null);
+            sat.put("state_cache_mb", stateAtEnd.getOrDefault("cacheBytes", 0.0) / 1e6);
+        }
+        sat.put("latency_ms", percentiles(latencies(sent, Phase.SATURATION, false)));
+        sat.put("job_compute_ms", percentiles(compute(sent, Phase.SATURATION)));
+        r.put("saturation", sat);
+        System.out.printf(Locale.ROOT, "  saturation (closed loop, %d in flight): %.1f queries/s%n", s.inFlight, qps);
+        if (qps <= 0) {
+            throw new IllegalStateException("no query was answered in the saturation window");
+        }
+        return qps;
+    }
+
+    /**
+     * Queries at a fixed rate for {@code seconds} on a schedule that does not wait for answers. In the consistency
+     * variants ({@code variant.writes()}) a read-your-writes query names its space's latest acknowledged store, and
+     * the measured phase is followed by a tail at the same rate until every measured query is answered: in event-time
+     * mode a query is answered when the watermark of both topics passes it, so the last ones would otherwise wait for
+     * the idleness release instead.
+     */
+    private Map<String, Object> openLoop(KafkaProducer<byte[], byte[]> qp, String topic, List<String> spaces,
+                                         float[][] cues, Random rnd, double rate, double seconds, Phase phase,
+                                         BackgroundWriter writer, Variant variant, JobProcess job,
+                                         ConcurrentHashMap<String, Sent> sent) throws Exception {
+        boolean ryw = variant.consistency().equals("read-your-writes");
+        long interval = (long) (1e9 / rate);
+        long start = System.nanoTime() + 50_000_000L;
+        long startWallMs = System.currentTimeMillis() + 50;
+        long total = Math.max(1, (long) (rate * seconds));
+        long maxLag = 0;
+        String idPrefix = phase == Phase.OPEN_LOOP ? "o" : "ow";
+        long tailDeadline = Long.MAX_VALUE;
+        long tail = 0;
+        for (long i = 0; ; i++) {
+            boolean measured = i < total;
+            if (!measured) {
+                if (!variant.writes() || phase != Phase.OPEN_LOOP) {
+                    break;
+                }
+                if (tailDeadline == Long.MAX_VALUE) {
+                    tailDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+                }
+                if ((i & 15) == 0 && (System.nanoTime() > tailDeadline || sent.values().stream()
+                        .allMatch(x -> x.phase != Phase.OPEN_LOOP || x.uncommittedNanos != 0))) {
+                    break;
+                }
+                tail++;
+            }
+            long at = start + i * interval;
+            long wait;
+            while ((wait = at - System.nanoTime()) > 0) {
+                LockSupport.parkNanos(wait);
+            }
+            if (measured) {
+                maxLag = Math.max(maxLag, System.nanoTime() - at);
+            }
+            String space = spaces.get(rnd.nextInt(spaces.size()));
+            EventPosition after = ryw ? writer.latest(space) : null;
+            sendQuery(qp, topic, space, (measured ? idPrefix : "ot") + i, cues[rnd.nextInt(cues.length)],
+                    measured ? phase : Phase.OPEN_TAIL, at, null, after, sent);
+            if ((i & 63) == 0) {
+                job.check();
+            }
+        }
+        long openEnd = start + total * interval;
+        Map<String, Object> open = new LinkedHashMap<>();
+        if (phase != Phase.OPEN_LOOP) {
+            return open;
+        }
+        awaitAnswered(sent, Duration.ofSeconds(120), job, Phase.OPEN_LOOP);
+        long lastAnswer = sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP)
+                .mapToLong(x -> x.uncommittedNanos).max().orElse(openEnd);
+        open.put("method", "open loop, fixed rate" + (variant.writes() ? ", background stores" : "")
+                + (ryw ? ", queries name their space's latest acknowledged store (after_positions)" : ""));
+        open.put("target_qps", rate);
+        open.put("seconds", seconds);
+        open.put("sent", total);
+        open.put("achieved_qps", total / sec(lastAnswer - start));
+        open.put("max_send_lag_ms", maxLag / 1e6);
+        open.put("latency_ms", percentiles(latencies(sent, Phase.OPEN_LOOP, false)));
+        open.put("job_compute_ms", percentiles(compute(sent, Phase.OPEN_LOOP)));
+        open.put("stale", sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP && x.stale).count());
+        if (variant.writes()) {
+            open.put("tail_queries", tail);
+        }
+        open.put("timeline", timeline(sent, start, (int) Math.ceil(seconds)));
+        open.put("start_wall_ms", startWallMs);
+        return open;
     }
 
     private static long maxParallelism(Map<String, String> conf) {
@@ -657,12 +965,14 @@ public final class EndToEndBenchmark {
         String lastId = "m" + (shape.memories - 1);
         Map<String, Long> loadedAt = new LinkedHashMap<>();
         Map<String, String> pending = new LinkedHashMap<>();
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
+        // At least 10 minutes, and 200 events/s for big loads (one 200k x 768d space on RocksDB applied 600/s).
+        long limitS = Math.max(600, (long) shape.memories * shape.spaces / 200);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(limitS);
         int round = 0;
         while (loadedAt.size() < last.size()) {
             job.check();
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("the job did not apply all memory events within 10 minutes");
+                throw new IllegalStateException("the job did not apply all memory events within " + limitS + " s");
             }
             for (Map.Entry<String, float[]> e : last.entrySet()) {
                 String space = e.getKey();
@@ -680,7 +990,8 @@ public final class EndToEndBenchmark {
                 }
                 String id = "probe-" + space + "-" + (round++);
                 pending.put(space, id);
-                sendQuery(producer, topic, space, id, e.getValue(), Phase.PROBE, System.nanoTime(), lastId, sent);
+                sendQuery(producer, topic, space, id, e.getValue(), Phase.PROBE, System.nanoTime(), lastId, null,
+                        sent);
                 producer.flush();
             }
             Thread.sleep(50);
@@ -689,13 +1000,15 @@ public final class EndToEndBenchmark {
     }
 
     private void sendQuery(KafkaProducer<byte[], byte[]> p, String topic, String space, String id, float[] cue,
-                           Phase phase, long scheduledNanos, String expectTop, ConcurrentHashMap<String, Sent> sent) {
+                           Phase phase, long scheduledNanos, String expectTop, EventPosition after,
+                           ConcurrentHashMap<String, Sent> sent) {
         RecallQuery q = RecallQuery.newBuilder()
                 .setQueryId(id)
                 .setSpace(space)
                 .setTimestampMs(System.currentTimeMillis())
                 .setCue(boxed(cue))
                 .setK(phase == Phase.PROBE ? 1 : s.k)
+                .setAfterPositions(after == null ? List.of() : List.of(after))
                 .build();
         byte[] value = AvroCodec.encode(q);
         sent.put(id, new Sent(phase, scheduledNanos, expectTop));
@@ -708,10 +1021,16 @@ public final class EndToEndBenchmark {
 
     private static void awaitAnswered(ConcurrentHashMap<String, Sent> sent, Duration timeout, JobProcess job)
             throws Exception {
+        awaitAnswered(sent, timeout, job, null);
+    }
+
+    /** Waits until every query (of {@code phase}, or all when null) has a read_uncommitted answer, or the timeout. */
+    private static void awaitAnswered(ConcurrentHashMap<String, Sent> sent, Duration timeout, JobProcess job,
+                                      Phase phase) throws Exception {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             job.check();
-            if (sent.values().stream().allMatch(x -> x.uncommittedNanos != 0)) {
+            if (sent.values().stream().allMatch(x -> (phase != null && x.phase != phase) || x.uncommittedNanos != 0)) {
                 return;
             }
             Thread.sleep(20);
@@ -1060,6 +1379,10 @@ public final class EndToEndBenchmark {
                             x.top = hits.isEmpty() ? null : hits.get(0).getMemoryId();
                             x.mode = res.getKernelMode();
                             x.computeUs = res.getLatencyUs();
+                            x.stale = res.getStale();
+                            if (x.phase == Phase.VERIFY) {
+                                x.hits = List.copyOf(hits);
+                            }
                             x.uncommittedNanos = now;
                             if (window != null && (x.phase == Phase.WARMUP || x.phase == Phase.SATURATION)) {
                                 window.release();
@@ -1115,12 +1438,20 @@ public final class EndToEndBenchmark {
             this.process = process;
         }
 
-        static JobProcess start(Settings s, String bootstrap, Map<String, String> conf, Path log) throws Exception {
+        static JobProcess start(Settings s, String bootstrap, Map<String, String> conf, Path log, String name)
+                throws Exception {
             String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
             Path local = s.localDir.toAbsolutePath();
             List<String> cmd = new ArrayList<>(List.of(java, "@" + local.resolve("jvm.options"),
-                    "-Xms" + s.jobHeap, "-Xmx" + s.jobHeap, "-Dlog.file=" + log.toAbsolutePath(),
-                    "-cp", local.resolve("lib") + "/*", "io.engram.job.cli.EngramCli", "run",
+                    "-Xms" + s.jobHeap, "-Xmx" + s.jobHeap, "-Dlog.file=" + log.toAbsolutePath()));
+            if (s.jfr) {
+                // A flight recording of the whole run (profile settings: method samples every 10-20 ms, allocation,
+                // locks, GC), for finding where the job's time goes: jfr print --events jdk.ExecutionSample FILE
+                cmd.add("-XX:StartFlightRecording=filename=" + log.toAbsolutePath().getParent().resolve(
+                        "job-" + name + ".jfr") + ",settings=profile,dumponexit=true");
+            }
+            cmd.addAll(s.jobJavaOpts);
+            cmd.addAll(List.of("-cp", local.resolve("lib") + "/*", "io.engram.job.cli.EngramCli", "run",
                     "--bootstrap-servers", bootstrap, "--parallelism", String.valueOf(s.parallelism),
                     "--job-heap", s.jobHeap)); // the -Xmx above; run checks and prints it
             conf.forEach((k, v) -> {
@@ -1210,12 +1541,68 @@ public final class EndToEndBenchmark {
                     m.put("trigger_s", (c.path("trigger_timestamp").asLong() - originWallMs) / 1000.0);
                     m.put("duration_ms", c.path("end_to_end_duration").asLong());
                     m.put("state_mb", c.path("state_size").asLong() / 1e6);
+                    // What the checkpoint uploaded: with incremental RocksDB checkpoints, only the changed files.
+                    m.put("checkpointed_mb", c.path("checkpointed_size").asLong() / 1e6);
                     out.add(0, m);
                 }
             } catch (Exception e) {
                 LOG.info("cannot read the job's checkpoints: {}", e.toString());
             }
             return out;
+        }
+
+        /**
+         * The memory operator's state metrics ({@code engram.state.bytesWritten}, {@code cacheHits},
+         * {@code cacheMisses}, {@code cacheBytes}), summed over its subtasks, from the REST API; empty if it does not
+         * answer.
+         */
+        Map<String, Double> stateMetrics() {
+            Map<String, Double> out = new LinkedHashMap<>();
+            try {
+                String web = field("web UI:");
+                String job = field("job:");
+                if (web == null || job == null) {
+                    return out;
+                }
+                String base = web.split("\\s+")[0];
+                base = base + (base.endsWith("/") ? "" : "/") + "jobs/" + job.split("\\s+")[1].replace(",", "");
+                ObjectMapper m = new ObjectMapper();
+                for (com.fasterxml.jackson.databind.JsonNode v : m.readTree(httpGet(base)).path("vertices")) {
+                    String vertex = base + "/vertices/" + v.path("id").asText() + "/metrics";
+                    List<String> ids = new ArrayList<>();
+                    for (com.fasterxml.jackson.databind.JsonNode id : m.readTree(httpGet(vertex))) {
+                        String name = id.path("id").asText();
+                        if (name.contains(".engram.state.")) {
+                            ids.add(name);
+                        }
+                    }
+                    if (ids.isEmpty()) {
+                        continue;
+                    }
+                    for (com.fasterxml.jackson.databind.JsonNode x : m.readTree(httpGet(vertex + "?get="
+                            + java.net.URLEncoder.encode(String.join(",", ids), StandardCharsets.UTF_8)))) {
+                        String name = x.path("id").asText();
+                        out.merge(name.substring(name.lastIndexOf('.') + 1), x.path("value").asDouble(), Double::sum);
+                    }
+                }
+            } catch (Exception e) {
+                LOG.info("cannot read the job's state metrics: {}", e.toString());
+            }
+            return out;
+        }
+
+        /** The job JVM's peak resident set (VmHWM), MB; null where /proc does not tell. */
+        Double peakRssMb() {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/" + process.pid() + "/status"))) {
+                    if (line.startsWith("VmHWM:")) {
+                        return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+                    }
+                }
+            } catch (IOException | RuntimeException ignored) {
+                // not Linux, or gone
+            }
+            return null;
         }
 
         private static String httpGet(String url) throws Exception {

@@ -83,18 +83,102 @@ class EndToEndBenchmarkTest {
     void confPassesThroughButTheBenchmarkOwnsModeAndTopics() {
         EndToEndBenchmark.Settings s = EndToEndBenchmark.parse(new String[] {"--preset", "smoke", "--conf",
             "execution.checkpointing.interval=5s", "--conf", "engram.recall.seed-k=8"});
-        Map<String, String> conf = new EndToEndBenchmark(s).jobConf("java", "p");
+        EndToEndBenchmark.Shape shape = new EndToEndBenchmark.Shape(1000, 64, 2);
+        Map<String, String> conf = new EndToEndBenchmark(s).jobConf(
+                new EndToEndBenchmark.Variant(shape, "java", "hashmap", null, "arrival", false), "p");
         assertThat(conf).containsEntry("engram.kernels.mode", "java")
                 .containsEntry("engram.recall.seed-k", "8")
                 .containsEntry("execution.checkpointing.interval", "5s")
                 .containsEntry("state.backend.type", "hashmap")
-                .containsEntry("engram.topics.recall-results", "p.recall-results");
-        assertThat(s.shapes).containsExactly(new EndToEndBenchmark.Shape(1000, 64, 2));
-        assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--conf", "engram.kernels.mode=zig"}))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--modes");
+                .containsEntry("engram.recall.consistency", "arrival")
+                .containsEntry("engram.topics.recall-results", "p.recall-results")
+                .doesNotContainKeys("execution.checkpointing.incremental", "engram.state.chunk-size");
+        Map<String, String> rocks = new EndToEndBenchmark(s).jobConf(
+                new EndToEndBenchmark.Variant(shape, "zig", "rocksdb", 16, "event-time", true), "p");
+        assertThat(rocks).containsEntry("state.backend.type", "rocksdb")
+                .containsEntry("execution.checkpointing.incremental", "true")
+                .containsEntry("engram.state.chunk-size", "16")
+                .containsEntry("engram.recall.consistency", "event-time")
+                .containsEntry("engram.limits.max-waiting-per-space", "11000");
+        assertThat(conf).as("the main runs keep the job's waiting limit")
+                .doesNotContainKey("engram.limits.max-waiting-per-space");
+        // read-your-writes is what the queries ask for; the job runs in arrival
+        assertThat(new EndToEndBenchmark(s).jobConf(
+                new EndToEndBenchmark.Variant(shape, "zig", "hashmap", null, "read-your-writes", true), "p"))
+                .containsEntry("engram.recall.consistency", "arrival");
+        assertThat(s.shapes).containsExactly(shape);
+        for (String owned : List.of("engram.kernels.mode=zig", "state.backend.type=rocksdb",
+                "engram.recall.consistency=event-time", "engram.topics.memory-events=x")) {
+            assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--conf", owned}))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("is set by");
+        }
+        assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--backends", "hashmap,leveldb"}))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--backends");
+        assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--consistency", "strong"}))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--consistency");
+        assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--chunk-sizes", "0"}))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--chunk-sizes", "16",
+            "--conf", "engram.state.chunk-size=32"})).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--modes", "zig,rust"}))
                 .isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--shapes", "10x768"}))
                 .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void runsCrossShapesChunksModesAndBackendsThenTheConsistencyVariants() {
+        EndToEndBenchmark.Settings s = EndToEndBenchmark.parse(new String[] {"--preset", "quick", "--shapes",
+            "100x8x2", "--modes", "zig,java", "--backends", "hashmap,rocksdb", "--chunk-sizes", "16,64",
+            "--consistency", "arrival,event-time,read-your-writes"});
+        List<EndToEndBenchmark.Variant> runs = s.variants();
+        assertThat(runs).hasSize(2 * 2 * 2 + 3);
+        assertThat(runs.subList(0, 4)).extracting(v -> v.mode() + "/" + v.backend() + "/" + v.chunkSize())
+                .containsExactly("zig/hashmap/16", "zig/rocksdb/16", "java/hashmap/16", "java/rocksdb/16");
+        List<EndToEndBenchmark.Variant> consistency = runs.subList(8, 11);
+        assertThat(consistency).allMatch(EndToEndBenchmark.Variant::writes)
+                .extracting(EndToEndBenchmark.Variant::consistency)
+                .containsExactly("arrival", "event-time", "read-your-writes");
+        // each consistency variant takes its rate from the main run of the same job settings
+        assertThat(consistency.get(1).main()).isEqualTo(runs.get(0));
+        assertThat(runs.stream().map(EndToEndBenchmark.Variant::id).distinct()).hasSize(runs.size());
+    }
+
+    @Test
+    void theSmokeRunsRocksdbOnceAndTheFullRunEverything() {
+        List<EndToEndBenchmark.Variant> smoke = EndToEndBenchmark.parse(new String[] {"--preset", "smoke"}).variants();
+        assertThat(smoke).extracting(v -> v.mode() + "/" + v.backend())
+                .containsExactly("zig/hashmap", "zig/rocksdb", "java/hashmap");
+        List<EndToEndBenchmark.Variant> full = EndToEndBenchmark.parse(new String[] {}).variants();
+        assertThat(full).hasSize(2 * 2 * 2 + 3);
+        assertThat(full).filteredOn(EndToEndBenchmark.Variant::writes).allMatch(v -> v.mode().equals("zig")
+                && v.backend().equals("hashmap") && v.shape().equals(new EndToEndBenchmark.Shape(10_000, 768, 4)));
+        assertThat(EndToEndBenchmark.parse(new String[] {"--preset", "smoke", "--backends", "rocksdb"}).variants())
+                .extracting(EndToEndBenchmark.Variant::backend).containsExactly("rocksdb", "rocksdb");
+    }
+
+    @Test
+    void ratiosAreZigOverJavaPerShapeAndBackend() {
+        List<Map<String, Object>> runs = new ArrayList<>();
+        runs.add(run("zig", "hashmap", 400.0, false));
+        runs.add(run("java", "hashmap", 100.0, false));
+        runs.add(run("zig", "rocksdb", 300.0, false));
+        runs.add(run("java", "rocksdb", 150.0, false));
+        runs.add(run("zig", "hashmap", 999.0, true)); // a consistency variant: not a main run
+        List<Map<String, Object>> r = EndToEndBenchmark.ratios(runs);
+        assertThat(r).hasSize(2);
+        assertThat(r.get(0)).containsEntry("backend", "hashmap").containsEntry("zig_over_java", 4.0);
+        assertThat(r.get(1)).containsEntry("backend", "rocksdb").containsEntry("zig_over_java", 2.0);
+    }
+
+    private static Map<String, Object> run(String mode, String backend, double qps, boolean writes) {
+        Map<String, Object> r = new java.util.LinkedHashMap<>();
+        r.put("shape", Map.of("memories", 10_000, "dim", 768));
+        r.put("mode", mode);
+        r.put("backend", backend);
+        r.put("chunk_size", 64);
+        r.put("background_writes", writes);
+        r.put("saturation", Map.of("qps", qps));
+        return r;
     }
 }
