@@ -58,6 +58,8 @@ public class BatchBench {
     float[][] blocks;
     float[][] blockNorms;
     float[] queryNorms;
+    float[] topScores = new float[16];
+    int[] topRows = new int[16];
     int next;
     float[] scores;
     MemoryKernels zig;
@@ -123,6 +125,17 @@ public class BatchBench {
         zig.cosineSimilarityNormed(queries, queryNorms, b, candidates, blockNorms[i], dim, 0, n, scores);
         slowNormed.stretch(t0);
         return scores;
+    }
+
+    /** {@link #zigNormedBatch} plus the 16 best rows of each cue, selected in Java: a peer's batched top-k search. */
+    @Benchmark
+    public long zigNormedBatchTop16(CpuTime cpu) {
+        zigNormedBatch(cpu);
+        long sum = 0;
+        for (int q = 0; q < b; q++) {
+            sum += BenchSupport.topK(scores, q * n, n, 16, topScores, topRows);
+        }
+        return sum;
     }
 
     /** The same b × n scores through b single-query calls. */

@@ -109,13 +109,14 @@ final class BenchSupport {
     }
 
     /**
-     * The k best of {@code scores[0 .. n-1]} (score descending, index ascending on ties), as a caller of the scores
-     * kernel selects them: a threshold test per score, a sorted insert for the few that pass. Returns a checksum.
+     * The k best of {@code scores[offset .. offset+n-1]} (score descending, index ascending on ties), as a caller of
+     * the scores kernel selects them: a threshold test per score, a sorted insert for the few that pass. Returns a
+     * checksum.
      */
-    static long topK(float[] scores, int n, int k, float[] bestScores, int[] bestRows) {
+    static long topK(float[] scores, int offset, int n, int k, float[] bestScores, int[] bestRows) {
         int size = 0;
         for (int i = 0; i < n; i++) {
-            float s = scores[i];
+            float s = scores[offset + i];
             if (size == k && !(s > bestScores[k - 1])) {
                 continue;
             }

@@ -102,7 +102,7 @@ public class SimilarityBench {
         long t0 = slowNormed.start();
         zig.cosineSimilarityNormed(query, queryNorm, 1, candidates, norms, dim, 0, n, scores);
         slowNormed.stretch(t0);
-        return BenchSupport.topK(scores, n, 16, topScores, topRows);
+        return BenchSupport.topK(scores, 0, n, 16, topScores, topRows);
     }
 
     @Benchmark
