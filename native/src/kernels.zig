@@ -360,10 +360,12 @@ pub fn finishNormed(dot: f32, qn: f32, cn: f32) f32 {
 /// With nr > 1 every cue load serves nr rows: fewer loads per FMA, which pays
 /// while the rows come from cache. Reads the cue and the rows unaligned, in
 /// place: no copy, no scratch. The tail (dim not a multiple of the lanes) is
-/// summed in scalar.
+/// summed in scalar. `stream`: the rows come from memory, so prefetch ahead
+/// (in cache, the prefetches would only take load slots).
 inline fn dotRows(
     comptime nr: usize,
     comptime unroll: usize,
+    comptime stream: bool,
     cue: [*]const f32,
     rows: [*]const f32,
     dim: usize,
@@ -373,7 +375,7 @@ inline fn dotRows(
     while (j + unroll * lanes <= dim) : (j += unroll * lanes) {
         // The stream continues past these rows; the prefetch may point past
         // the candidates (it never faults).
-        inline for (0..nr) |r| inline for (0..unroll * lines_per_vector) |h| {
+        if (stream) inline for (0..nr) |r| inline for (0..unroll * lines_per_vector) |h| {
             prefetch(@intFromPtr(rows + r * dim + j + h * 16) + prefetch_bytes);
         };
         inline for (0..unroll) |u| {
@@ -420,13 +422,13 @@ fn normedOneCue(
     if (count * dim * @sizeOf(f32) <= shared_cue_block_bytes) {
         while (i + 4 <= count) : (i += 4) {
             const row = first + i;
-            const dots = dotRows(4, 2, cue.ptr, candidates[row * dim ..].ptr, dim);
+            const dots = dotRows(4, 2, false, cue.ptr, candidates[row * dim ..].ptr, dim);
             inline for (0..4) |r| scores[i + r] = finishNormed(dots[r], cue_norm, norms[row + r]);
         }
     }
     while (i < count) : (i += 1) {
         const row = first + i;
-        const dots = dotRows(1, 4, cue.ptr, candidates[row * dim ..].ptr, dim);
+        const dots = dotRows(1, 4, true, cue.ptr, candidates[row * dim ..].ptr, dim);
         scores[i] = finishNormed(dots[0], cue_norm, norms[row]);
     }
 }
@@ -764,58 +766,127 @@ const DS = @Vector(decay_lanes, f32);
 
 /// @floatFromInt for i64 lanes. AVX-512DQ converts packed i64 -> f64 in one
 /// instruction; before it, LLVM converts lane by lane, so there every
-/// |v| <= 2^51 (±71,000 years of milliseconds) converts exactly with the
+/// v in [-2^51, 2^51) (±71,000 years of milliseconds) converts exactly with the
 /// magic-number trick: v + 1.5 * 2^52 as integer bits is that double;
 /// subtracting 1.5 * 2^52 in f64 leaves v. Larger differences (only from
 /// absurd timestamps) take the exact lane-by-lane conversion.
 inline fn toF64(v: DI) DF {
     if (comptime features.has_avx512) return @floatFromInt(v);
-    const limit: DI = @splat(1 << 51);
-    const small = @reduce(.And, v <= limit) and @reduce(.And, v >= -limit);
-    if (!small) return @floatFromInt(v);
+    // All lanes in [-2^51, 2^51) iff no lane of v + 2^51 has a bit at 52 or above.
+    const biased = v +% @as(DI, @splat(1 << 51));
+    if (@reduce(.Or, biased) >> 52 != 0) return @floatFromInt(v);
     const magic: f64 = 0x1.8p52;
     const bits: DI = v +% @as(DI, @splat(@as(i64, @bitCast(magic))));
     return @as(DF, @bitCast(bits)) - @as(DF, @splat(magic));
 }
 
-/// 1 / b in f64 without a division: f32's correctly rounded reciprocal (one
-/// 16-lane f32 division instead of 16 f64 ones) refined by one Newton step in
-/// f64, which squares its 2^-24 error to ~2^-48. b must be a finite non-zero
-/// f64 whose f32 rounding is finite and normal, else the result is garbage
-/// (the callers mask those lanes).
-inline fn reciprocal(b: DF) DF {
-    const seed: DF = @floatCast(@as(DS, @splat(1.0)) / @as(DS, @floatCast(b)));
-    const e = features.mulAdd(DF, -b, seed, @splat(1.0));
-    return features.mulAdd(DF, seed, e, seed);
-}
-
 /// DecaySemantics for decay_lanes memories at once.
 inline fn retentionVec(last: DI, stability: DS, now: i64) DS {
-    const zero64: DF = @splat(0.0);
-    const diff = @as(DI, @splat(now)) -% last; // Java long subtraction wraps
-    const age_ms = toF64(diff);
-    // DecaySemantics.exponent is -(diff / 1000) / stab (two f64 divisions).
-    // Here: diff times the reciprocal of -1000 * stab (exact in f64), within
-    // a few ulps of f64 (~1e-15 relative) of it. Stabilities beyond the f32
-    // range after the scaling are clamped first: an infinite one gives x = -0
-    // in Java, and ~-1e-23 here, both retention 1.0f. Invalid stabilities
-    // (<= 0, NaN) give garbage that the `keep` mask below discards.
-    const stab_capped: DS = @min(stability, @as(DS, @splat(std.math.floatMax(f32) / 1024)));
-    const b = @as(DF, @floatCast(stab_capped)) * @as(DF, @splat(-1000.0));
-    var x = age_ms * reciprocal(b);
-    // Those few ulps matter only where they could move x across the -87
-    // cutoff (result 0 vs exp(-87)): there, take Java's two divisions exactly.
-    if (@reduce(.Or, @abs(x - @as(DF, @splat(exp.min_x))) < @as(DF, @splat(1e-9)))) {
-        x = -(age_ms / @as(DF, @splat(1000.0))) / @as(DF, @floatCast(stability));
+    if (comptime features.has_avx512) {
+        const lo: [8]f32 = retention8(@as([16]i64, last)[0..8].*, @as([16]f32, stability)[0..8].*, now);
+        const hi: [8]f32 = retention8(@as([16]i64, last)[8..16].*, @as([16]f32, stability)[8..16].*, now);
+        return lo ++ hi;
     }
-    // exp only ever sees [-87, 0]: other lanes (and NaN, which @max/@min
-    // drop) are clamped into it, and their results replaced below.
-    const e = exp.expVec(decay_lanes, @min(@max(x, @as(DF, @splat(exp.min_x))), zero64));
+    return retentionGeneric(last, stability, now);
+}
+
+const V8 = @Vector(8, f64);
+const I8 = @Vector(8, i64);
+const B8 = @Vector(8, bool);
+
+/// 1/b to 2^-14 relative (vrcp14pd), AVX-512 builds only.
+inline fn rcp14(b: V8) V8 {
+    return asm ("vrcp14pd %[b], %[r]"
+        : [r] "=v" (-> V8),
+        : [b] "v" (b),
+    );
+}
+
+/// The AVX-512 form, 8 memories per register. The exponent as DecaySemantics
+/// computes it (-(diff / 1000) / stab, two f64 divisions) is here
+/// (diff · -0.001) · (1 / stab), the reciprocal from vrcp14pd's 14 bits and
+/// one Newton step folded into the product: 2^-28 relative, so
+/// |x - x_java| <= 87 · 2^-28 = 3.3e-7; with exp's 1e-8 and the f32
+/// roundings, the result is within 5e-7 of Java's (the tolerance is 1e-6). Only
+/// lanes within that distance of the -87 cutoff could land on the wrong side
+/// of it: a register that has one takes Java's two divisions. No clamping:
+/// lanes outside [-87, 0] (and NaN) compute garbage that the masks replace.
+/// The kernel is latency-bound, so the chain from a stability to its result
+/// is kept short (no scaling of the stability, a folded Newton step).
+inline fn retention8(last: I8, stability: @Vector(8, f32), now: i64) @Vector(8, f32) {
+    const diff = @as(I8, @splat(now)) -% last; // Java long subtraction wraps
+    const age: V8 = @floatFromInt(diff); // one vcvtqq2pd
+    const scaled_age = age * @as(V8, @splat(-0.001));
+    const stab: V8 = @floatCast(stability);
+    const r0 = rcp14(stab);
+    const e = features.mulAdd(V8, -stab, r0, @splat(1.0)); // 1 - stab·r0, |e| < 2^-14
+    const x0 = scaled_age * r0;
+    var x = features.mulAdd(V8, x0, e, x0); // x0 (1 + e): the Newton step on the product
+    const near = @select(bool, x > @as(V8, @splat(exp.min_x - 1e-6)), x < @as(V8, @splat(exp.min_x + 1e-6)), @as(B8, @splat(false)));
+    if (@reduce(.Or, near)) {
+        x = -(age / @as(V8, @splat(1000.0))) / stab;
+    }
+    const y = exp.expTable8(x);
     // Java's order: diff <= 0 -> 1, then !(stab > 0) -> 0, then x < -87 -> 0.
-    // (With diff > 0 and stab > 0, x is finite and <= 0.)
-    const keep = @select(bool, x >= @as(DF, @splat(exp.min_x)), stability > @as(DS, @splat(0.0)), @as(@Vector(decay_lanes, bool), @splat(false)));
-    const r = @select(f32, keep, e, @as(DS, @splat(0.0)));
-    return @select(f32, diff <= @as(DI, @splat(0)), @as(DS, @splat(1.0)), r);
+    // An infinite stability gives x = -0 and 1 in Java; here 1/inf = 0 meets
+    // inf in the Newton step (NaN), so it is selected directly.
+    const s32 = stability;
+    const keep = @select(bool, x >= @as(V8, @splat(exp.min_x)), s32 > @as(@Vector(8, f32), @splat(0.0)), @as(B8, @splat(false)));
+    const one = @select(bool, diff <= @as(I8, @splat(0)), @as(B8, @splat(true)), s32 == @as(@Vector(8, f32), @splat(std.math.inf(f32))));
+    const r = @select(f64, keep, y, @as(V8, @splat(0.0)));
+    return @floatCast(@select(f64, one, @as(V8, @splat(1.0)), r));
+}
+
+/// 1/s per lane, a seed for the refinement below: vrcpps (12 bits) on AVX2
+/// builds, where it has a third of an f32 division's latency; the correctly
+/// rounded f32 division elsewhere.
+inline fn reciprocalSeed(s: DS) DS {
+    if (comptime features.has_avx2) {
+        const V8s = @Vector(8, f32);
+        const halves: [2]V8s = .{ @as([16]f32, s)[0..8].*, @as([16]f32, s)[8..16].* };
+        var out: [2][8]f32 = undefined;
+        inline for (0..2) |h| {
+            out[h] = asm ("vrcpps %[s], %[r]"
+                : [r] "=x" (-> V8s),
+                : [s] "x" (halves[h]),
+            );
+        }
+        return out[0] ++ out[1];
+    }
+    return @as(DS, @splat(1.0)) / s;
+}
+
+/// The form for every other build (AVX2, SSE2, NEON), 16 memories at once. The
+/// exponent -(diff / 1000) / stab is (diff · -0.001) · (1 / stab), the
+/// reciprocal from a seed with relative error e (|e| <= 1.5 · 2^-12) refined
+/// by 1 + e + e^2 in one step: error e^3 < 2^-34, so |x - x_java| < 1e-8. The
+/// polynomial is in f32 (exp.expVec). No clamping: lanes outside [-87, 0]
+/// (and NaN) compute garbage that the masks replace.
+inline fn retentionGeneric(last: DI, stability: DS, now: i64) DS {
+    const diff = @as(DI, @splat(now)) -% last; // Java long subtraction wraps
+    const age = toF64(diff);
+    const scaled_age = age * @as(DF, @splat(-0.001));
+    const stab: DF = @floatCast(stability);
+    const r0: DF = @floatCast(reciprocalSeed(stability));
+    const e = features.mulAdd(DF, -stab, r0, @splat(1.0));
+    const q = features.mulAdd(DF, e, e, e);
+    const x0 = scaled_age * r0;
+    var x = features.mulAdd(DF, x0, q, x0);
+    // The few ulps between x and Java's matter only where they could move x
+    // across the -87 cutoff (result 0 vs exp(-87)): there, Java's divisions.
+    const near = @select(bool, x > @as(DF, @splat(exp.min_x - 1e-6)), x < @as(DF, @splat(exp.min_x + 1e-6)), @as(@Vector(decay_lanes, bool), @splat(false)));
+    if (@reduce(.Or, near)) {
+        x = -(age / @as(DF, @splat(1000.0))) / stab;
+    }
+    const y = exp.expVec(decay_lanes, x);
+    // Java's order: diff <= 0 -> 1, then !(stab > 0) -> 0, then x < -87 -> 0.
+    // An infinite stability gives x = -0 and 1 in Java; here 1/inf = 0 meets
+    // inf in the refinement (NaN), so it is selected directly.
+    const B = @Vector(decay_lanes, bool);
+    const keep = @select(bool, x >= @as(DF, @splat(exp.min_x)), stability > @as(DS, @splat(0.0)), @as(B, @splat(false)));
+    const one = @select(bool, diff <= @as(DI, @splat(0)), @as(B, @splat(true)), stability == @as(DS, @splat(std.math.inf(f32))));
+    const r = @select(f32, keep, y, @as(DS, @splat(0.0)));
+    return @select(f32, one, @as(DS, @splat(1.0)), r);
 }
 
 /// retention[i] = exp(-(now - last[i]) / 1000 / stability[i]) per DecaySemantics.
