@@ -109,7 +109,7 @@ settings="JMH ${jmh_iter[*]} per round; peers ${seconds}s per case"
 commit=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO_DIR" diff --quiet HEAD -- 2>/dev/null || commit="$commit+uncommitted changes"
 report_args=(--dir "$out" --sizes "$sizes" --batch-sizes "$batch_sizes" --java "$JAVA" --variant "$loaded"
-    --jvm-flags "${jvm[*]:-none}" --settings "$settings" --commit "$commit")
+    "--jvm-flags=${jvm[*]:-none}" "--settings=$settings" --commit "$commit")
 $smoke && report_args+=(--smoke)
 "$PY" "$PEERS" report "${report_args[@]}" --out-dir "$out" --md "$out/peers.md" || die "the report failed"
 if $write_docs; then

@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -258,10 +259,20 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def round_files(directory, prefix):
+    """The round files <prefix>-r<i>.json in round order (not peers-results.json, which the report writes)."""
+    found = []
+    for path in glob.glob(os.path.join(directory, f"{prefix}-r*.json")):
+        m = re.fullmatch(re.escape(prefix) + r"-r(\d+)\.json", os.path.basename(path))
+        if m:
+            found.append((int(m.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
 def report(args):
-    jmh = load_jmh(sorted(glob.glob(os.path.join(args.dir, "jmh-r*.json"))))
+    jmh = load_jmh(round_files(args.dir, "jmh"))
     peers = []
-    for path in sorted(glob.glob(os.path.join(args.dir, "peers-r*.json"))):
+    for path in round_files(args.dir, "peers"):
         with open(path, encoding="utf-8") as f:
             peers.append(json.load(f))
     if not jmh or len(jmh) != len(peers):

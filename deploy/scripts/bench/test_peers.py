@@ -94,6 +94,15 @@ class ReportTest(unittest.TestCase):
             self.assertIn("**1.50×** (yes", text)
             self.assertIn("**1.40×** (**no**", text)
             self.assertTrue(os.path.exists(os.path.join(d, "peers.svg")))
+            # benchmark_peers.sh reports twice from the same directory (into it, then into docs/): the first report's
+            # peers-results.json is no round; a value starting with '-' passes in the --option=value form.
+            docs = os.path.join(d, "docs")
+            peers.main(["report", "--dir", d, "--out-dir", docs, "--md", os.path.join(docs, "peers.md"),
+                        "--sizes", str(n), "--batch-sizes", str(n), "--jvm-flags=-XX:+UseTransparentHugePages"])
+            with open(os.path.join(docs, "peers.md"), encoding="utf-8") as f:
+                again = f.read()
+            self.assertIn("**1.50×** (yes", again)
+            self.assertIn("JVM flags `-XX:+UseTransparentHugePages`", again)
 
     def test_aMissingPeerRoundIsAnError(self):
         with tempfile.TemporaryDirectory() as d:
