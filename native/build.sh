@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds and tests the Zig kernels (called by native/pom.xml; runnable by hand).
 #
-#   native/build.sh build   install the pinned Zig if needed, cross-compile every library variant into
-#                           native/target/lib/<triple>/<variant>/, check their symbols, and write
-#                           native/target/lib/engram-native.properties (read by the Java loader)
-#   native/build.sh test    run the Zig unit tests on this machine (zig build test)
+#   native/build.sh build     install the pinned Zig if needed, check that the committed ZigNative.java is what
+#                             native/src/gen_java.zig generates from native/src/abi.zig, cross-compile every
+#                             library variant into native/target/lib/<triple>/<variant>/, check their symbols, write
+#                             native/target/lib/engram-native.properties (read by the Java loader), and build the
+#                             benchmarks' helper library into native/target/bench-lib/ (never part of the kernels jar)
+#   native/build.sh generate  rewrite kernels/src/main/java/io/engram/kernels/ZigNative.java from native/src/abi.zig
+#   native/build.sh test      run the Zig unit tests on this machine (zig build test)
 #
 # Zig comes from PyPI (the `ziglang` wheel) into <repo>/.tools/zig, so the only prerequisite is Python 3 with pip.
 # Caches live under <repo>/.tools too (git-ignored): nothing is written to $HOME or the source tree, and a
@@ -17,6 +20,7 @@ ZIG_VERSION=${ZIG_VERSION:-0.13.0}
 TOOLS_DIR=$REPO_DIR/.tools
 ZIG_PKG_DIR=$TOOLS_DIR/zig
 LIB_DIR=$NATIVE_DIR/target/lib
+BENCH_LIB_DIR=$NATIVE_DIR/target/bench-lib
 PROPERTIES=$LIB_DIR/engram-native.properties
 ZIG_NATIVE_JAVA=$REPO_DIR/kernels/src/main/java/io/engram/kernels/ZigNative.java
 export ZIG_GLOBAL_CACHE_DIR=$TOOLS_DIR/zig-cache/global
@@ -52,17 +56,45 @@ ensure_zig() {
 }
 
 # The JNI symbols every library must export: one per native method of ZigNative.java (the contract), or the
-# list in jni.zig if the Java source is not next to us.
+# list in library.zig if the Java source is not next to us.
 expected_symbols() {
     local names
     if [[ -f $ZIG_NATIVE_JAVA ]]; then
-        names=$(sed -nE 's/^[[:space:]]*static native [^(]* ([A-Za-z0-9]+)\(.*/\1/p' "$ZIG_NATIVE_JAVA")
+        names=$(sed -nE 's/^[[:space:]]*(private )?static native [^(]* ([A-Za-z0-9]+)\(.*/\2/p' "$ZIG_NATIVE_JAVA")
     else
-        names=$(sed -nE 's/.*@export\([A-Za-z0-9]+, \.\{ \.name = prefix \+\+ "([A-Za-z0-9]+)".*/\1/p' "$NATIVE_DIR/src/jni.zig")
+        names=$(sed -nE 's/.*@export\([A-Za-z0-9]+, \.\{ \.name = prefix \+\+ "([A-Za-z0-9]+)".*/\1/p' "$NATIVE_DIR/src/library.zig")
     fi
     [[ -n $names ]] || die "could not read the JNI method list"
     local n
     for n in $names; do echo "Java_io_engram_kernels_ZigNative_$n"; done
+}
+
+# Writes ZigNative.java as native/src/gen_java.zig generates it from native/src/abi.zig, to stdout.
+generated_java() {
+    (cd "$NATIVE_DIR" && zig run src/gen_java.zig) || die "native/src/gen_java.zig failed"
+}
+
+# The committed ZigNative.java must be exactly what the generator writes: Java and Zig cannot drift apart.
+check_generated() {
+    [[ -f $ZIG_NATIVE_JAVA ]] || return 0 # building the native module on its own
+    local fresh
+    fresh=$(mktemp)
+    generated_java >"$fresh"
+    if ! cmp -s "$fresh" "$ZIG_NATIVE_JAVA"; then
+        diff -u "$ZIG_NATIVE_JAVA" "$fresh" | head -40 >&2 || true
+        rm -f "$fresh"
+        die "kernels/src/main/java/io/engram/kernels/ZigNative.java is not what native/src/abi.zig generates: run native/build.sh generate (and never edit ZigNative.java by hand)"
+    fi
+    rm -f "$fresh"
+}
+
+generate() {
+    ensure_zig
+    local fresh
+    fresh=$(mktemp)
+    generated_java >"$fresh"
+    mv "$fresh" "$ZIG_NATIVE_JAVA"
+    log "wrote ${ZIG_NATIVE_JAVA#"$REPO_DIR"/}"
 }
 
 # Defined, exported symbol names of a library ('' if no tool can read it).
@@ -104,19 +136,22 @@ can_check() {
 build() {
     ensure_zig
     local start=$SECONDS
-    rm -rf "$LIB_DIR" # never package a stale variant
-    mkdir -p "$LIB_DIR"
+    check_generated
+    rm -rf "$LIB_DIR" "$BENCH_LIB_DIR" # never package a stale variant
+    mkdir -p "$LIB_DIR" "$BENCH_LIB_DIR"
     (cd "$NATIVE_DIR" && zig build --prefix "$LIB_DIR" --summary none) || die "zig build failed"
+    (cd "$NATIVE_DIR" && zig build -Dset=bench --prefix "$BENCH_LIB_DIR" --summary none) ||
+        die "zig build of the benchmark helper library failed"
 
     local expected abi
     expected=$(expected_symbols)
-    abi=$(sed -nE 's/^pub const abi_version: jint = ([0-9]+);.*/\1/p' "$NATIVE_DIR/src/jni.zig")
-    [[ -n $abi ]] || die "could not read abi_version from src/jni.zig"
+    abi=$(sed -nE 's/^pub const version: i32 = ([0-9]+);.*/\1/p' "$NATIVE_DIR/src/abi.zig")
+    [[ -n $abi ]] || die "could not read the ABI version from src/abi.zig"
     if [[ -f $ZIG_NATIVE_JAVA ]] && ! grep -qE "ABI_VERSION = $abi;" "$ZIG_NATIVE_JAVA"; then
-        die "src/jni.zig abi_version $abi differs from ZigNative.ABI_VERSION"
+        die "src/abi.zig version $abi differs from ZigNative.ABI_VERSION"
     fi
 
-    local libs=() entries=() lib rel id file size sha exported missing fma note
+    local libs=() entries=() lib rel id file size sha exported missing extra fma note
     while IFS= read -r lib; do libs+=("$lib"); done < <(find "$LIB_DIR" -type f -name 'libengram.*' | LC_ALL=C sort)
     [[ ${#libs[@]} -gt 0 ]] || die "zig build produced no library"
     for lib in "${libs[@]}"; do
@@ -130,6 +165,9 @@ build() {
             exported=$(exported_symbols "$lib")
             missing=$(comm -23 <(echo "$expected" | LC_ALL=C sort) <(echo "$exported" | LC_ALL=C sort))
             [[ -z $missing ]] || die "$rel does not export: $(echo $missing)"
+            # Nothing beyond the contract: a benchmark helper or a stray symbol does not ship.
+            extra=$(comm -13 <(echo "$expected" | LC_ALL=C sort) <(echo "$exported" | grep '^Java_' | LC_ALL=C sort))
+            [[ -z $extra ]] || die "$rel exports JNI functions ZigNative.java does not declare: $(echo $extra)"
         else
             note="exports not checked (no nm/readelf/objdump for this format)"
         fi
@@ -158,7 +196,10 @@ build() {
         echo "libraries=$(IFS=,; echo "${ids[*]}")"
         printf '%s\n' "${entries[@]}"
     } >"$PROPERTIES"
-    log "${#libs[@]} libraries and ${PROPERTIES#"$REPO_DIR"/} in $((SECONDS - start))s"
+    local bench_libs
+    bench_libs=$(find "$BENCH_LIB_DIR" -type f -name 'libengram-bench.*' | wc -l)
+    [[ $bench_libs -gt 0 ]] || die "zig build produced no benchmark helper library"
+    log "${#libs[@]} libraries and ${PROPERTIES#"$REPO_DIR"/}, $bench_libs benchmark helper libraries in $((SECONDS - start))s"
 }
 
 sha256() {
@@ -180,9 +221,10 @@ run_tests() {
 
 case "${1:-}" in
     build) build ;;
+    generate) generate ;;
     test) run_tests ;;
     *)
-        echo "usage: $0 build|test" >&2
+        echo "usage: $0 build|generate|test" >&2
         exit 2
         ;;
 esac

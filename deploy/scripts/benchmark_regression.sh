@@ -102,11 +102,11 @@ fi
 groups=(similarity batch spreading decay jni)
 suite_of() {
     case $1 in
-        similarity) echo 'SimilarityBench\.(zig|java|ceiling)$ -p dim=768 -p n=2000' ;;
-        batch) echo 'BatchBench\.zig(Batch|Loop)$ -p dim=768 -p n=2000 -p b=8 -p residency=hot' ;;
+        similarity) echo 'SimilarityBench\.(zig|java|ceiling|zigNormed|javaNormed)$ -p dim=768 -p n=2000' ;;
+        batch) echo 'BatchBench\.zig(Batch|Loop|NormedBatch)$ -p dim=768 -p n=2000 -p b=8 -p residency=hot' ;;
         spreading) echo 'SpreadBench\.(zig|java)$ -p nodes=1000' ;;
         decay) echo 'DecayBench\.(zig|java)$ -p m=250000' ;;
-        jni) echo 'JniBench\.(zigTinyCosine|nativeNoop)$' ;;
+        jni) echo 'JniBench\.(zigTinyCosine|zigTinyNormed|nativeNoop)$' ;;
     esac
 }
 

@@ -3,9 +3,9 @@
 //! its scratch from the start of the block. Nothing is ever freed piecewise:
 //! the Java side resets the arena when the call returns.
 const std = @import("std");
-const scratch = @import("scratch.zig");
+const abi = @import("abi.zig");
 
-pub const alignment = scratch.alignment;
+pub const alignment = abi.alignment;
 
 /// Allocates a block of `capacity` bytes aligned to 64 (page_allocator maps
 /// whole pages, so the block is page-aligned). Null for capacity 0 or if the
@@ -38,10 +38,10 @@ pub const Bump = struct {
     }
 
     /// `n` items of T on the next 64-byte boundary. Advances by alignUp(n * size),
-    /// which is what Scratch.java counts for every block.
+    /// which is what a scratch block of abi.zig counts.
     pub fn alloc(self: *Bump, comptime T: type, n: usize) []align(alignment) T {
         comptime std.debug.assert(alignment % @alignOf(T) == 0);
-        const bytes: usize = @intCast(scratch.alignUp(@as(u64, n) * @sizeOf(T)));
+        const bytes: usize = @intCast(abi.alignUp(@as(u64, n) * @sizeOf(T)));
         std.debug.assert(bytes <= self.capacity - self.used);
         const p: [*]align(alignment) T = @ptrCast(@alignCast(self.base + self.used));
         self.used += bytes;
@@ -50,7 +50,7 @@ pub const Bump = struct {
     }
 };
 
-test "create aligns, bump lays blocks out like Scratch.java" {
+test "create aligns, bump lays blocks out like abi.zig counts them" {
     const block = create(4096 + 7) orelse return error.OutOfMemory;
     defer destroy(block);
     try std.testing.expect(@intFromPtr(block.ptr) % alignment == 0);

@@ -1,11 +1,15 @@
-//! The kernels on plain slices, named like MemoryKernels in Java. jni.zig pins
-//! the Java arrays and calls these; the Zig tests call them directly.
+//! The kernels on plain slices, named like MemoryKernels in Java and like the
+//! rows of abi.zig's table. jni.zig pins the Java arrays and calls these; the
+//! Zig tests call them directly.
 //!
 //! Every kernel re-checks its arguments against the slice lengths before it
 //! writes anything (Java's Validation already did; this is defence in depth, so
 //! a bug on the Java side yields error.InvalidArguments instead of a JVM crash),
 //! then checks its scratch against the arena (error.ArenaTooSmall), and only
-//! then starts. The scratch it takes is exactly the Scratch.java formula.
+//! then starts. The scratch it takes is exactly the blocks abi.zig declares.
+//!
+//! Vector width follows the build: 8 f32 lanes (AVX2, NEON as two halves, or
+//! SSE2 as two halves) or 16 with AVX-512 (the x86_64_v4 build).
 const std = @import("std");
 const features = @import("features.zig");
 const scratch = @import("scratch.zig");
@@ -18,9 +22,34 @@ pub const Error = error{ ArenaTooSmall, InvalidArguments };
 
 // ---------------------------------------------------------------- cosine ----
 
-const lanes = 8;
-const F32x8 = @Vector(lanes, f32);
-const zero8: F32x8 = @splat(0);
+const lanes = features.f32_lanes;
+const V = @Vector(lanes, f32);
+const zero: V = @splat(0);
+/// Cache lines per vector register.
+const lines_per_vector = lanes * @sizeOf(f32) / 64;
+
+fn iota(comptime n: usize, comptime start: i32) [n]i32 {
+    var a: [n]i32 = undefined;
+    for (&a, 0..) |*x, i| x.* = start + @as(i32, @intCast(i));
+    return a;
+}
+
+/// Pairwise horizontal sum: halves added until one lane is left.
+inline fn hsumN(comptime n: usize, v: @Vector(n, f32)) f32 {
+    if (n == 1) return v[0];
+    const h = n / 2;
+    const lo = @shuffle(f32, v, undefined, iota(h, 0));
+    const hi = @shuffle(f32, v, undefined, iota(h, h));
+    return hsumN(h, lo + hi);
+}
+
+inline fn hsum(v: V) f32 {
+    return hsumN(lanes, v);
+}
+
+inline fn prefetch(address: usize) void {
+    @prefetch(@as([*]const u8, @ptrFromInt(address)), .{ .rw = .read, .locality = 3, .cache = .data });
+}
 
 /// Rows [first, first + count) of a row-major candidates matrix with `dim` columns.
 fn checkRows(query: []const f32, candidates: []const f32, dim: usize, first: usize, count: usize) Error!void {
@@ -29,40 +58,34 @@ fn checkRows(query: []const f32, candidates: []const f32, dim: usize, first: usi
     if (first > rows or count > rows - first) return error.InvalidArguments;
 }
 
-/// Copies the query to an aligned arena block, zero-padded to the block's end.
-/// The block is align64(4 * dim) bytes, a multiple of 16 floats, so every
-/// 8-wide load of the query, including the tail's, stays inside it.
+/// Floats of a padded query copy: align64(4 * dim) bytes, a multiple of 16 floats.
+fn paddedLength(dim: usize) usize {
+    return @intCast(scratch.alignUp(@as(u64, dim) * @sizeOf(f32)) / @sizeOf(f32));
+}
+
+/// Copies the query to an aligned arena block, zero-padded to the block's end,
+/// so every vector load of the query, including the tail's, stays inside it.
 fn copyQuery(bump: *Bump, query: []const f32) []align(64) const f32 {
-    const padded: usize = @intCast(scratch.cosineSimilarity(query.len) / @sizeOf(f32));
-    const q = bump.alloc(f32, padded);
+    const q = bump.alloc(f32, paddedLength(query.len));
     @memcpy(q[0..query.len], query);
     @memset(q[query.len..], 0);
     assert(q.len % lanes == 0);
     return q;
 }
 
-/// Pairwise horizontal sum of the 8 lanes.
-inline fn hsum(v: F32x8) f32 {
-    const lo = @shuffle(f32, v, undefined, [4]i32{ 0, 1, 2, 3 });
-    const hi = @shuffle(f32, v, undefined, [4]i32{ 4, 5, 6, 7 });
-    const s4 = lo + hi;
-    const s2 = @shuffle(f32, s4, undefined, [2]i32{ 0, 1 }) + @shuffle(f32, s4, undefined, [2]i32{ 2, 3 });
-    return s2[0] + s2[1];
-}
-
-/// Sum of squares of a padded query copy (length a multiple of 8).
+/// Sum of squares of a padded query copy (length a multiple of the lanes).
 fn sumOfSquares(q: []align(64) const f32) f32 {
-    var s = [4]F32x8{ zero8, zero8, zero8, zero8 };
+    var s = [4]V{ zero, zero, zero, zero };
     var j: usize = 0;
     while (j + 4 * lanes <= q.len) : (j += 4 * lanes) {
         inline for (0..4) |a| {
-            const v: F32x8 = q[j + a * lanes ..][0..lanes].*;
-            s[a] = features.mulAdd(F32x8, v, v, s[a]);
+            const v: V = q[j + a * lanes ..][0..lanes].*;
+            s[a] = features.mulAdd(V, v, v, s[a]);
         }
     }
     while (j < q.len) : (j += lanes) {
-        const v: F32x8 = q[j..][0..lanes].*;
-        s[0] = features.mulAdd(F32x8, v, v, s[0]);
+        const v: V = q[j..][0..lanes].*;
+        s[0] = features.mulAdd(V, v, v, s[0]);
     }
     return hsum((s[0] + s[1]) + (s[2] + s[3]));
 }
@@ -75,48 +98,45 @@ pub fn finish(dot: f32, qq: f32, cc: f32) f32 {
     return @floatCast(if (s > 1.0) 1.0 else if (s < -1.0) -1.0 else s);
 }
 
-/// How far ahead of its reads cosineRow prefetches the candidate stream: 12 KiB
-/// (4 rows at dim 768). Measured on Zen: the hardware prefetcher alone leaves
-/// the 10k × 768 case ~1.5× slower; much further ahead the prefetched lines
-/// start evicting the query copy from the 32 KiB L1.
+/// How far ahead of its reads a candidate stream is prefetched: 12 KiB (4 rows
+/// at dim 768). Measured on Zen: the hardware prefetcher alone leaves the
+/// 10k × 768 case ~1.5× slower; much further ahead the prefetched lines start
+/// evicting the query from the 32 KiB L1.
 const prefetch_bytes = 12 * 1024;
 
 /// One candidate row against the padded query q whose sum of squares is qq.
-/// Four independent accumulators per sum hide the add (or FMA) latency.
+/// Four independent accumulators per sum hide the FMA latency.
 fn cosineRow(q: []align(64) const f32, qq: f32, c: []const f32) f32 {
     const dim = c.len;
-    var d = [4]F32x8{ zero8, zero8, zero8, zero8 };
-    var s = [4]F32x8{ zero8, zero8, zero8, zero8 };
+    var d = [4]V{ zero, zero, zero, zero };
+    var s = [4]V{ zero, zero, zero, zero };
     var j: usize = 0;
     while (j + 4 * lanes <= dim) : (j += 4 * lanes) {
         // Rows are consecutive, so the stream continues past this row; a
         // prefetch never faults, so the address may lie past the candidates.
-        inline for (0..2) |h| {
-            const ahead = @intFromPtr(c.ptr + j + h * 2 * lanes) + prefetch_bytes;
-            @prefetch(@as([*]const u8, @ptrFromInt(ahead)), .{ .rw = .read, .locality = 3, .cache = .data });
-        }
+        inline for (0..4 * lines_per_vector) |h| prefetch(@intFromPtr(c.ptr + j + h * 16) + prefetch_bytes);
         inline for (0..4) |a| {
-            const cv: F32x8 = c[j + a * lanes ..][0..lanes].*;
-            const qv: F32x8 = q[j + a * lanes ..][0..lanes].*;
-            d[a] = features.mulAdd(F32x8, qv, cv, d[a]);
-            s[a] = features.mulAdd(F32x8, cv, cv, s[a]);
+            const cv: V = c[j + a * lanes ..][0..lanes].*;
+            const qv: V = q[j + a * lanes ..][0..lanes].*;
+            d[a] = features.mulAdd(V, qv, cv, d[a]);
+            s[a] = features.mulAdd(V, cv, cv, s[a]);
         }
     }
     while (j + lanes <= dim) : (j += lanes) {
-        const cv: F32x8 = c[j..][0..lanes].*;
-        const qv: F32x8 = q[j..][0..lanes].*;
-        d[0] = features.mulAdd(F32x8, qv, cv, d[0]);
-        s[0] = features.mulAdd(F32x8, cv, cv, s[0]);
+        const cv: V = c[j..][0..lanes].*;
+        const qv: V = q[j..][0..lanes].*;
+        d[0] = features.mulAdd(V, qv, cv, d[0]);
+        s[0] = features.mulAdd(V, cv, cv, s[0]);
     }
     if (j < dim) {
         // Tail: the candidate row has no padding, so go through a zeroed buffer;
         // the query copy is zero beyond dim already.
         var buf = [_]f32{0} ** lanes;
         @memcpy(buf[0 .. dim - j], c[j..dim]);
-        const cv: F32x8 = buf;
-        const qv: F32x8 = q[j..][0..lanes].*;
-        d[1] = features.mulAdd(F32x8, qv, cv, d[1]);
-        s[1] = features.mulAdd(F32x8, cv, cv, s[1]);
+        const cv: V = buf;
+        const qv: V = q[j..][0..lanes].*;
+        d[1] = features.mulAdd(V, qv, cv, d[1]);
+        s[1] = features.mulAdd(V, cv, cv, s[1]);
     }
     return finish(hsum((d[0] + d[1]) + (d[2] + d[3])), qq, hsum((s[0] + s[1]) + (s[2] + s[3])));
 }
@@ -133,7 +153,7 @@ pub fn cosineSimilarity(
 ) Error!void {
     try checkRows(query, candidates, dim, first, count);
     if (scores.len < count) return error.InvalidArguments;
-    if (!bump.fits(scratch.cosineSimilarity(dim))) return error.ArenaTooSmall;
+    if (!bump.fits(scratch.of("cosineSimilarity", .{ dim, first, count }))) return error.ArenaTooSmall;
 
     const q = copyQuery(bump, query);
     const qq = sumOfSquares(q);
@@ -145,11 +165,11 @@ pub fn cosineSimilarity(
 // ---------------------------------------------------------- cosine batch ----
 
 /// Register tile of the batched cosine: batch_tile_q queries × batch_tile_r
-/// candidate rows share every load. 4 × 2 keeps 8 dot accumulators plus 2 norm
-/// accumulators and the 2 candidate vectors in registers (12 of 16 ymm), and
-/// does 10 FMAs per 6 loads: FMA-bound, not load- or bandwidth-bound.
+/// candidate rows share every load. With 16 registers (AVX2) 4 × 2 keeps 8 dot
+/// accumulators plus 2 norm accumulators and the 2 candidate vectors in
+/// registers; with 32 (AVX-512) 4 × 4 does 20 FMAs per 8 loads.
 const batch_tile_q = 4;
-const batch_tile_r = 2;
+const batch_tile_r = if (features.has_avx512) 4 else 2;
 
 /// One register tile: dots[i][r] = dot(query q0 + i, row r) and, when
 /// `with_norms`, norms[r] = |row r|^2, for nq queries and nr rows (both
@@ -168,56 +188,57 @@ inline fn batchTile(
     norms: *[nr]f32,
 ) void {
     @setEvalBranchQuota(10_000); // the inline loops below unroll nq × nr × 2 steps
-    var acc: [nq][nr]F32x8 = .{.{zero8} ** nr} ** nq;
-    var ss: [nr]F32x8 = .{zero8} ** nr;
+    var acc: [nq][nr]V = .{.{zero} ** nr} ** nq;
+    var ss: [nr]V = .{zero} ** nr;
     const qp: [*]const f32 = qs.ptr + q0 * stride;
     var j: usize = 0;
-    // Two vectors (one cache line of each row) per step. The pass that reads
-    // the rows first (with_norms) also prefetches the same line of the next
-    // group of rows, nr * dim floats further on: the group's remaining query
-    // tiles give the prefetch time to land. A prefetch never faults, so the
-    // address may lie past the candidates; it is formed as an integer.
+    // Two vectors of each row per step. The pass that reads the rows first
+    // (with_norms) also prefetches the same lines of the next group of rows,
+    // nr * dim floats further on: the group's remaining query tiles give the
+    // prefetch time to land. A prefetch never faults, so the address may lie
+    // past the candidates; it is formed as an integer.
     while (j + 2 * lanes <= dim) : (j += 2 * lanes) {
         if (with_norms) inline for (0..nr) |r| {
-            const ahead = @intFromPtr(rows[r] + j) + nr * dim * @sizeOf(f32);
-            @prefetch(@as([*]const u8, @ptrFromInt(ahead)), .{ .rw = .read, .locality = 3, .cache = .data });
+            inline for (0..2 * lines_per_vector) |h| {
+                prefetch(@intFromPtr(rows[r] + j + h * 16) + nr * dim * @sizeOf(f32));
+            }
         };
         inline for (0..2) |h| {
-            var cv: [nr]F32x8 = undefined;
+            var cv: [nr]V = undefined;
             inline for (0..nr) |r| cv[r] = rows[r][j + h * lanes ..][0..lanes].*;
             inline for (0..nq) |i| {
-                const qv: F32x8 = qp[i * stride + j + h * lanes ..][0..lanes].*;
-                inline for (0..nr) |r| acc[i][r] = features.mulAdd(F32x8, qv, cv[r], acc[i][r]);
+                const qv: V = qp[i * stride + j + h * lanes ..][0..lanes].*;
+                inline for (0..nr) |r| acc[i][r] = features.mulAdd(V, qv, cv[r], acc[i][r]);
             }
             if (with_norms) inline for (0..nr) |r| {
-                ss[r] = features.mulAdd(F32x8, cv[r], cv[r], ss[r]);
+                ss[r] = features.mulAdd(V, cv[r], cv[r], ss[r]);
             };
         }
     }
     while (j + lanes <= dim) : (j += lanes) {
-        var cv: [nr]F32x8 = undefined;
+        var cv: [nr]V = undefined;
         inline for (0..nr) |r| cv[r] = rows[r][j..][0..lanes].*;
         inline for (0..nq) |i| {
-            const qv: F32x8 = qp[i * stride + j ..][0..lanes].*;
-            inline for (0..nr) |r| acc[i][r] = features.mulAdd(F32x8, qv, cv[r], acc[i][r]);
+            const qv: V = qp[i * stride + j ..][0..lanes].*;
+            inline for (0..nr) |r| acc[i][r] = features.mulAdd(V, qv, cv[r], acc[i][r]);
         }
         if (with_norms) inline for (0..nr) |r| {
-            ss[r] = features.mulAdd(F32x8, cv[r], cv[r], ss[r]);
+            ss[r] = features.mulAdd(V, cv[r], cv[r], ss[r]);
         };
     }
     if (j < dim) {
-        var cv: [nr]F32x8 = undefined;
+        var cv: [nr]V = undefined;
         inline for (0..nr) |r| {
             var buf = [_]f32{0} ** lanes;
             @memcpy(buf[0 .. dim - j], rows[r][j..dim]);
             cv[r] = buf;
         }
         inline for (0..nq) |i| {
-            const qv: F32x8 = qp[i * stride + j ..][0..lanes].*;
-            inline for (0..nr) |r| acc[i][r] = features.mulAdd(F32x8, qv, cv[r], acc[i][r]);
+            const qv: V = qp[i * stride + j ..][0..lanes].*;
+            inline for (0..nr) |r| acc[i][r] = features.mulAdd(V, qv, cv[r], acc[i][r]);
         }
         if (with_norms) inline for (0..nr) |r| {
-            ss[r] = features.mulAdd(F32x8, cv[r], cv[r], ss[r]);
+            ss[r] = features.mulAdd(V, cv[r], cv[r], ss[r]);
         };
     }
     inline for (0..nq) |i| inline for (0..nr) |r| {
@@ -262,7 +283,7 @@ inline fn batchRows(
             scores[(q0 + i) * count + col + r] = finish(dots[i][r], qq[q0 + i], norms[r]);
         };
     }
-    // 1..3 queries left: one tile of exactly that many.
+    // 1..tile-1 queries left: one tile of exactly that many.
     switch (query_count - q0) {
         inline 1...batch_tile_q - 1 => |left| {
             var dots: [left][nr]f32 = undefined;
@@ -298,11 +319,11 @@ pub fn cosineSimilarityBatch(
     if (first > rows_total or count > rows_total - first) return error.InvalidArguments;
     const cells = std.math.mul(usize, query_count, count) catch return error.InvalidArguments;
     if (scores.len < cells) return error.InvalidArguments;
-    if (!bump.fits(scratch.cosineSimilarityBatch(dim, query_count))) return error.ArenaTooSmall;
+    if (!bump.fits(scratch.of("cosineSimilarityBatch", .{ query_count, dim, first, count }))) return error.ArenaTooSmall;
     if (query_count == 0) return;
 
     // Padded query copies (as copyQuery does for one) and their norms.
-    const stride: usize = @intCast(scratch.cosineSimilarity(dim) / @sizeOf(f32));
+    const stride = paddedLength(dim);
     const qs = bump.alloc(f32, query_count * stride);
     for (0..query_count) |i| {
         const dst = qs[i * stride ..][0..stride];
@@ -318,126 +339,217 @@ pub fn cosineSimilarityBatch(
     while (row + batch_tile_r <= end) : (row += batch_tile_r) {
         batchRows(batch_tile_r, qs, qq, stride, query_count, candidates, dim, first, count, row, scores);
     }
-    if (row < end) batchRows(1, qs, qq, stride, query_count, candidates, dim, first, count, row, scores);
+    while (row < end) : (row += 1) {
+        batchRows(1, qs, qq, stride, query_count, candidates, dim, first, count, row, scores);
+    }
 }
 
-// -------------------------------------------------------- memory sweep ----
+// -------------------------------------------------------- stored norms ----
 
-/// Reads every byte once and folds them into a checksum: the read-only
-/// bandwidth ceiling that the benchmarks compare the kernels against. Four
-/// independent 32-byte accumulators keep enough loads in flight.
-pub fn memorySweep(bytes: []const u8) u64 {
-    const V = @Vector(4, u64);
-    const zero: V = @splat(0);
-    var acc = [4]V{ zero, zero, zero, zero };
-    var i: usize = 0;
-    while (i + 128 <= bytes.len) : (i += 128) {
-        inline for (0..4) |a| {
-            const v: V = @bitCast(bytes[i + 32 * a ..][0..32].*);
-            acc[a] +%= v;
-        }
-    }
-    var sum: u64 = @reduce(.Add, (acc[0] +% acc[1]) +% (acc[2] +% acc[3]));
-    while (i < bytes.len) : (i += 1) sum +%= bytes[i];
-    return sum;
+/// CosineSemantics.finishNormed: dot / (|q| · |c|) in f64, clamped to [-1, 1];
+/// a norm that is not a positive finite number, or a non-finite dot, gives 0.
+pub fn finishNormed(dot: f32, qn: f32, cn: f32) f32 {
+    if (!(qn > 0) or !(cn > 0) or std.math.isInf(qn) or std.math.isInf(cn) or
+        std.math.isNan(dot) or std.math.isInf(dot)) return 0;
+    const s = @as(f64, dot) / (@as(f64, qn) * @as(f64, cn));
+    return @floatCast(if (s > 1.0) 1.0 else if (s < -1.0) -1.0 else s);
 }
 
-/// A heap entry; 8 bytes, as Scratch.cosineTopK counts.
-const Entry = extern struct { score: f32, row: i32 };
-
-comptime {
-    assert(@sizeOf(Entry) == 8);
+/// Dot products of one cue with nr consecutive rows, `unroll` vectors of each
+/// row per step (nr × unroll independent accumulators hide the FMA latency).
+/// With nr > 1 every cue load serves nr rows: fewer loads per FMA, which pays
+/// while the rows come from cache. Reads the cue and the rows unaligned, in
+/// place: no copy, no scratch. The tail (dim not a multiple of the lanes) is
+/// summed in scalar. `stream`: the rows come from memory, so prefetch ahead
+/// (in cache, the prefetches would only take load slots).
+inline fn dotRows(
+    comptime nr: usize,
+    comptime unroll: usize,
+    comptime stream: bool,
+    cue: [*]const f32,
+    rows: [*]const f32,
+    dim: usize,
+) [nr]f32 {
+    var acc: [nr][unroll]V = .{.{zero} ** unroll} ** nr;
+    var j: usize = 0;
+    while (j + unroll * lanes <= dim) : (j += unroll * lanes) {
+        // The stream continues past these rows; the prefetch may point past
+        // the candidates (it never faults).
+        if (stream) inline for (0..nr) |r| inline for (0..unroll * lines_per_vector) |h| {
+            prefetch(@intFromPtr(rows + r * dim + j + h * 16) + prefetch_bytes);
+        };
+        inline for (0..unroll) |u| {
+            const qv: V = cue[j + u * lanes ..][0..lanes].*;
+            inline for (0..nr) |r| {
+                const cv: V = rows[r * dim + j + u * lanes ..][0..lanes].*;
+                acc[r][u] = features.mulAdd(V, qv, cv, acc[r][u]);
+            }
+        }
+    }
+    while (j + lanes <= dim) : (j += lanes) {
+        const qv: V = cue[j..][0..lanes].*;
+        inline for (0..nr) |r| {
+            const cv: V = rows[r * dim + j ..][0..lanes].*;
+            acc[r][0] = features.mulAdd(V, qv, cv, acc[r][0]);
+        }
+    }
+    var out: [nr]f32 = undefined;
+    inline for (0..nr) |r| {
+        var sum = acc[r][0];
+        inline for (1..unroll) |u| sum += acc[r][u];
+        out[r] = hsum(sum);
+        for (j..dim) |t| out[r] = features.mulAdd(f32, cue[t], rows[r * dim + t], out[r]);
+    }
+    return out;
 }
 
-/// TopK.worse: true when a ranks below b (score desc, then row asc).
-inline fn worse(a: Entry, b: Entry) bool {
-    return a.score < b.score or (a.score == b.score and a.row > b.row);
-}
+/// Rows per group of the one-cue kernel while its rows fit this many bytes:
+/// every cue load then serves 4 rows. Bigger blocks stream from memory, where
+/// one row at a time with prefetch keeps the most requests in flight.
+const shared_cue_block_bytes = 4 << 20;
 
-/// TopK.java's bounded min-heap: the root is the worst kept entry.
-const Heap = struct {
-    items: []Entry,
-    size: usize = 0,
-
-    fn offer(h: *Heap, e: Entry) void {
-        if (h.size < h.items.len) {
-            h.items[h.size] = e;
-            h.size += 1;
-            h.siftUp(h.size - 1);
-        } else if (worse(h.items[0], e)) {
-            h.items[0] = e;
-            h.siftDown(0);
-        }
-    }
-
-    fn siftUp(h: *Heap, start: usize) void {
-        var i = start;
-        while (i > 0) {
-            const parent = (i - 1) / 2;
-            if (!worse(h.items[i], h.items[parent])) return;
-            std.mem.swap(Entry, &h.items[i], &h.items[parent]);
-            i = parent;
-        }
-    }
-
-    fn siftDown(h: *Heap, start: usize) void {
-        var i = start;
-        while (true) {
-            const l = 2 * i + 1;
-            const r = l + 1;
-            var w = i;
-            if (l < h.size and worse(h.items[l], h.items[w])) w = l;
-            if (r < h.size and worse(h.items[r], h.items[w])) w = r;
-            if (w == i) return;
-            std.mem.swap(Entry, &h.items[i], &h.items[w]);
-            i = w;
-        }
-    }
-
-    /// TopK.drainSorted: writes the kept entries best-first and empties the heap.
-    fn drainSorted(h: *Heap, rows: []i32, scores: []f32) usize {
-        const n = h.size;
-        var i = n;
-        while (i > 0) {
-            i -= 1;
-            rows[i] = h.items[0].row;
-            scores[i] = h.items[0].score;
-            h.size -= 1;
-            h.items[0] = h.items[h.size];
-            h.siftDown(0);
-        }
-        return n;
-    }
-};
-
-/// The min(k, count) best rows of [first, first + count), best first; returns
-/// how many were written. Rows are absolute (first + i).
-pub fn cosineTopK(
-    bump: *Bump,
-    query: []const f32,
+fn normedOneCue(
+    cue: []const f32,
+    cue_norm: f32,
     candidates: []const f32,
+    norms: []const f32,
     dim: usize,
     first: usize,
     count: usize,
-    k: usize,
-    top_rows: []i32,
-    top_scores: []f32,
-) Error!usize {
-    try checkRows(query, candidates, dim, first, count);
-    const capacity = @min(k, count);
-    if (top_rows.len < capacity or top_scores.len < capacity) return error.InvalidArguments;
-    // Rows are reported as i32 (Java int); a Java array cannot hold more.
-    if (first + count > std.math.maxInt(i32)) return error.InvalidArguments;
-    if (!bump.fits(scratch.cosineTopK(dim, k, count))) return error.ArenaTooSmall;
-    if (capacity == 0) return 0;
-
-    const q = copyQuery(bump, query);
-    var heap = Heap{ .items = bump.alloc(Entry, capacity) };
-    const qq = sumOfSquares(q);
-    for (first..first + count) |row| {
-        heap.offer(.{ .score = cosineRow(q, qq, candidates[row * dim ..][0..dim]), .row = @intCast(row) });
+    scores: []f32,
+) void {
+    var i: usize = 0;
+    if (count * dim * @sizeOf(f32) <= shared_cue_block_bytes) {
+        while (i + 4 <= count) : (i += 4) {
+            const row = first + i;
+            const dots = dotRows(4, 2, false, cue.ptr, candidates[row * dim ..].ptr, dim);
+            inline for (0..4) |r| scores[i + r] = finishNormed(dots[r], cue_norm, norms[row + r]);
+        }
     }
-    return heap.drainSorted(top_rows[0..capacity], top_scores[0..capacity]);
+    while (i < count) : (i += 1) {
+        const row = first + i;
+        const dots = dotRows(1, 4, true, cue.ptr, candidates[row * dim ..].ptr, dim);
+        scores[i] = finishNormed(dots[0], cue_norm, norms[row]);
+    }
+}
+
+/// Register tile of the several-cue kernel: normed_tile_q cues × normed_tile_r
+/// rows share every load. 16 registers (AVX2): 4 × 2, 8 accumulators. 32
+/// registers (AVX-512): 8 × 3, 24 accumulators, so 8 cues read each row once.
+const normed_tile_q = if (features.has_avx512) 8 else 4;
+const normed_tile_r = if (features.has_avx512) 3 else 2;
+
+/// dots[i][r] = dot(cue q0 + i, row r), nq cues × nr rows (comptime). Cues are
+/// `dim` floats apart, unpadded and unaligned, like the rows; the first cue
+/// tile of a row group prefetches the next group.
+inline fn normedTile(
+    comptime nq: usize,
+    comptime nr: usize,
+    comptime prefetch_next: bool,
+    cues: [*]const f32,
+    rows: [*]const f32,
+    dim: usize,
+) [nq][nr]f32 {
+    @setEvalBranchQuota(20_000);
+    var acc: [nq][nr]V = .{.{zero} ** nr} ** nq;
+    var j: usize = 0;
+    while (j + lanes <= dim) : (j += lanes) {
+        if (prefetch_next) inline for (0..nr) |r| inline for (0..lines_per_vector) |h| {
+            prefetch(@intFromPtr(rows + r * dim + j + h * 16) + nr * dim * @sizeOf(f32));
+        };
+        var cv: [nr]V = undefined;
+        inline for (0..nr) |r| cv[r] = rows[r * dim + j ..][0..lanes].*;
+        inline for (0..nq) |i| {
+            const qv: V = cues[i * dim + j ..][0..lanes].*;
+            inline for (0..nr) |r| acc[i][r] = features.mulAdd(V, qv, cv[r], acc[i][r]);
+        }
+    }
+    var out: [nq][nr]f32 = undefined;
+    inline for (0..nq) |i| inline for (0..nr) |r| {
+        out[i][r] = hsum(acc[i][r]);
+        for (j..dim) |t| out[i][r] = features.mulAdd(f32, cues[i * dim + t], rows[r * dim + t], out[i][r]);
+    };
+    return out;
+}
+
+/// Every cue against nr (comptime) rows from absolute row `row`.
+inline fn normedRows(
+    comptime nr: usize,
+    cues: []const f32,
+    cue_norms: []const f32,
+    cue_count: usize,
+    candidates: []const f32,
+    norms: []const f32,
+    dim: usize,
+    first: usize,
+    count: usize,
+    row: usize,
+    scores: []f32,
+) void {
+    const rows = candidates[row * dim ..].ptr;
+    const col = row - first;
+    var q0: usize = 0;
+    while (q0 + normed_tile_q <= cue_count) : (q0 += normed_tile_q) {
+        const dots = if (q0 == 0)
+            normedTile(normed_tile_q, nr, true, cues[q0 * dim ..].ptr, rows, dim)
+        else
+            normedTile(normed_tile_q, nr, false, cues[q0 * dim ..].ptr, rows, dim);
+        inline for (0..normed_tile_q) |i| inline for (0..nr) |r| {
+            scores[(q0 + i) * count + col + r] = finishNormed(dots[i][r], cue_norms[q0 + i], norms[row + r]);
+        };
+    }
+    switch (cue_count - q0) {
+        inline 1...normed_tile_q - 1 => |left| {
+            const dots = if (q0 == 0)
+                normedTile(left, nr, true, cues[q0 * dim ..].ptr, rows, dim)
+            else
+                normedTile(left, nr, false, cues[q0 * dim ..].ptr, rows, dim);
+            inline for (0..left) |i| inline for (0..nr) |r| {
+                scores[(q0 + i) * count + col + r] = finishNormed(dots[i][r], cue_norms[q0 + i], norms[row + r]);
+            };
+        },
+        else => {},
+    }
+}
+
+/// scores[q * count + i] = dot(cue q, row first + i) / (cueNorms[q] · norms[first + i]),
+/// clamped to [-1, 1] (finishNormed), for q in [0, cue_count), i in [0, count).
+/// The norms are the ones stored with the vectors, so nothing but the dot
+/// products is computed: one FMA per candidate element and cue. Uses no arena.
+pub fn cosineSimilarityNormed(
+    bump: *Bump,
+    cues: []const f32,
+    cue_norms: []const f32,
+    cue_count: usize,
+    candidates: []const f32,
+    norms: []const f32,
+    dim: usize,
+    first: usize,
+    count: usize,
+    scores: []f32,
+) Error!void {
+    if (dim < 1 or candidates.len % dim != 0) return error.InvalidArguments;
+    if (cue_count > cues.len / dim or cue_count > cue_norms.len) return error.InvalidArguments;
+    const rows_total = candidates.len / dim;
+    if (first > rows_total or count > rows_total - first) return error.InvalidArguments;
+    if (norms.len < first + count) return error.InvalidArguments;
+    const cells = std.math.mul(usize, cue_count, count) catch return error.InvalidArguments;
+    if (scores.len < cells) return error.InvalidArguments;
+    if (!bump.fits(scratch.of("cosineSimilarityNormed", .{ cue_count, dim, first, count }))) return error.ArenaTooSmall;
+    if (cue_count == 0 or count == 0) return;
+
+    if (cue_count == 1) {
+        normedOneCue(cues[0..dim], cue_norms[0], candidates, norms, dim, first, count, scores);
+        return;
+    }
+    var row = first;
+    const end = first + count;
+    while (row + normed_tile_r <= end) : (row += normed_tile_r) {
+        normedRows(normed_tile_r, cues, cue_norms, cue_count, candidates, norms, dim, first, count, row, scores);
+    }
+    while (row < end) : (row += 1) {
+        normedRows(1, cues, cue_norms, cue_count, candidates, norms, dim, first, count, row, scores);
+    }
 }
 
 // ------------------------------------------------------------ spreading ----
@@ -532,9 +644,9 @@ pub fn spreadActivation(
     for (seed_nodes[0..seed_count], seed_activations[0..seed_count]) |s, a| {
         if (s < 0 or s >= n or std.math.isNan(a)) return error.InvalidArguments;
     }
-    if (!bump.fits(scratch.spreadActivation(n))) return error.ArenaTooSmall;
+    if (!bump.fits(scratch.of("spreadActivation", .{ n, seed_count, max_hops, hop_decay, threshold }))) return error.ArenaTooSmall;
 
-    // Scratch in Scratch.java's order: frontier, next, snapshot, marks.
+    // Scratch in the order of abi.zig: frontier, next, snapshot, marks.
     var frontier = bump.alloc(u32, n);
     var next = bump.alloc(u32, n);
     const snapshot = bump.alloc(f32, n);
@@ -582,7 +694,7 @@ pub fn spreadActivation(
         std.mem.swap([]align(64) u32, &frontier, &next);
         size = next_size;
     }
-    assert(bump.used == scratch.spreadActivation(n));
+    assert(bump.used == scratch.of("spreadActivation", .{ n, seed_count, max_hops, hop_decay, threshold }));
 }
 
 /// One hop: for each frontier node in ascending order, each out-edge in CSR
@@ -645,61 +757,136 @@ inline fn relax(
 
 // ---------------------------------------------------------------- decay ----
 
-/// f64 lanes per step: four AVX2 registers (eight SSE2 / NEON). Four
-/// independent chains per step keep the out-of-order core busy, and the two
-/// per-step range checks (toF64, the -87 band) run once per 16 memories;
-/// measured 1.35 ns per memory with 4 lanes, 1.2 with 8, 1.0 with 16.
+/// Memories per step: 16 f64 lanes (two AVX-512 or four AVX2 registers) for
+/// the exponent, 16 f32 lanes (one or two registers) for the polynomial.
 const decay_lanes = 16;
+const DF = @Vector(decay_lanes, f64);
+const DI = @Vector(decay_lanes, i64);
+const DS = @Vector(decay_lanes, f32);
 
-/// @floatFromInt for i64 lanes. x86_64 before AVX-512 has no packed i64 ->
-/// f64 conversion, so LLVM converts lane by lane. Every |v| <= 2^51 (±71,000
-/// years of milliseconds) converts exactly with the magic-number trick:
-/// v + 1.5 * 2^52 as integer bits is that double; subtracting 1.5 * 2^52 in
-/// f64 leaves v. Larger differences (only from absurd timestamps) take the
-/// exact lane-by-lane conversion.
-inline fn toF64(v: @Vector(decay_lanes, i64)) @Vector(decay_lanes, f64) {
-    const V = @Vector(decay_lanes, f64);
-    const I = @Vector(decay_lanes, i64);
-    const limit: I = @splat(1 << 51);
-    const small = @reduce(.And, v <= limit) and @reduce(.And, v >= -limit);
-    if (!small) return @floatFromInt(v);
+/// @floatFromInt for i64 lanes. AVX-512DQ converts packed i64 -> f64 in one
+/// instruction; before it, LLVM converts lane by lane, so there every
+/// v in [-2^51, 2^51) (±71,000 years of milliseconds) converts exactly with the
+/// magic-number trick: v + 1.5 * 2^52 as integer bits is that double;
+/// subtracting 1.5 * 2^52 in f64 leaves v. Larger differences (only from
+/// absurd timestamps) take the exact lane-by-lane conversion.
+inline fn toF64(v: DI) DF {
+    if (comptime features.has_avx512) return @floatFromInt(v);
+    // All lanes in [-2^51, 2^51) iff no lane of v + 2^51 has a bit at 52 or above.
+    const biased = v +% @as(DI, @splat(1 << 51));
+    if (@reduce(.Or, biased) >> 52 != 0) return @floatFromInt(v);
     const magic: f64 = 0x1.8p52;
-    const bits: I = v +% @as(I, @splat(@as(i64, @bitCast(magic))));
-    return @as(V, @bitCast(bits)) - @as(V, @splat(magic));
+    const bits: DI = v +% @as(DI, @splat(@as(i64, @bitCast(magic))));
+    return @as(DF, @bitCast(bits)) - @as(DF, @splat(magic));
 }
 
 /// DecaySemantics for decay_lanes memories at once.
-inline fn retentionVec(
-    last: @Vector(decay_lanes, i64),
-    stability: @Vector(decay_lanes, f32),
-    now: i64,
-) @Vector(decay_lanes, f32) {
-    const V = @Vector(decay_lanes, f64);
-    const B = @Vector(decay_lanes, bool);
-    const zero: V = @splat(0.0);
-    const diff = @as(@Vector(decay_lanes, i64), @splat(now)) -% last; // Java long subtraction wraps
-    const stab: V = @floatCast(stability);
-    // DecaySemantics.exponent computes -(diff / 1000) / stab with two f64
-    // divisions; one division by the exact product 1000 * stab (an f32 times
-    // 1000 fits the f64 mantissa) differs from it by at most 1 ulp of f64,
-    // ~1e-16 relative, and halves the cost of the kernel's slowest operation.
-    const age_ms = toF64(diff);
-    var x = -age_ms / (stab * @as(V, @splat(1000.0)));
-    // That 1 ulp matters only where it could move x across the -87 cutoff
-    // (result 0 vs exp(-87)): there, take Java's two divisions exactly.
-    if (@reduce(.Or, @abs(x - @as(V, @splat(exp.min_x))) < @as(V, @splat(1e-9)))) {
-        x = -(age_ms / @as(V, @splat(1000.0))) / stab;
+inline fn retentionVec(last: DI, stability: DS, now: i64) DS {
+    if (comptime features.has_avx512) {
+        const lo: [8]f32 = retention8(@as([16]i64, last)[0..8].*, @as([16]f32, stability)[0..8].*, now);
+        const hi: [8]f32 = retention8(@as([16]i64, last)[8..16].*, @as([16]f32, stability)[8..16].*, now);
+        return lo ++ hi;
     }
-    // exp only ever sees [-87, 0]: other lanes (and NaN, which @max/@min
-    // drop) are clamped into it, and their results replaced below.
-    const e = exp.expVec(decay_lanes, @min(@max(x, @as(V, @splat(exp.min_x))), zero));
+    return retentionGeneric(last, stability, now);
+}
+
+const V8 = @Vector(8, f64);
+const I8 = @Vector(8, i64);
+const B8 = @Vector(8, bool);
+
+/// 1/b to 2^-14 relative (vrcp14pd), AVX-512 builds only.
+inline fn rcp14(b: V8) V8 {
+    return asm ("vrcp14pd %[b], %[r]"
+        : [r] "=v" (-> V8),
+        : [b] "v" (b),
+    );
+}
+
+/// The AVX-512 form, 8 memories per register. The exponent as DecaySemantics
+/// computes it (-(diff / 1000) / stab, two f64 divisions) is here
+/// (diff · -0.001) · (1 / stab), the reciprocal from vrcp14pd's 14 bits and
+/// one Newton step folded into the product: 2^-28 relative, so
+/// |x - x_java| <= 87 · 2^-28 = 3.3e-7; with exp's 1e-8 and the f32
+/// roundings, the result is within 5e-7 of Java's (the tolerance is 1e-6). Only
+/// lanes within that distance of the -87 cutoff could land on the wrong side
+/// of it: a register that has one takes Java's two divisions. No clamping:
+/// lanes outside [-87, 0] (and NaN) compute garbage that the masks replace.
+/// The kernel is latency-bound, so the chain from a stability to its result
+/// is kept short (no scaling of the stability, a folded Newton step).
+inline fn retention8(last: I8, stability: @Vector(8, f32), now: i64) @Vector(8, f32) {
+    const diff = @as(I8, @splat(now)) -% last; // Java long subtraction wraps
+    const age: V8 = @floatFromInt(diff); // one vcvtqq2pd
+    const scaled_age = age * @as(V8, @splat(-0.001));
+    const stab: V8 = @floatCast(stability);
+    const r0 = rcp14(stab);
+    const e = features.mulAdd(V8, -stab, r0, @splat(1.0)); // 1 - stab·r0, |e| < 2^-14
+    const x0 = scaled_age * r0;
+    var x = features.mulAdd(V8, x0, e, x0); // x0 (1 + e): the Newton step on the product
+    const near = @select(bool, x > @as(V8, @splat(exp.min_x - 1e-6)), x < @as(V8, @splat(exp.min_x + 1e-6)), @as(B8, @splat(false)));
+    if (@reduce(.Or, near)) {
+        x = -(age / @as(V8, @splat(1000.0))) / stab;
+    }
+    const y = exp.expTable8(x);
     // Java's order: diff <= 0 -> 1, then !(stab > 0) -> 0, then x < -87 -> 0.
-    // (With diff > 0 and stab > 0, x is finite and <= 0.) Selected in f64, so
-    // the masks need no narrowing, and rounded to f32 once.
-    const keep = @select(bool, x >= @as(V, @splat(exp.min_x)), stab > zero, @as(B, @splat(false)));
-    const r = @select(f64, keep, e, zero);
-    const one: V = @splat(1.0);
-    return @floatCast(@select(f64, diff <= @as(@Vector(decay_lanes, i64), @splat(0)), one, r));
+    // An infinite stability gives x = -0 and 1 in Java; here 1/inf = 0 meets
+    // inf in the Newton step (NaN), so it is selected directly.
+    const s32 = stability;
+    const keep = @select(bool, x >= @as(V8, @splat(exp.min_x)), s32 > @as(@Vector(8, f32), @splat(0.0)), @as(B8, @splat(false)));
+    const one = @select(bool, diff <= @as(I8, @splat(0)), @as(B8, @splat(true)), s32 == @as(@Vector(8, f32), @splat(std.math.inf(f32))));
+    const r = @select(f64, keep, y, @as(V8, @splat(0.0)));
+    return @floatCast(@select(f64, one, @as(V8, @splat(1.0)), r));
+}
+
+/// 1/s per lane, a seed for the refinement below: vrcpps (12 bits) on AVX2
+/// builds, where it has a third of an f32 division's latency; the correctly
+/// rounded f32 division elsewhere.
+inline fn reciprocalSeed(s: DS) DS {
+    if (comptime features.has_avx2) {
+        const V8s = @Vector(8, f32);
+        const halves: [2]V8s = .{ @as([16]f32, s)[0..8].*, @as([16]f32, s)[8..16].* };
+        var out: [2][8]f32 = undefined;
+        inline for (0..2) |h| {
+            out[h] = asm ("vrcpps %[s], %[r]"
+                : [r] "=x" (-> V8s),
+                : [s] "x" (halves[h]),
+            );
+        }
+        return out[0] ++ out[1];
+    }
+    return @as(DS, @splat(1.0)) / s;
+}
+
+/// The form for every other build (AVX2, SSE2, NEON), 16 memories at once. The
+/// exponent -(diff / 1000) / stab is (diff · -0.001) · (1 / stab), the
+/// reciprocal from a seed with relative error e (|e| <= 1.5 · 2^-12) refined
+/// by 1 + e + e^2 in one step: error e^3 < 2^-34, so |x - x_java| < 1e-8. The
+/// polynomial is in f32 (exp.expVec). No clamping: lanes outside [-87, 0]
+/// (and NaN) compute garbage that the masks replace.
+inline fn retentionGeneric(last: DI, stability: DS, now: i64) DS {
+    const diff = @as(DI, @splat(now)) -% last; // Java long subtraction wraps
+    const age = toF64(diff);
+    const scaled_age = age * @as(DF, @splat(-0.001));
+    const stab: DF = @floatCast(stability);
+    const r0: DF = @floatCast(reciprocalSeed(stability));
+    const e = features.mulAdd(DF, -stab, r0, @splat(1.0));
+    const q = features.mulAdd(DF, e, e, e);
+    const x0 = scaled_age * r0;
+    var x = features.mulAdd(DF, x0, q, x0);
+    // The few ulps between x and Java's matter only where they could move x
+    // across the -87 cutoff (result 0 vs exp(-87)): there, Java's divisions.
+    const near = @select(bool, x > @as(DF, @splat(exp.min_x - 1e-6)), x < @as(DF, @splat(exp.min_x + 1e-6)), @as(@Vector(decay_lanes, bool), @splat(false)));
+    if (@reduce(.Or, near)) {
+        x = -(age / @as(DF, @splat(1000.0))) / stab;
+    }
+    const y = exp.expVec(decay_lanes, x);
+    // Java's order: diff <= 0 -> 1, then !(stab > 0) -> 0, then x < -87 -> 0.
+    // An infinite stability gives x = -0 and 1 in Java; here 1/inf = 0 meets
+    // inf in the refinement (NaN), so it is selected directly.
+    const B = @Vector(decay_lanes, bool);
+    const keep = @select(bool, x >= @as(DF, @splat(exp.min_x)), stability > @as(DS, @splat(0.0)), @as(B, @splat(false)));
+    const one = @select(bool, diff <= @as(DI, @splat(0)), @as(B, @splat(true)), stability == @as(DS, @splat(std.math.inf(f32))));
+    const r = @select(f32, keep, y, @as(DS, @splat(0.0)));
+    return @select(f32, one, @as(DS, @splat(1.0)), r);
 }
 
 /// retention[i] = exp(-(now - last[i]) / 1000 / stability[i]) per DecaySemantics.
@@ -713,7 +900,7 @@ pub fn decayRetention(
 ) Error!void {
     if (last_access_millis.len < count or stability_seconds.len < count or retention.len < count)
         return error.InvalidArguments;
-    if (!bump.fits(scratch.decayRetention(count))) return error.ArenaTooSmall;
+    if (!bump.fits(scratch.of("decayRetention", .{ count, now_millis }))) return error.ArenaTooSmall;
 
     var i: usize = 0;
     while (i + decay_lanes <= count) : (i += decay_lanes) {

@@ -37,35 +37,27 @@ pub fn cosineSimilarity(query: []const f32, candidates: []const f32, first: usiz
     for (0..count) |i| scores[i] = cosineRow(query, qq, candidates[(first + i) * dim ..][0..dim]);
 }
 
-/// Top-k by full sort with TopK's order (score desc, row asc).
-pub fn cosineTopK(
-    gpa: std.mem.Allocator,
-    query: []const f32,
-    candidates: []const f32,
-    first: usize,
-    count: usize,
-    k: usize,
-    rows: []i32,
-    scores: []f32,
-) !usize {
-    const Pair = struct { s: f32, r: i32 };
-    const all = try gpa.alloc(Pair, count);
-    defer gpa.free(all);
-    const tmp = try gpa.alloc(f32, count);
-    defer gpa.free(tmp);
-    cosineSimilarity(query, candidates, first, count, tmp);
-    for (all, tmp, 0..) |*p, s, i| p.* = .{ .s = s, .r = @intCast(first + i) };
-    std.sort.pdq(Pair, all, {}, struct {
-        fn better(_: void, a: Pair, b: Pair) bool {
-            return a.s > b.s or (a.s == b.s and a.r < b.r);
+/// JavaKernels.cosineSimilarityNormed for one cue: the dot product with the
+/// same four accumulators as Java, finished with the stored norms.
+pub fn cosineSimilarityNormed(cue: []const f32, cue_norm: f32, candidates: []const f32, norms: []const f32, first: usize, count: usize, scores: []f32) void {
+    const dim = cue.len;
+    for (0..count) |i| {
+        const c = candidates[(first + i) * dim ..][0..dim];
+        var d = [4]f32{ 0, 0, 0, 0 };
+        var j: usize = 0;
+        while (j + 3 < dim) : (j += 4) {
+            inline for (0..4) |a| d[a] += cue[j + a] * c[j + a];
         }
-    }.better);
-    const n = @min(k, count);
-    for (all[0..n], 0..) |p, i| {
-        rows[i] = p.r;
-        scores[i] = p.s;
+        while (j < dim) : (j += 1) d[0] += cue[j] * c[j];
+        scores[i] = kernels.finishNormed((d[0] + d[1]) + (d[2] + d[3]), cue_norm, norms[first + i]);
     }
-    return n;
+}
+
+/// The norm the job stores with a vector: computed in f64, rounded to f32.
+pub fn norm(v: []const f32) f32 {
+    var s: f64 = 0;
+    for (v) |x| s += @as(f64, x) * @as(f64, x);
+    return @floatCast(@sqrt(s));
 }
 
 /// JavaKernels.spreadActivation, statement by statement.

@@ -5,14 +5,19 @@ const kernels = @import("kernels.zig");
 const reference = @import("reference.zig");
 const scratch = @import("scratch.zig");
 const arena = @import("arena.zig");
+const abi = @import("abi.zig");
 const jni = @import("jni.zig");
+const library = @import("library.zig");
 
 const testing = std.testing;
 const gpa = testing.allocator;
 
 test {
-    // The modules' own tests (scratch formulas, arena, exp sweep, features).
+    // The modules' own tests (ABI table and scratch formulas, arena, exp sweep,
+    // features, the benchmark helpers).
+    _ = @import("abi.zig");
     _ = @import("scratch.zig");
+    _ = @import("bench.zig");
     _ = @import("arena.zig");
     _ = @import("exp.zig");
     _ = @import("features.zig");
@@ -58,7 +63,7 @@ test "cosineSimilarity matches the Java port for dims 1..70 and row ranges" {
         for ([_][2]usize{ .{ 0, rows }, .{ 2, 5 }, .{ rows, 0 }, .{ 8, 1 } }) |fc| {
             var b = ta.bump(4096);
             try kernels.cosineSimilarity(&b, q, c, dim, fc[0], fc[1], &got);
-            try testing.expectEqual(scratch.cosineSimilarity(dim), b.used);
+            try testing.expectEqual(scratch.of("cosineSimilarity", .{ dim, fc[0], fc[1] }), b.used);
             reference.cosineSimilarity(q, c, fc[0], fc[1], &want);
             for (got[0..fc[1]], want[0..fc[1]]) |g, w| try testing.expectApproxEqAbs(w, g, 1e-5);
         }
@@ -126,15 +131,7 @@ test "cosine argument checks and a too-small arena write nothing" {
     b = ta.bump(63);
     try testing.expectError(E.ArenaTooSmall, kernels.cosineSimilarity(&b, &q, &c, 3, 0, 2, &s));
     try testing.expectEqual(@as(usize, 0), b.used);
-    var rows = [_]i32{ 7, 7 };
-    try testing.expectError(E.ArenaTooSmall, kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, &rows, &s));
     try testing.expectEqual([_]f32{ 42, 42 }, s);
-    try testing.expectEqual([_]i32{ 7, 7 }, rows);
-    b = ta.bump(64);
-    try testing.expectError(E.ArenaTooSmall, kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, &rows, &s));
-    b = ta.bump(128);
-    try testing.expectError(E.InvalidArguments, kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, rows[0..1], &s));
-    try testing.expectEqual(@as(usize, 2), try kernels.cosineTopK(&b, &q, &c, 3, 0, 2, 2, &rows, &s));
 }
 
 test "cosineSimilarityBatch equals cosineSimilarity per query: dims, query counts, row ranges, specials" {
@@ -161,7 +158,7 @@ test "cosineSimilarityBatch equals cosineSimilarity per query: dims, query count
                 @memset(got, 42);
                 var b = ta.bump(1 << 20);
                 try kernels.cosineSimilarityBatch(&b, qs, qc, c, dim, fc[0], fc[1], got);
-                try testing.expectEqual(scratch.cosineSimilarityBatch(dim, qc), b.used);
+                try testing.expectEqual(scratch.of("cosineSimilarityBatch", .{ qc, dim, fc[0], fc[1] }), b.used);
                 var want: [rows]f32 = undefined;
                 for (0..qc) |qi| {
                     var b1 = ta.bump(1 << 20);
@@ -196,61 +193,143 @@ test "cosineSimilarityBatch argument checks and a too-small arena write nothing"
     try testing.expectApproxEqAbs(@as(f32, 1), s[3], 1e-6);
 }
 
-test "memorySweep folds every byte, for every length and offset" {
-    var buf: [1000]u8 = undefined;
-    for (&buf, 0..) |*x, i| x.* = @truncate(i *% 7 +% 3);
-    for (0..260) |len| {
-        for ([_]usize{ 0, 1, 5 }) |off| {
-            const bytes = buf[off..][0..len];
-            // Lanes of 8 bytes summed as little-endian u64 words, plus the byte tail.
-            var want: u64 = 0;
-            const words = len / 128 * 16;
-            for (0..words) |w| want +%= std.mem.readInt(u64, bytes[w * 8 ..][0..8], .little);
-            for (bytes[words * 8 ..]) |x| want +%= x;
-            try testing.expectEqual(want, kernels.memorySweep(bytes));
+// ---------------------------------------------------------- stored norms ----
+
+/// Norms as the job stores them (f64, rounded to f32), one per row.
+fn rowNorms(c: []const f32, dim: usize) ![]f32 {
+    const n = try gpa.alloc(f32, c.len / dim);
+    for (n, 0..) |*x, i| x.* = reference.norm(c[i * dim ..][0..dim]);
+    return n;
+}
+
+/// The normed kernel against the Java port per cue, and against the plain
+/// cosine (the semantics it stands in for) on ordinary data.
+fn expectNormedAgrees(cues: []const f32, cue_count: usize, c: []const f32, dim: usize, first: usize, count: usize) !void {
+    const norms = try rowNorms(c, dim);
+    defer gpa.free(norms);
+    const cue_norms = try gpa.alloc(f32, cue_count);
+    defer gpa.free(cue_norms);
+    for (cue_norms, 0..) |*x, q| x.* = reference.norm(cues[q * dim ..][0..dim]);
+    const got = try gpa.alloc(f32, cue_count * count + 1);
+    defer gpa.free(got);
+    @memset(got, 42);
+    var b = arena.Bump.init(undefined, 0); // needs no arena at all
+    try kernels.cosineSimilarityNormed(&b, cues, cue_norms, cue_count, c, norms, dim, first, count, got);
+    try testing.expectEqual(@as(usize, 0), b.used);
+    try testing.expectEqual(@as(f32, 42), got[cue_count * count]); // nothing past the scores
+    const want = try gpa.alloc(f32, count);
+    defer gpa.free(want);
+    const plain = try gpa.alloc(f32, count);
+    defer gpa.free(plain);
+    for (0..cue_count) |q| {
+        const cue = cues[q * dim ..][0..dim];
+        reference.cosineSimilarityNormed(cue, cue_norms[q], c, norms, first, count, want);
+        reference.cosineSimilarity(cue, c, first, count, plain);
+        for (got[q * count ..][0..count], want, plain) |g, w, pl| {
+            try testing.expectApproxEqAbs(w, g, 1e-5);
+            try testing.expectApproxEqAbs(pl, g, 1e-5);
+            try testing.expect(g >= -1 and g <= 1);
         }
     }
 }
 
-test "cosineTopK matches a full sort, ties broken by row, rows absolute" {
-    var prng = std.Random.DefaultPrng.init(2);
+test "cosineSimilarityNormed matches the Java port and the plain cosine: dims, cue counts, row ranges" {
+    var prng = std.Random.DefaultPrng.init(11);
     const r = prng.random();
-    const ta = try TestArena.init(8192);
-    defer ta.deinit();
-    for ([_]usize{ 1, 7, 8, 13, 64, 100 }) |dim| {
-        const rows = 200;
-        const q = try gpa.alloc(f32, dim);
-        defer gpa.free(q);
-        const c = try gpa.alloc(f32, rows * dim);
-        defer gpa.free(c);
-        randomVector(r, q);
-        randomVector(r, c);
-        // Duplicate rows: equal scores must come out in ascending row order.
-        for (0..20) |i| @memcpy(c[(100 + i) * dim ..][0..dim], c[5 * dim ..][0..dim]);
-        for ([_][3]usize{ .{ 0, rows, 10 }, .{ 50, 100, 30 }, .{ 3, 4, 10 }, .{ 0, rows, 0 }, .{ 0, 0, 5 }, .{ 90, 50, 50 } }) |fck| {
-            var got_rows: [rows]i32 = undefined;
-            var got_scores: [rows]f32 = undefined;
-            var want_rows: [rows]i32 = undefined;
-            var want_scores: [rows]f32 = undefined;
-            var b = ta.bump(8192);
-            const got = try kernels.cosineTopK(&b, q, c, dim, fck[0], fck[1], fck[2], &got_rows, &got_scores);
-            const want = try reference.cosineTopK(gpa, q, c, fck[0], fck[1], fck[2], &want_rows, &want_scores);
-            try testing.expectEqual(want, got);
-            if (got > 0) try testing.expectEqual(scratch.cosineTopK(dim, fck[2], fck[1]), b.used);
-            for (0..got) |i| {
-                try testing.expectApproxEqAbs(want_scores[i], got_scores[i], 1e-5);
-                // Rows agree unless two scores are within rounding of each other.
-                if (got_rows[i] != want_rows[i]) {
-                    try testing.expectApproxEqAbs(want_scores[i], got_scores[i], 1e-6);
-                }
-                if (i > 0) {
-                    const better = got_scores[i - 1] > got_scores[i] or
-                        (got_scores[i - 1] == got_scores[i] and got_rows[i - 1] < got_rows[i]);
-                    try testing.expect(better);
-                }
+    const dims = [_]usize{ 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 100, 384, 768, 769 };
+    for (dims) |dim| {
+        for ([_]usize{ 0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 13, 17 }) |qc| {
+            const rows = 11;
+            const cues = try gpa.alloc(f32, qc * dim + 3); // a longer buffer is fine
+            defer gpa.free(cues);
+            const c = try gpa.alloc(f32, rows * dim);
+            defer gpa.free(c);
+            randomVector(r, cues);
+            randomVector(r, c);
+            for ([_][2]usize{ .{ 0, rows }, .{ 1, 9 }, .{ 3, 1 }, .{ rows, 0 }, .{ 2, 4 }, .{ 4, 7 } }) |fc| {
+                try expectNormedAgrees(cues, qc, c, dim, fc[0], fc[1]);
             }
         }
     }
+}
+
+test "cosineSimilarityNormed: a block bigger than the shared-cue limit streams row by row" {
+    var prng = std.Random.DefaultPrng.init(12);
+    const r = prng.random();
+    const dim = 768;
+    const rows = 1500; // 4.6 MB of candidates
+    const cue = try gpa.alloc(f32, dim);
+    defer gpa.free(cue);
+    const c = try gpa.alloc(f32, rows * dim);
+    defer gpa.free(c);
+    randomVector(r, cue);
+    randomVector(r, c);
+    try expectNormedAgrees(cue, 1, c, dim, 0, rows);
+    try expectNormedAgrees(cue, 1, c, dim, 3, rows - 5);
+    try expectNormedAgrees(c[0 .. 3 * dim], 3, c, dim, 0, 40);
+}
+
+test "cosineSimilarityNormed special cases: norms that are not positive and finite, NaN, the clamp" {
+    const dim = 11;
+    const q = [_]f32{ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+    const qn = reference.norm(&q);
+    var c: [6 * dim]f32 = undefined;
+    for (0..dim) |j| {
+        c[0 * dim + j] = q[j]; // parallel
+        c[1 * dim + j] = -3 * q[j]; // opposite
+        c[2 * dim + j] = if (j == 4) std.math.nan(f32) else q[j];
+        c[3 * dim + j] = if (j == 2) std.math.inf(f32) else q[j];
+        c[4 * dim + j] = q[j];
+        c[5 * dim + j] = q[j];
+    }
+    const nan = std.math.nan(f32);
+    const inf = std.math.inf(f32);
+    // Row 4's norm is stored 1% too small: the ratio exceeds 1 and is clamped.
+    // Row 5's is negative: not a norm, 0.
+    const norms = [_]f32{ qn, 3 * qn, nan, inf, qn * 0.99, -qn };
+    var got: [6]f32 = undefined;
+    var b = arena.Bump.init(undefined, 0);
+    for ([_]usize{ 1, 2 }) |qc| {
+        // Two identical cues take the tiled path; one takes the one-cue path.
+        var cues: [2 * dim]f32 = undefined;
+        @memcpy(cues[0..dim], &q);
+        @memcpy(cues[dim..], &q);
+        var out: [12]f32 = undefined;
+        try kernels.cosineSimilarityNormed(&b, cues[0 .. qc * dim], &.{ qn, qn }, qc, &c, &norms, dim, 0, 6, out[0 .. qc * 6]);
+        @memcpy(&got, out[0..6]);
+        try testing.expectApproxEqAbs(@as(f32, 1), got[0], 1e-6);
+        try testing.expectApproxEqAbs(@as(f32, -1), got[1], 1e-6);
+        try testing.expectEqual(@as(f32, 0), got[2]);
+        try testing.expectEqual(@as(f32, 0), got[3]);
+        try testing.expectEqual(@as(f32, 1), got[4]);
+        try testing.expectEqual(@as(f32, 0), got[5]);
+        if (qc == 2) try testing.expectEqualSlices(f32, out[0..6], out[6..12]);
+    }
+    // A cue norm of zero, NaN, Inf or below zero scores 0 everywhere.
+    for ([_]f32{ 0, nan, inf, -1 }) |bad| {
+        try kernels.cosineSimilarityNormed(&b, &q, &.{bad}, 1, &c, &norms, dim, 0, 6, &got);
+        for (got) |g| try testing.expectEqual(@as(f32, 0), g);
+    }
+}
+
+test "cosineSimilarityNormed argument checks write nothing" {
+    const q = [_]f32{ 1, 2, 3, 4, 5, 6 };
+    const c = [_]f32{ 1, 2, 3, 4, 5, 6 };
+    const n = [_]f32{ 1, 1 };
+    var s = [_]f32{ 42, 42, 42, 42 };
+    const E = kernels.Error;
+    var b = arena.Bump.init(undefined, 0);
+    const f = kernels.cosineSimilarityNormed;
+    try testing.expectError(E.InvalidArguments, f(&b, &q, &n, 2, &c, &n, 0, 0, 2, &s)); // dim 0
+    try testing.expectError(E.InvalidArguments, f(&b, &q, &n, 3, &c, &n, 3, 0, 2, &s)); // cues too short
+    try testing.expectError(E.InvalidArguments, f(&b, &q, n[0..1], 2, &c, &n, 3, 0, 2, &s)); // cue norms too short
+    try testing.expectError(E.InvalidArguments, f(&b, &q, &n, 2, c[0..5], &n, 3, 0, 1, &s)); // not a multiple of dim
+    try testing.expectError(E.InvalidArguments, f(&b, &q, &n, 2, &c, &n, 3, 1, 2, &s)); // rows out of range
+    try testing.expectError(E.InvalidArguments, f(&b, &q, &n, 2, &c, n[0..1], 3, 0, 2, &s)); // norms too short
+    try testing.expectError(E.InvalidArguments, f(&b, &q, &n, 2, &c, &n, 3, 0, 2, s[0..3])); // scores too short
+    try testing.expectEqual([_]f32{ 42, 42, 42, 42 }, s);
+    try f(&b, &q, &n, 2, &c, &n, 3, 1, 1, &s);
+    try testing.expectEqual(@as(f32, 42), s[2]);
 }
 
 // ------------------------------------------------------------ spreading ----
@@ -302,6 +381,10 @@ const Graph = struct {
     }
 };
 
+fn spreadScratch(n: usize) u64 {
+    return scratch.of("spreadActivation", .{ n, @as(usize, 0), @as(usize, 0), @as(f32, 0), @as(f32, 0) });
+}
+
 /// Runs both implementations and requires bit-identical outputs.
 fn expectSpreadIdentical(
     g: Graph,
@@ -322,11 +405,11 @@ fn expectSpreadIdentical(
     defer gpa.free(want_hops);
     @memset(act, 99);
     @memset(hops, 99);
-    const ta = try TestArena.init(scratch.spreadActivation(n));
+    const ta = try TestArena.init(spreadScratch(n));
     defer ta.deinit();
-    var b = ta.bump(@intCast(scratch.spreadActivation(n)));
+    var b = ta.bump(@intCast(spreadScratch(n)));
     try kernels.spreadActivation(&b, g.offsets, g.targets, g.weights, n, seeds, seed_acts, seeds.len, max_hops, hop_decay, threshold, act, hops);
-    try testing.expectEqual(scratch.spreadActivation(n), b.used);
+    try testing.expectEqual(spreadScratch(n), b.used);
     try reference.spreadActivation(gpa, g.offsets, g.targets, g.weights, seeds, seed_acts, max_hops, hop_decay, threshold, want_act, want_hops);
     for (act[0..n], want_act) |x, y| try testing.expectEqual(@as(u32, @bitCast(y)), @as(u32, @bitCast(x)));
     try testing.expectEqualSlices(i32, want_hops, hops[0..n]);
@@ -414,7 +497,7 @@ test "spread: invalid arguments and a too-small arena" {
     try testing.expectError(E.InvalidArguments, kernels.spreadActivation(&b, g.offsets, g.targets, g.weights, 3, &.{0}, &.{1}, 2, 2, 0.5, 0, &act, &hops)); // seed count
     try testing.expectEqual([_]f32{ 9, 9, 9 }, act);
     try testing.expectEqual([_]i32{ 9, 9, 9 }, hops);
-    b = ta.bump(@intCast(scratch.spreadActivation(3) - 1));
+    b = ta.bump(@intCast(spreadScratch(3) - 1));
     try testing.expectError(E.ArenaTooSmall, S.call(&b, g, 3, &.{0}, &.{1}, 2, 0.5, 0, &act, &hops));
     try testing.expectEqual([_]f32{ 9, 9, 9 }, act);
     try testing.expectEqual([_]i32{ 9, 9, 9 }, hops);
@@ -482,18 +565,20 @@ test "decay: special cases per DecaySemantics" {
     try testing.expectEqual(@as(f32, 0), got[3]); // negative
     try testing.expectEqual(@as(f32, 0), got[4]); // NaN
     try testing.expectEqual(@as(f32, 1), got[5]); // Inf -> x = -0 -> 1
-    try testing.expectEqual(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), got[6]);
+    try testing.expectApproxEqRel(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), got[6], 2e-7);
     try testing.expect(got[7] > 0); // x = -87 exactly is still computed
     try testing.expectEqual(@as(f32, 0), got[8]); // x < -87
     try testing.expectEqual(@as(f32, 0), got[9]);
     // now - max wraps to a large positive diff... -> tiny x, 0.
-    try testing.expectEqual(reference.retention(max, 1, now), got[10]);
-    for (last, stab, got) |l, s, g| try testing.expectEqual(reference.retention(l, s, now), g);
+    try testing.expectEqual(reference.retention(max, 1, now) == 0, got[10] == 0);
+    // The rest within the decay tolerance of Java's (float) Math.exp (the f32
+    // polynomial is within 1.2e-7 of it, ~1 ulp).
+    for (last, stab, got) |l, s, g| try testing.expectApproxEqRel(reference.retention(l, s, now), g, 2e-7);
 
     // Wrapping: now = MIN, last = MAX gives diff = 1 ms.
     var one: [1]f32 = undefined;
     try kernels.decayRetention(&b, &.{max}, &.{1}, 1, min, &one);
-    try testing.expectEqual(reference.retention(max, 1, min), one[0]);
+    try testing.expectApproxEqRel(reference.retention(max, 1, min), one[0], 2e-7);
     try testing.expect(one[0] > 0.99 and one[0] < 1);
 }
 
@@ -576,21 +661,52 @@ const fake = struct {
     const env: *const jni.Env = &env_value;
 };
 
-test "JNI: abi version, arena create/destroy" {
-    try testing.expectEqual(@as(jni.jint, 3), jni.abiVersion(fake.env, null));
-    const bits = jni.compiledFeatures(fake.env, null);
-    try testing.expect(bits >= 0 and bits <= 7);
-    const addr = jni.arenaCreate(fake.env, null, 100_000);
+/// `call` with explicit array references, lengths and scalar slots.
+fn callRaw(opcode: i32, base: jni.jlong, cap: jni.jlong, a: [7]jni.jarray, n: [7]jni.jint, s: [6]i64) jni.jlong {
+    return library.call(fake.env, null, opcode, base, cap, a[0], n[0], a[1], n[1], a[2], n[2], a[3], n[3], a[4], n[4], a[5], n[5], a[6], n[6], s[0], s[1], s[2], s[3], s[4], s[5]);
+}
+
+/// `call` as ZigNative's wrappers make it: each array with its own length.
+fn callOp(opcode: i32, base: jni.jlong, cap: jni.jlong, arrays: []const *FakeArray, scalars: []const i64) jni.jlong {
+    var a = [_]jni.jarray{null} ** 7;
+    var n = [_]jni.jint{-1} ** 7;
+    for (arrays, 0..) |x, i| {
+        a[i] = x.ref();
+        n[i] = x.len;
+    }
+    var s = [_]i64{0} ** 6;
+    @memcpy(s[0..scalars.len], scalars);
+    return callRaw(opcode, base, cap, a, n, s);
+}
+
+fn op(comptime name: []const u8) i32 {
+    return abi.byName(name).op;
+}
+
+fn bits(x: f32) i64 {
+    return @as(u32, @bitCast(x));
+}
+
+test "JNI: four exports; info answers the ABI version and the compiled features" {
+    try testing.expectEqual(@as(usize, 4), library.exported_names.len);
+    try testing.expectEqual(@as(jni.jlong, abi.version), library.info(fake.env, null, abi.info_abi_version));
+    const f = library.info(fake.env, null, abi.info_compiled_features);
+    try testing.expect(f >= 0 and f <= 15);
+    try testing.expectEqual(abi.status_invalid_arguments, library.info(fake.env, null, 7));
+}
+
+test "JNI: arena create/destroy" {
+    const addr = library.arenaCreate(fake.env, null, 100_000);
     try testing.expect(addr != 0 and @mod(addr, 64) == 0);
     const p: [*]u8 = @ptrFromInt(@as(usize, @bitCast(addr)));
     @memset(p[0..100_000], 1);
-    jni.arenaDestroy(fake.env, null, addr, 100_000);
-    try testing.expectEqual(@as(jni.jlong, 0), jni.arenaCreate(fake.env, null, 0));
-    try testing.expectEqual(@as(jni.jlong, 0), jni.arenaCreate(fake.env, null, -5));
-    jni.arenaDestroy(fake.env, null, 0, 100); // ignored
+    library.arenaDestroy(fake.env, null, addr, 100_000);
+    try testing.expectEqual(@as(jni.jlong, 0), library.arenaCreate(fake.env, null, 0));
+    try testing.expectEqual(@as(jni.jlong, 0), library.arenaCreate(fake.env, null, -5));
+    library.arenaDestroy(fake.env, null, 0, 100); // ignored
 }
 
-test "JNI: kernels run, pin and release every array with the right mode" {
+test "JNI: every kernel runs through call, pins and releases every array with the right mode" {
     const ta = try TestArena.init(4096);
     defer ta.deinit();
     const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
@@ -600,19 +716,31 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     var q = FakeArray.of(f32, &q_items);
     var c = FakeArray.of(f32, &c_items);
     var s = FakeArray.of(f32, &s_items);
-    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(fake.env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
+    try testing.expectEqual(@as(jni.jlong, 64), callOp(op("cosineSimilarity"), base, 4096, &.{ &q, &c, &s }, &.{ 3, 0, 3 }));
     try testing.expectEqual([_]f32{ 1, 0, -1 }, s_items);
     for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
     try testing.expectEqual(@as(i32, 2), q.last_mode); // JNI_ABORT for inputs
     try testing.expectEqual(@as(i32, 0), s.last_mode); // copy back outputs
 
-    var rows_items = [_]i32{ 0, 0 };
-    var top_items = [_]f32{ 0, 0 };
-    var rows = FakeArray.of(i32, &rows_items);
-    var top = FakeArray.of(f32, &top_items);
-    try testing.expectEqual(@as(jni.jlong, 128), jni.cosineTopK(fake.env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 1, 2, 5, rows.ref(), rows.len, top.ref(), top.len));
-    try testing.expectEqual([_]i32{ 1, 2 }, rows_items);
-    try testing.expectEqual([_]f32{ 0, -1 }, top_items);
+    var qs_items = [_]f32{ 1, 0, 0, 0, 1, 0 };
+    var bs_items = [_]f32{ 5, 5, 5, 5, 5, 5 };
+    var qs = FakeArray.of(f32, &qs_items);
+    var bs = FakeArray.of(f32, &bs_items);
+    try testing.expectEqual(@as(jni.jlong, 3 * 64), callOp(op("cosineSimilarityBatch"), base, 4096, &.{ &qs, &c, &bs }, &.{ 2, 3, 0, 3 }));
+    try testing.expectEqual([_]f32{ 1, 0, -1, 0, 1, 0 }, bs_items);
+
+    var qn_items = [_]f32{ 1, 1 };
+    var rn_items = [_]f32{ 1, 1, 1 };
+    var qn = FakeArray.of(f32, &qn_items);
+    var rn = FakeArray.of(f32, &rn_items);
+    @memset(&bs_items, 5);
+    try testing.expectEqual(@as(jni.jlong, 0), callOp(op("cosineSimilarityNormed"), base, 4096, &.{ &qs, &qn, &c, &rn, &bs }, &.{ 2, 3, 0, 3 }));
+    try testing.expectEqual([_]f32{ 1, 0, -1, 0, 1, 0 }, bs_items);
+    for ([_]*FakeArray{ &qs, &qn, &c, &rn, &bs }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+    try testing.expectEqual(@as(i32, 0), bs.last_mode);
+    try testing.expectEqual(@as(i32, 2), rn.last_mode);
+    // The normed kernel needs no arena: capacity 0 is fine.
+    try testing.expectEqual(@as(jni.jlong, 0), callOp(op("cosineSimilarityNormed"), base, 0, &.{ &qs, &qn, &c, &rn, &bs }, &.{ 1, 3, 0, 3 }));
 
     var off_items = [_]i32{ 0, 1, 2, 2 };
     var tgt_items = [_]i32{ 1, 2 };
@@ -628,13 +756,19 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     var sa = FakeArray.of(f32, &sa_items);
     var act = FakeArray.of(f32, &act_items);
     var fh = FakeArray.of(i32, &fh_items);
-    try testing.expectEqual(@as(jni.jlong, @intCast(scratch.spreadActivation(3))), jni.spreadActivation(fake.env, null, base, 4096, off.ref(), off.len, tgt.ref(), tgt.len, w.ref(), w.len, 3, sn.ref(), sn.len, sa.ref(), sa.len, 1, 5, 1, 0, act.ref(), act.len, fh.ref(), fh.len));
+    const spread = op("spreadActivation");
+    const graph = [_]*FakeArray{ &off, &tgt, &w, &sn, &sa, &act, &fh };
+    // Floats travel as their raw bits: hop decay 1, threshold 0.
+    try testing.expectEqual(@as(jni.jlong, @intCast(spreadScratch(3))), callOp(spread, base, 4096, &graph, &.{ 3, 1, 5, bits(1), bits(0) }));
     try testing.expectEqual([_]f32{ 1, 0.5, 0.25 }, act_items);
     try testing.expectEqual([_]i32{ 0, 1, 2 }, fh_items);
+    // Hop decay 0.5 and threshold 0.2 arrive intact: 0.25 passes, 0.0625 does not.
+    _ = callOp(spread, base, 4096, &graph, &.{ 3, 1, 5, bits(0.5), bits(0.2) });
+    try testing.expectEqual([_]f32{ 1, 0.25, 0 }, act_items);
     // A target out of range is refused; every pin is still released.
     tgt_items[1] = 3;
-    try testing.expectEqual(jni.status_invalid_arguments, jni.spreadActivation(fake.env, null, base, 4096, off.ref(), off.len, tgt.ref(), tgt.len, w.ref(), w.len, 3, sn.ref(), sn.len, sa.ref(), sa.len, 1, 5, 1, 0, act.ref(), act.len, fh.ref(), fh.len));
-    for ([_]*FakeArray{ &off, &tgt, &w, &sn, &sa, &act, &fh }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+    try testing.expectEqual(abi.status_invalid_arguments, callOp(spread, base, 4096, &graph, &.{ 3, 1, 5, bits(1), bits(0) }));
+    for (graph) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
 
     var last_items = [_]i64{ 0, 1000 };
     var stab_items = [_]f32{ 1, 1 };
@@ -642,50 +776,24 @@ test "JNI: kernels run, pin and release every array with the right mode" {
     var last = FakeArray.of(i64, &last_items);
     var stab = FakeArray.of(f32, &stab_items);
     var ret = FakeArray.of(f32, &ret_items);
-    try testing.expectEqual(@as(jni.jlong, 0), jni.decayRetention(fake.env, null, base, 0, last.ref(), last.len, stab.ref(), stab.len, 2, 1000, ret.ref(), ret.len));
-    try testing.expectEqual(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), ret_items[0]);
+    try testing.expectEqual(@as(jni.jlong, 0), callOp(op("decayRetention"), base, 0, &.{ &last, &stab, &ret }, &.{ 2, 1000 }));
+    try testing.expectApproxEqRel(@as(f32, @floatCast(std.math.exp(@as(f64, -1)))), ret_items[0], 2e-7);
     try testing.expectEqual(@as(f32, 1), ret_items[1]);
 }
 
-test "JNI: batch cosine and memory sweep pin, release and re-check" {
-    const ta = try TestArena.init(4096);
-    defer ta.deinit();
-    const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
-    var q_items = [_]f32{ 1, 0, 0, 0, 1, 0 };
-    var c_items = [_]f32{ 1, 0, 0, 0, 1, 0, -1, 0, 0 };
-    var s_items = [_]f32{ 5, 5, 5, 5, 5, 5 };
-    var q = FakeArray.of(f32, &q_items);
-    var c = FakeArray.of(f32, &c_items);
-    var s = FakeArray.of(f32, &s_items);
-    const env = fake.env;
-    try testing.expectEqual(@as(jni.jlong, 3 * 64), jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
-    try testing.expectEqual([_]f32{ 1, 0, -1, 0, 1, 0 }, s_items);
-    for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
-    try testing.expectEqual(@as(i32, 2), q.last_mode);
-    try testing.expectEqual(@as(i32, 0), s.last_mode);
-    const inv = jni.status_invalid_arguments;
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 3, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, -1, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 2, c.ref(), c.len, 3, 1, 3, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, null, -1, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
-    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarityBatch(env, null, base, 191, q.ref(), q.len, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
-    s.fail_pin = true;
-    try testing.expectEqual(inv, jni.cosineSimilarityBatch(env, null, base, 4096, q.ref(), q.len, 2, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
-    for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
-
-    var l_items = [_]i64{ 1, 2, 3 };
-    var l = FakeArray.of(i64, &l_items);
-    var f_items = [_]f32{0} ** 3;
-    var f = FakeArray.of(f32, &f_items);
-    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, f.ref(), f.len, l.ref(), l.len));
-    try testing.expectEqual(@as(jni.jlong, 6), jni.memorySweep(env, null, null, -1, l.ref(), l.len));
-    try testing.expectEqual(@as(jni.jlong, 0), jni.memorySweep(env, null, null, -1, null, -1));
-    l.fail_pin = true;
-    try testing.expectEqual(inv, jni.memorySweep(env, null, f.ref(), f.len, l.ref(), l.len));
-    try testing.expectEqual(@as(i32, 0), f.pinned);
+test "JNI: a dry run answers the scratch formula and touches nothing" {
+    inline for (abi.table) |k| {
+        const scalars = [_]i64{ 7, 768, 3, 2, 1, 0 };
+        const want = abi.scratchBytes(k, &scalars) orelse unreachable;
+        try testing.expectEqual(@as(jni.jlong, @intCast(want)), callRaw(k.op + abi.dry_run, 0, 0, .{null} ** 7, .{-1} ** 7, scalars));
+    }
+    try testing.expectEqual(@as(jni.jlong, 8 * 3072 + 64), callRaw(op("cosineSimilarityBatch") + abi.dry_run, 0, 0, .{null} ** 7, .{-1} ** 7, .{ 8, 768, 0, 0, 0, 0 }));
+    try testing.expectEqual(abi.status_invalid_arguments, callRaw(op("cosineSimilarity") + abi.dry_run, 0, 0, .{null} ** 7, .{-1} ** 7, .{ -1, 0, 0, 0, 0, 0 }));
+    try testing.expectEqual(abi.status_invalid_arguments, callRaw(0, 0, 0, .{null} ** 7, .{-1} ** 7, .{0} ** 6));
+    try testing.expectEqual(abi.status_invalid_arguments, callRaw(99, 0, 0, .{null} ** 7, .{-1} ** 7, .{0} ** 6));
 }
 
-test "JNI: defence in depth returns -2 or -1 and releases everything" {
+test "JNI: defence in depth returns -2 or -1, releases everything, writes nothing" {
     const ta = try TestArena.init(4096);
     defer ta.deinit();
     const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
@@ -695,28 +803,35 @@ test "JNI: defence in depth returns -2 or -1 and releases everything" {
     var q = FakeArray.of(f32, &q_items);
     var c = FakeArray.of(f32, &c_items);
     var s = FakeArray.of(f32, &s_items);
-    const inv = jni.status_invalid_arguments;
-    const env = fake.env;
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, 0, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len)); // no arena
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base + 8, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len)); // misaligned
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, -1, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, null, -1, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    const inv = abi.status_invalid_arguments;
+    const cos = op("cosineSimilarity");
+    const arrays = .{ q.ref(), c.ref(), s.ref(), null, null, null, null };
+    const lens = [7]jni.jint{ q.len, c.len, s.len, -1, -1, -1, -1 };
+    const ok = [6]i64{ 3, 0, 2, 0, 0, 0 };
+    try testing.expectEqual(@as(jni.jlong, 64), callRaw(cos, base, 4096, arrays, lens, ok));
+    try testing.expectEqual([_]f32{ 1, 0 }, s_items);
+    s_items = .{ 5, 5 };
+    try testing.expectEqual(inv, callRaw(cos, 0, 4096, arrays, lens, ok)); // no arena
+    try testing.expectEqual(inv, callRaw(cos, base + 8, 4096, arrays, lens, ok)); // misaligned
+    try testing.expectEqual(inv, callRaw(cos, base, -1, arrays, lens, ok));
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, .{ null, c.ref(), s.ref(), null, null, null, null }, lens, ok));
     // A length that says null for a non-null array, or a null array with a length, is refused.
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), -1, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, null, 3, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, .{ -1, c.len, s.len, -1, -1, -1, -1 }, ok));
     // The kernel bounds its reads by the lengths passed: a row past a (shorter) length is refused.
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), 3, 3, 0, 2, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, -1, 2, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 1, 2, s.ref(), s.len));
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 3, s.ref(), s.len));
-    try testing.expectEqual(jni.status_arena_too_small, jni.cosineSimilarity(env, null, base, 63, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, .{ q.len, 3, s.len, -1, -1, -1, -1 }, ok));
+    // An int that is negative or does not fit a Java int is refused before anything is pinned.
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, .{ 3, -1, 2, 0, 0, 0 }));
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, .{ 3, 0, 1 << 32, 0, 0, 0 }));
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, .{ 3, 1, 2, 0, 0, 0 }));
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, .{ 3, 0, 3, 0, 0, 0 }));
+    try testing.expectEqual(abi.status_arena_too_small, callRaw(cos, base, 63, arrays, lens, ok));
     c.fail_pin = true; // the VM could not pin: release what was pinned, answer -2
-    try testing.expectEqual(inv, jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 0, 2, s.ref(), s.len));
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, ok));
     try testing.expectEqual([_]f32{ 5, 5 }, s_items);
     for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
     // Zero-length arrays are never pinned, so a null pin of one cannot fail the call.
     c.fail_pin = false;
     var none = FakeArray.of(f32, &.{});
     none.fail_pin = true;
-    try testing.expectEqual(@as(jni.jlong, 64), jni.cosineSimilarity(env, null, base, 4096, q.ref(), q.len, c.ref(), c.len, 3, 2, 0, none.ref(), none.len));
+    try testing.expectEqual(@as(jni.jlong, 64), callOp(cos, base, 4096, &.{ &q, &c, &none }, &.{ 3, 2, 0 }));
 }

@@ -168,12 +168,19 @@ RATIO_DEFS = [
     # (case class, metric name, numerator method, denominator method, description)
     ("SimilarityBench", "zig_vs_java", "java", "zig", "Zig speed-up over Java"),
     ("SimilarityBench", "zig_of_ceiling", "ceiling", "zig", "Zig bandwidth as a fraction of the sweep"),
+    ("SimilarityBench", "normed_zig_vs_java", "javaNormed", "zigNormed", "stored-norm kernel: Zig speed-up over Java"),
+    ("SimilarityBench", "normed_of_ceiling", "ceiling", "zigNormed",
+     "stored-norm Zig kernel's bandwidth as a fraction of the sweep"),
     ("BatchBench", "batch_vs_loop", "zigLoop", "zigBatch", "Zig batch speed-up over one-at-a-time Zig"),
     ("BatchBench", "zig_vs_java", "javaBatch", "zigBatch", "Zig batch speed-up over the Java batch"),
+    ("BatchBench", "normed_batch_vs_loop", "zigLoop", "zigNormedBatch",
+     "stored-norm Zig kernel, b cues in one call: speed-up over one-at-a-time Zig"),
     ("SpreadBench", "zig_vs_java", "java", "zig", "Zig speed-up over Java"),
     ("DecayBench", "zig_vs_java", "java", "zig", "Zig speed-up over Java"),
     ("DecayBench", "zig_of_ceiling", "ceiling", "zig", "Zig time vs the read sweep of its inputs"),
     ("JniBench", "noop_of_call", "nativeNoop", "zigTinyCosine", "native no-op time / tiny Zig call time"),
+    ("JniBench", "noop_of_normed_call", "nativeNoop", "zigTinyNormed",
+     "native no-op time / tiny stored-norm Zig call time"),
 ]
 
 

@@ -23,10 +23,17 @@ def entry(cls, method, params, samples, unit="ns/op"):
 
 def suite(zig_sim=1000.0, java_sim=8000.0, ceiling_sim=900.0, zig_batch=2000.0, zig_loop=8000.0,
           zig_spread=10.0, java_spread=30.0, zig_decay=100.0, java_decay=2000.0, ceiling_decay=50.0,
-          noop=8.0, tiny=80.0):
+          noop=8.0, tiny=80.0, normed=None):
+    """The gate's suite; with normed={"zig": .., "java": .., "batch": .., "tiny": ..} also the stored-norm kernel's."""
     sim = {"dim": "768", "n": "10000"}
     batch = {"b": "8", "dim": "768", "n": "10000"}
-    return [
+    extra = [] if normed is None else [
+        entry("SimilarityBench", "zigNormed", sim, [normed["zig"]] * 3),
+        entry("SimilarityBench", "javaNormed", sim, [normed["java"]] * 3),
+        entry("BatchBench", "zigNormedBatch", batch, [normed["batch"]] * 3),
+        entry("JniBench", "zigTinyNormed", {}, [normed["tiny"]] * 3),
+    ]
+    return extra + [
         entry("SimilarityBench", "zig", sim, [zig_sim, zig_sim * 1.01, zig_sim * 0.99]),
         entry("SimilarityBench", "java", sim, [java_sim] * 3),
         entry("SimilarityBench", "ceiling", sim, [ceiling_sim] * 3),
@@ -157,6 +164,24 @@ class BenchToolTest(unittest.TestCase):
         ok, rows, _ = self.ab([no_spread], [suite()])
         self.assertTrue(ok, rows)
         self.assertEqual("NEW", self.verdicts(rows)["spreading_activation_1000n.zig_vs_java"])
+
+    def test_the_stored_norm_kernel_is_gated_and_new_against_a_baseline_without_it(self):
+        normed = {"zig": 700.0, "java": 6000.0, "batch": 1500.0, "tiny": 90.0}
+        ok, rows, _ = self.ab([suite(normed=normed)] * 3, [suite(normed=dict(normed, zig=875.0))] * 3)
+        self.assertFalse(ok)
+        bad = sorted(k for k, v in self.verdicts(rows).items() if v == "REGRESSION")
+        self.assertEqual(["vector_similarity_768d_10000c.normed_of_ceiling",
+                          "vector_similarity_768d_10000c.normed_zig_vs_java"], bad)
+        ok, rows, _ = self.ab([suite(normed=normed)] * 3, [suite(normed=dict(normed, batch=1875.0, tiny=112.5))] * 3)
+        self.assertFalse(ok)
+        bad = sorted(k for k, v in self.verdicts(rows).items() if v == "REGRESSION")
+        self.assertEqual(["jni_overhead.noop_of_normed_call",
+                          "vector_similarity_batch8_768d_10000c.normed_batch_vs_loop"], bad)
+        # The baseline commit predates the stored-norm benchmarks: their ratios are NEW, which does not fail.
+        ok, rows, _ = self.ab([suite()], [suite(normed=normed)])
+        self.assertTrue(ok, rows)
+        self.assertEqual("NEW", self.verdicts(rows)["vector_similarity_768d_10000c.normed_zig_vs_java"])
+        self.assertEqual("NEW", self.verdicts(rows)["vector_similarity_batch8_768d_10000c.normed_batch_vs_loop"])
 
     def test_unequal_rounds_are_refused(self):
         with self.assertRaises(ValueError):

@@ -13,7 +13,7 @@ import java.lang.invoke.VarHandle;
  * every write in order, but the kernel call path pays no StoreLoad fence (a plain store on x86) for them. A call
  * updates them twice, so full volatile stores would cost several fences per JNI call.
  */
-public final class Arena implements AutoCloseable {
+final class Arena implements AutoCloseable {
     private static final VarHandle IN_USE;
     private static final VarHandle HIGH_WATER;
     private static final VarHandle RESETS;
@@ -40,7 +40,7 @@ public final class Arena implements AutoCloseable {
     private volatile long fallbacks;
 
     private Arena(ArenaConfig config, long address) {
-        assert address != 0 && (address & (Scratch.ALIGN - 1)) == 0 : "arena block must be 64-byte aligned";
+        assert address != 0 && (address & 63) == 0 : "arena block must be 64-byte aligned";
         this.config = config;
         this.address = address;
     }

@@ -4,6 +4,7 @@ import java.util.Arrays;
 
 /**
  * The pure-Java kernels: the reference semantics and the rollback target. Plain Java 17, no incubator modules.
+ * {@link #cosineTopK} is the interface's (cosineSimilarity plus a bounded heap).
  *
  * <p>Stateless apart from reusable scratch, so an instance, like every {@link MemoryKernels}, belongs to one thread.
  */
@@ -67,21 +68,22 @@ public final class JavaKernels implements MemoryKernels {
         return (d0 + d1) + (d2 + d3);
     }
 
+    /**
+     * One pass over the candidates; per row, the dot product with every cue (the four accumulators of
+     * {@link #cosineSimilarityBatch}), finished with the stored norms.
+     */
     @Override
-    public int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k,
-                          int[] topRows, float[] topScores) {
-        Validation.cosineTopK(query, candidates, dim, first, count, k, topRows, topScores);
-        int capacity = Math.min(k, count);
-        if (capacity == 0) {
-            return 0;
-        }
-        float qq = sumOfSquares(query, 0, dim);
-        TopK heap = new TopK(capacity);
+    public void cosineSimilarityNormed(float[] cues, float[] cueNorms, int cueCount, float[] candidates,
+                                       float[] norms, int dim, int first, int count, float[] scores) {
+        Validation.cosineNormed(cues, cueNorms, cueCount, candidates, norms, dim, first, count, scores);
         for (int i = 0; i < count; i++) {
             int row = first + i;
-            heap.offer(cosineRow(query, qq, candidates, row * dim, dim), row);
+            int base = row * dim;
+            for (int q = 0; q < cueCount; q++) {
+                scores[q * count + i] = CosineSemantics.finishNormed(dot(cues, q * dim, candidates, base, dim),
+                        cueNorms[q], norms[row]);
+            }
         }
-        return heap.drainSorted(topRows, topScores);
     }
 
     /** One candidate's cosine against a query whose sum of squares is {@code qq}. */

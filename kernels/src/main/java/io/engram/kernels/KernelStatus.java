@@ -1,6 +1,7 @@
 package io.engram.kernels;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -33,17 +34,8 @@ public record KernelStatus(KernelMode requestedMode, KernelMode activeMode, Stri
     }
 
     static String compiledFeatures(int bits) {
-        StringBuilder sb = new StringBuilder();
-        if ((bits & ZigNative.FEATURE_AVX2) != 0) {
-            sb.append("avx2,");
-        }
-        if ((bits & ZigNative.FEATURE_FMA) != 0) {
-            sb.append("fma,");
-        }
-        if ((bits & ZigNative.FEATURE_NEON) != 0) {
-            sb.append("neon,");
-        }
-        return sb.length() == 0 ? "none" : sb.substring(0, sb.length() - 1);
+        List<String> names = LoadedLibrary.featureNames(bits);
+        return names.isEmpty() ? "none" : String.join(",", names);
     }
 
     /** Human-readable, one key per line. */

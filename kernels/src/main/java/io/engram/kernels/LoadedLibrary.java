@@ -11,7 +11,7 @@ import java.util.Objects;
  * @param path             the file handed to {@link System#load}: the extracted copy, or the explicit path
  * @param sha256           SHA-256 of that file as read from disk, 64 lower-case hex digits
  * @param triple           {@code arch-os-abi} of the library
- * @param variant          {@code x86_64_v3} or {@code baseline} from the jar; for an explicit path the jar's variant
+ * @param variant          {@code x86_64_v4}, {@code x86_64_v3} or {@code baseline} from the jar; for an explicit path the jar's variant
  *                         with the same checksum if there is one, else {@code custom}
  * @param zigVersion       the Zig version recorded in the jar, or {@code unknown} for a custom explicit library
  * @param abiVersion       what the library's {@code abiVersion()} returned (always {@link ZigNative#ABI_VERSION})
@@ -41,15 +41,22 @@ public record LoadedLibrary(Path path, String sha256, String triple, String vari
 
     /** The {@link #compiledFeatures()} bits by name, e.g. {@code [avx2, fma]}. */
     public List<String> compiledFeatureNames() {
+        return featureNames(compiledFeatures);
+    }
+
+    static List<String> featureNames(int bits) {
         List<String> names = new ArrayList<>();
-        if ((compiledFeatures & ZigNative.FEATURE_AVX2) != 0) {
+        if ((bits & ZigNative.FEATURE_AVX2) != 0) {
             names.add("avx2");
         }
-        if ((compiledFeatures & ZigNative.FEATURE_FMA) != 0) {
+        if ((bits & ZigNative.FEATURE_FMA) != 0) {
             names.add("fma");
         }
-        if ((compiledFeatures & ZigNative.FEATURE_NEON) != 0) {
+        if ((bits & ZigNative.FEATURE_NEON) != 0) {
             names.add("neon");
+        }
+        if ((bits & ZigNative.FEATURE_AVX512) != 0) {
+            names.add("avx512");
         }
         return List.copyOf(names);
     }

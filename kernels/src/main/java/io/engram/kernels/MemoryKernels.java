@@ -1,12 +1,16 @@
 package io.engram.kernels;
 
 /**
- * The three memory kernels behind one API. {@link JavaKernels} and {@link ZigKernels} implement it with the same
- * semantics; the differential tests hold them to the tolerances in {@link Tolerances}.
+ * The memory kernels behind one API: one method per {@link Kernel} (similarity in three shapes, spreading, decay).
+ * {@link JavaKernels} and the Zig kernels ({@link Kernels#open}) implement it with the same semantics; the differential
+ * tests hold them to the tolerances in {@link Tolerances}.
  *
- * <p>An instance belongs to one operator subtask (one thread): the Zig implementation owns that subtask's
- * {@link Arena}. All arguments are validated in Java before any native call; invalid arguments throw
+ * <p>An instance belongs to one operator subtask (one thread): the Zig implementation owns that subtask's native
+ * arena. All arguments are validated in Java before any native call; invalid arguments throw
  * {@link IllegalArgumentException} (or {@link IndexOutOfBoundsException} for ranges).
+ *
+ * <p>To observe or alter calls (metering, comparison, fault injection), extend {@link KernelDecorator}: it sees every
+ * kernel call as one {@link KernelCall}, so a decorator cannot miss a kernel.
  */
 public interface MemoryKernels extends AutoCloseable {
 
@@ -45,13 +49,52 @@ public interface MemoryKernels extends AutoCloseable {
     }
 
     /**
+     * Cosine similarity against rows whose Euclidean norms are stored with them (computed once, when a vector is
+     * stored): for {@code cueCount} cues, {@code scores[q * count + i]} = dot(cue q, row {@code first + i}) /
+     * ({@code cueNorms[q]} · {@code norms[first + i]}), computed in f64 from the f32 dot product and clamped to
+     * [-1, 1]. A norm that is not a positive finite number (0, negative, NaN, ±Inf), or a dot product that is not
+     * finite (a NaN or ±Inf element, an overflow), gives 0. Cue q is {@code cues[q * dim .. q * dim + dim - 1]};
+     * {@code cues} may be longer. Row indices are absolute, for the rows ({@code candidates}, row-major, {@code dim}
+     * columns) and their norms alike.
+     *
+     * <p>With norms as {@link Norms#of} computes them (f64, rounded to f32) the scores equal
+     * {@link #cosineSimilarity}'s within {@link Tolerances#COSINE_ABS}; only the dot products are computed, so the
+     * candidates are read once per call whatever the number of cues, with one multiply-add per element and cue. Needs
+     * no arena: it never overflows.
+     *
+     * <p>The default throws: an implementation, or a decorator that does not extend {@link KernelDecorator}, must
+     * implement it, so that no decorator can silently run it around its delegate.
+     */
+    default void cosineSimilarityNormed(float[] cues, float[] cueNorms, int cueCount, float[] candidates,
+                                        float[] norms, int dim, int first, int count, float[] scores) {
+        throw new UnsupportedOperationException(getClass().getName() + " does not implement cosineSimilarityNormed:"
+                + " a decorator must extend KernelDecorator (or forward every kernel)");
+    }
+
+    /**
      * The {@code k} best rows of {@link #cosineSimilarity} over the same range, ordered by score descending, ties by
      * row index ascending. Row indices are absolute (in {@code first .. first+count-1}).
      *
+     * <p>Not a kernel of its own: {@link #cosineSimilarity} into a temporary array, then a bounded heap in Java. The
+     * job ranks by memory id, not row, and never calls it; it stays for callers that want the top rows.
+     *
      * @return how many entries were written: {@code min(k, count)}
      */
-    int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k,
-                   int[] topRows, float[] topScores);
+    default int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k,
+                           int[] topRows, float[] topScores) {
+        Validation.cosineTopK(query, candidates, dim, first, count, k, topRows, topScores);
+        int capacity = Math.min(k, count);
+        if (capacity == 0) {
+            return 0;
+        }
+        float[] scores = new float[count];
+        cosineSimilarity(query, candidates, dim, first, count, scores);
+        TopK heap = new TopK(capacity);
+        for (int i = 0; i < count; i++) {
+            heap.offer(scores[i], first + i);
+        }
+        return heap.drainSorted(topRows, topScores);
+    }
 
     /**
      * Activation spreading over a CSR graph. See {@link SpreadSemantics} for the exact, shared semantics.

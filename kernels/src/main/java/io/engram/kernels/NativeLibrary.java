@@ -122,12 +122,12 @@ public final class NativeLibrary {
      * @throws NativeLoadException   if no library could be loaded (now or in the earlier attempt)
      * @throws IllegalStateException if an earlier call asked for a different path or variant
      */
-    public static synchronized LoadedLibrary loadDefault(Optional<Path> explicitPath, Optional<String> forcedVariant) {
+    static synchronized LoadedLibrary loadDefault(Optional<Path> explicitPath, Optional<String> forcedVariant) {
         return DEFAULT.get(Request.of(explicitPath, forcedVariant), NativeLibrary::loadForThisJvm);
     }
 
     /** The library {@link #loadDefault} loaded, if it has succeeded. */
-    public static synchronized Optional<LoadedLibrary> loaded() {
+    static synchronized Optional<LoadedLibrary> loaded() {
         return DEFAULT.loaded();
     }
 
@@ -236,7 +236,9 @@ public final class NativeLibrary {
         }
         if (!platform.variants().contains(variant)) {
             // Forcing code the CPU cannot execute would not fail here but at the first kernel call, with SIGILL.
-            String needs = Platform.VARIANT_X86_64_V3.equals(variant)
+            String needs = Platform.VARIANT_X86_64_V4.equals(variant)
+                    ? "CPU features " + new TreeSet<>(Platform.X86_64_V4_FEATURES)
+                    : Platform.VARIANT_X86_64_V3.equals(variant)
                     ? "CPU features " + new TreeSet<>(Platform.X86_64_V3_FEATURES)
                     : "a CPU this machine does not have";
             throw new NativeLoadException("native library variant '" + variant + "' (" + VARIANT_PROPERTY

@@ -20,18 +20,24 @@ final class Validation {
 
     static void cosineBatch(float[] queries, int queryCount, float[] candidates, int dim, int first, int count,
                             float[] scores) {
-        if (queries == null || candidates == null) {
-            throw new IllegalArgumentException("queries and candidates must not be null");
+        several("queries", queries, queryCount, candidates, dim, first, count, scores);
+    }
+
+    /** {@code n} vectors ({@code what}) of dimension dim against rows [first, first + count); n × count scores. */
+    private static void several(String what, float[] vectors, int n, float[] candidates, int dim, int first,
+                                int count, float[] scores) {
+        if (vectors == null || candidates == null) {
+            throw new IllegalArgumentException(what + " and candidates must not be null");
         }
         if (dim < 1) {
             throw new IllegalArgumentException("dim must be >= 1, got " + dim);
         }
-        if (queryCount < 0) {
-            throw new IllegalArgumentException("queryCount must be >= 0, got " + queryCount);
+        if (n < 0) {
+            throw new IllegalArgumentException(what + ": count must be >= 0, got " + n);
         }
-        if ((long) queryCount * dim > queries.length) {
-            throw new IllegalArgumentException("queries has " + queries.length + " floats, " + queryCount
-                    + " queries of dimension " + dim + " need " + (long) queryCount * dim);
+        if ((long) n * dim > vectors.length) {
+            throw new IllegalArgumentException(what + " has " + vectors.length + " floats, " + n + " " + what
+                    + " of dimension " + dim + " need " + (long) n * dim);
         }
         if (candidates.length % dim != 0) {
             throw new IllegalArgumentException(
@@ -45,9 +51,24 @@ final class Validation {
         if (scores == null) {
             throw new IllegalArgumentException("scores must not be null");
         }
-        if ((long) queryCount * count > scores.length) {
-            throw new IllegalArgumentException("scores has " + scores.length + " slots, need " + queryCount + " x "
-                    + count);
+        if ((long) n * count > scores.length) {
+            throw new IllegalArgumentException("scores has " + scores.length + " slots, need " + n + " x " + count);
+        }
+    }
+
+    static void cosineNormed(float[] cues, float[] cueNorms, int cueCount, float[] candidates, float[] norms, int dim,
+                             int first, int count, float[] scores) {
+        several("cues", cues, cueCount, candidates, dim, first, count, scores);
+        if (cueNorms == null || norms == null) {
+            throw new IllegalArgumentException("cueNorms and norms must not be null");
+        }
+        if (cueNorms.length < cueCount) {
+            throw new IllegalArgumentException("cueNorms has " + cueNorms.length + " norms, " + cueCount
+                    + " cues need as many");
+        }
+        if (norms.length < first + count) {
+            throw new IllegalArgumentException("norms has " + norms.length + " norms, rows [" + first + ", " + first
+                    + "+" + count + ") need " + (first + count));
         }
     }
 

@@ -1,11 +1,12 @@
 package io.engram.kernels;
 
 /**
- * The Zig kernels over JNI. Every call validates in Java ({@link Validation}), sizes its scratch ({@link Scratch}),
- * handles an overflow by the arena's strategy before crossing JNI, and only then calls {@link ZigNative}. A call
- * served by the Java fallback produces the Java result, never a partial or zero-filled one.
+ * The Zig kernels over JNI. Every call validates in Java ({@link Validation}), sizes its scratch with the formula
+ * generated from the native side ({@link ZigNative}{@code .<kernel>Scratch}), handles an overflow by the arena's
+ * strategy before crossing JNI, and only then calls {@link ZigNative}. Every native status goes through one place,
+ * {@link #finished}. A call served by the Java fallback produces the Java result, never a partial or zero-filled one.
  */
-public final class ZigKernels implements MemoryKernels {
+final class ZigKernels implements MemoryKernels {
     private final Arena arena;
     private final JavaKernels java = new JavaKernels();
 
@@ -26,13 +27,10 @@ public final class ZigKernels implements MemoryKernels {
     @Override
     public void cosineSimilarity(float[] query, float[] candidates, int dim, int first, int count, float[] scores) {
         Validation.cosine(query, candidates, dim, first, count, scores);
-        long need = Scratch.cosineSimilarity(dim);
-        if (fits("cosineSimilarity", need)) {
-            long status = ZigNative.cosineSimilarity(arena.begin(need), arena.capacityBytes(), query, candidates,
-                    dim, first, count, scores);
-            if (finished("cosineSimilarity", status, need)) {
-                return;
-            }
+        long need = ZigNative.cosineSimilarityScratch(dim, first, count);
+        if (fits(Kernel.COSINE_SIMILARITY, need) && finished(Kernel.COSINE_SIMILARITY, need, ZigNative.cosineSimilarity(
+                arena.begin(need), arena.capacityBytes(), query, candidates, dim, first, count, scores))) {
+            return;
         }
         java.cosineSimilarity(query, candidates, dim, first, count, scores);
     }
@@ -41,34 +39,26 @@ public final class ZigKernels implements MemoryKernels {
     public void cosineSimilarityBatch(float[] queries, int queryCount, float[] candidates, int dim, int first,
                                       int count, float[] scores) {
         Validation.cosineBatch(queries, queryCount, candidates, dim, first, count, scores);
-        long need = Scratch.cosineSimilarityBatch(dim, queryCount);
-        if (fits("cosineSimilarityBatch", need)) {
-            long status = ZigNative.cosineSimilarityBatch(arena.begin(need), arena.capacityBytes(), queries,
-                    queryCount, candidates, dim, first, count, scores);
-            if (finished("cosineSimilarityBatch", status, need)) {
-                return;
-            }
+        long need = ZigNative.cosineSimilarityBatchScratch(queryCount, dim, first, count);
+        if (fits(Kernel.COSINE_SIMILARITY_BATCH, need) && finished(Kernel.COSINE_SIMILARITY_BATCH, need,
+                ZigNative.cosineSimilarityBatch(arena.begin(need), arena.capacityBytes(), queries, queryCount,
+                        candidates, dim, first, count, scores))) {
+            return;
         }
         java.cosineSimilarityBatch(queries, queryCount, candidates, dim, first, count, scores);
     }
 
     @Override
-    public int cosineTopK(float[] query, float[] candidates, int dim, int first, int count, int k,
-                          int[] topRows, float[] topScores) {
-        Validation.cosineTopK(query, candidates, dim, first, count, k, topRows, topScores);
-        int found = Math.min(k, count);
-        if (found == 0) {
-            return 0;
+    public void cosineSimilarityNormed(float[] cues, float[] cueNorms, int cueCount, float[] candidates,
+                                       float[] norms, int dim, int first, int count, float[] scores) {
+        Validation.cosineNormed(cues, cueNorms, cueCount, candidates, norms, dim, first, count, scores);
+        long need = ZigNative.cosineSimilarityNormedScratch(cueCount, dim, first, count);
+        if (fits(Kernel.COSINE_SIMILARITY_NORMED, need) && finished(Kernel.COSINE_SIMILARITY_NORMED, need,
+                ZigNative.cosineSimilarityNormed(arena.begin(need), arena.capacityBytes(), cues, cueNorms, cueCount,
+                        candidates, norms, dim, first, count, scores))) {
+            return;
         }
-        long need = Scratch.cosineTopK(dim, k, count);
-        if (fits("cosineTopK", need)) {
-            long status = ZigNative.cosineTopK(arena.begin(need), arena.capacityBytes(), query, candidates, dim,
-                    first, count, k, topRows, topScores);
-            if (finished("cosineTopK", status, need)) {
-                return found;
-            }
-        }
-        return java.cosineTopK(query, candidates, dim, first, count, k, topRows, topScores);
+        java.cosineSimilarityNormed(cues, cueNorms, cueCount, candidates, norms, dim, first, count, scores);
     }
 
     @Override
@@ -76,14 +66,12 @@ public final class ZigKernels implements MemoryKernels {
                                  int maxHops, float hopDecay, float threshold, float[] activation, int[] firstHop) {
         Validation.spread(graph, seedNodes, seedActivations, seedCount, maxHops, hopDecay, threshold,
                 activation, firstHop);
-        long need = Scratch.spreadActivation(graph.nodeCount());
-        if (fits("spreadActivation", need)) {
-            long status = ZigNative.spreadActivation(arena.begin(need), arena.capacityBytes(), graph.offsets(),
-                    graph.targets(), graph.weights(), graph.nodeCount(), seedNodes, seedActivations, seedCount,
-                    maxHops, hopDecay, threshold, activation, firstHop);
-            if (finished("spreadActivation", status, need)) {
-                return;
-            }
+        long need = ZigNative.spreadActivationScratch(graph.nodeCount(), seedCount, maxHops);
+        if (fits(Kernel.SPREAD_ACTIVATION, need) && finished(Kernel.SPREAD_ACTIVATION, need,
+                ZigNative.spreadActivation(arena.begin(need), arena.capacityBytes(), graph.offsets(), graph.targets(),
+                        graph.weights(), graph.nodeCount(), seedNodes, seedActivations, seedCount, maxHops, hopDecay,
+                        threshold, activation, firstHop))) {
+            return;
         }
         java.spreadActivation(graph, seedNodes, seedActivations, seedCount, maxHops, hopDecay, threshold,
                 activation, firstHop);
@@ -93,13 +81,11 @@ public final class ZigKernels implements MemoryKernels {
     public void decayRetention(long[] lastAccessMillis, float[] stabilitySeconds, int count, long nowMillis,
                                float[] retention) {
         Validation.decay(lastAccessMillis, stabilitySeconds, count, retention);
-        long need = Scratch.decayRetention(count);
-        if (fits("decayRetention", need)) {
-            long status = ZigNative.decayRetention(arena.begin(need), arena.capacityBytes(), lastAccessMillis,
-                    stabilitySeconds, count, nowMillis, retention);
-            if (finished("decayRetention", status, need)) {
-                return;
-            }
+        long need = ZigNative.decayRetentionScratch(count, nowMillis);
+        if (fits(Kernel.DECAY_RETENTION, need) && finished(Kernel.DECAY_RETENTION, need,
+                ZigNative.decayRetention(arena.begin(need), arena.capacityBytes(), lastAccessMillis,
+                        stabilitySeconds, count, nowMillis, retention))) {
+            return;
         }
         java.decayRetention(lastAccessMillis, stabilitySeconds, count, nowMillis, retention);
     }
@@ -108,7 +94,7 @@ public final class ZigKernels implements MemoryKernels {
      * True if {@code need} bytes fit the arena. Otherwise counts the overflow and applies the strategy: returns
      * false for {@code fallback} (the caller runs Java), or throws for {@code fail} / {@code fail-task}.
      */
-    private boolean fits(String kernel, long need) {
+    private boolean fits(Kernel kernel, long need) {
         if (need <= arena.capacityBytes()) {
             return true;
         }
@@ -116,27 +102,28 @@ public final class ZigKernels implements MemoryKernels {
         return false;
     }
 
-    private void overflow(String kernel, long need) {
+    private void overflow(Kernel kernel, long need) {
         arena.recordOverflow();
         switch (arena.config().overflow()) {
             case FALLBACK:
                 arena.recordFallback();
                 return;
             case FAIL:
-                throw new ArenaOverflowException(kernel, need, arena.capacityBytes());
+                throw new ArenaOverflowException(kernel.label(), need, arena.capacityBytes());
             case FAIL_TASK:
-                throw new ArenaOverflowError(kernel, need, arena.capacityBytes());
+                throw new ArenaOverflowError(kernel.label(), need, arena.capacityBytes());
             default:
                 throw new AssertionError(arena.config().overflow());
         }
     }
 
     /**
-     * Interprets a native status. True when the native call succeeded. A native overflow (only possible if the Zig
-     * and Java scratch formulas disagree) goes through the same strategy; an argument rejection is a bug in
-     * {@link Validation} and fails loudly. In neither case has the native side written anything.
+     * The one error path of the native boundary. True when the native call succeeded. A native overflow (only
+     * possible if the generated formula and the kernel disagree) goes through the same strategy; an argument
+     * rejection is a bug in {@link Validation} and fails loudly. In neither case has the native side written
+     * anything.
      */
-    private boolean finished(String kernel, long status, long need) {
+    private boolean finished(Kernel kernel, long need, long status) {
         if (status >= 0) {
             arena.end(status);
             return true;
@@ -146,7 +133,7 @@ public final class ZigKernels implements MemoryKernels {
             overflow(kernel, need);
             return false;
         }
-        throw new IllegalStateException("native " + kernel + " rejected arguments that passed Java validation"
+        throw new IllegalStateException("native " + kernel.label() + " rejected arguments that passed Java validation"
                 + " (status " + status + "): this is a bug, please report it");
     }
 

@@ -35,7 +35,7 @@ class ArenaTest {
     @Test
     void fallbackServesTheJavaResultAndCounts() {
         var p = bigProblem();
-        assertThat(Scratch.spreadActivation(NODES)).isGreaterThan(4096);
+        assertThat(ZigNative.spreadActivationScratch(NODES, 0, 0)).isGreaterThan(4096);
         var expected = SpreadActivationDifferentialTest.run(new JavaKernels(), p);
         try (MemoryKernels zig = TestKernels.zig(TestKernels.arena(4096, OverflowStrategy.FALLBACK))) {
             var actual = SpreadActivationDifferentialTest.run(zig, p);
@@ -92,14 +92,16 @@ class ArenaTest {
             ArenaStats s0 = zig.arenaStats();
             assertThat(s0).isEqualTo(new ArenaStats(64 * 1024, 0, 0, 0, 0, 0));
             zig.cosineSimilarity(q, c, dim, 0, 10, new float[10]);
-            assertThat(zig.arenaStats().highWaterBytes()).isEqualTo(Scratch.cosineSimilarity(dim)).isEqualTo(448);
-            zig.cosineTopK(q, c, dim, 0, 10, 5, new int[5], new float[5]);
-            assertThat(zig.arenaStats().highWaterBytes()).isEqualTo(Scratch.cosineTopK(dim, 5, 10)).isEqualTo(512);
+            assertThat(zig.arenaStats().highWaterBytes()).isEqualTo(ZigNative.cosineSimilarityScratch(dim, 0, 10))
+                    .isEqualTo(448);
+            zig.cosineSimilarityBatch(q, 1, c, dim, 0, 10, new float[10]);
+            assertThat(zig.arenaStats().highWaterBytes())
+                    .isEqualTo(ZigNative.cosineSimilarityBatchScratch(1, dim, 0, 10)).isEqualTo(448 + 64);
             zig.decayRetention(new long[] {1}, new float[] {1f}, 1, 2, new float[1]);
             SpreadActivationDifferentialTest.run(zig, new SpreadActivationDifferentialTest.Problem(
                     CsrGraph.empty(100), new int[] {0}, new float[] {1f}, 2, 0.5f, 0f));
             ArenaStats s = zig.arenaStats();
-            assertThat(s.highWaterBytes()).isEqualTo(Scratch.spreadActivation(100)).isEqualTo(3 * 448 + 128);
+            assertThat(s.highWaterBytes()).isEqualTo(ZigNative.spreadActivationScratch(100, 1, 2)).isEqualTo(3 * 448 + 128);
             assertThat(s.resets()).isEqualTo(4);
             assertThat(s.inUseBytes()).isZero();
             assertThat(s.overflows()).isZero();
@@ -113,8 +115,8 @@ class ArenaTest {
         try {
             Future<long[]> a = pool.submit(() -> runSlot(100, 300));
             Future<long[]> b = pool.submit(() -> runSlot(700, 50));
-            assertThat(a.get()).containsExactly(300, Scratch.spreadActivation(100));
-            assertThat(b.get()).containsExactly(50, Scratch.spreadActivation(700));
+            assertThat(a.get()).containsExactly(300, ZigNative.spreadActivationScratch(100, 0, 0));
+            assertThat(b.get()).containsExactly(50, ZigNative.spreadActivationScratch(700, 0, 0));
         } finally {
             pool.shutdownNow();
         }

@@ -32,9 +32,12 @@ class JarContentsIT {
     private static final String JAVA_ONLY_PROPERTY = "engram.build.javaOnly";
     private static final String MANIFEST = "lib/engram-native.properties";
     private static final String JNI_PREFIX = "Java_io_engram";
-    private static final String COSINE_SYMBOL = "Java_io_engram_kernels_ZigNative_cosineSimilarity";
-    private static final List<String> REQUIRED =
-            List.of("x86_64-linux-gnu/x86_64_v3", "x86_64-linux-gnu/baseline", "aarch64-linux-gnu/baseline");
+    /** The kernels' single JNI entry point (every kernel is an op of it, native/src/abi.zig). */
+    private static final String COSINE_SYMBOL = "Java_io_engram_kernels_ZigNative_call";
+    /** What only the benchmarks' helper library exports: it must never ship in the kernels jar. */
+    private static final String BENCH_SYMBOL = "BenchNative";
+    private static final List<String> REQUIRED = List.of("x86_64-linux-gnu/x86_64_v4", "x86_64-linux-gnu/x86_64_v3",
+            "x86_64-linux-gnu/baseline", "aarch64-linux-gnu/baseline");
 
     /** Every file entry of the jar, by name. */
     private static Map<String, byte[]> entries;
@@ -114,6 +117,8 @@ class JarContentsIT {
             assertThat(NativeLibrary.sha256(bytes)).as("SHA-256 of " + entry)
                     .isEqualToIgnoringCase(manifest.getProperty(library + ".sha256"));
             assertThat(indexOf(bytes, symbol)).as(entry + " contains " + COSINE_SYMBOL).isNotNegative();
+            assertThat(indexOf(bytes, BENCH_SYMBOL.getBytes(StandardCharsets.US_ASCII)))
+                    .as(entry + " contains no benchmark helper").isNegative();
             assertThat(machine(bytes)).as("machine code of " + entry).isEqualTo(expectedMachine(library));
         }
     }

@@ -129,7 +129,27 @@ class JniBoundaryFuzzTest {
             float[] outJ = new float[len(r, Math.max(0, Math.min(count, rows + 2)) + 2)];
             Arrays.fill(outJ, SENTINEL);
             float[] outZ = outJ.clone();
-            switch (r.nextInt(5)) {
+            switch (r.nextInt(6)) {
+                case 5 -> {
+                    int cueCount = any(r, 3);
+                    float[] cues = new float[len(r, 3 * dim)];
+                    fill(r, cues, special);
+                    float[] cueNorms = r.nextInt(20) == 0 ? null : new float[len(r, 3)];
+                    fill(r, cueNorms, special);
+                    float[] norms = r.nextInt(20) == 0 ? null : new float[len(r, rows)];
+                    fill(r, norms, special);
+                    float[] nJ = new float[len(r, 3 * Math.max(0, Math.min(count, rows + 2))) + 2];
+                    Arrays.fill(nJ, SENTINEL);
+                    float[] nZ = nJ.clone();
+                    Class<?> j = outcome(() -> java.cosineSimilarityNormed(cues, cueNorms, cueCount, c, norms, d, first,
+                            count, nJ));
+                    Class<?> z = outcome(() -> zig.cosineSimilarityNormed(cues, cueNorms, cueCount, c, norms, d, first,
+                            count, nZ));
+                    assertThat(z).as("seed %d", seed).isEqualTo(j);
+                    if (j == null) {
+                        compare(seed, nZ, nJ, cueCount * count, special);
+                    }
+                }
                 case 4 -> {
                     int queryCount = any(r, 3);
                     float[] qs = new float[len(r, 3 * dim)];
@@ -254,8 +274,10 @@ class JniBoundaryFuzzTest {
                 case 0 -> status = ZigNative.cosineSimilarity(a, cap, q, c, any(r, dim), any(r, 4), any(r, 4), out);
                 case 4 -> status = ZigNative.cosineSimilarityBatch(a, cap, new float[len(r, 3 * dim)], any(r, 3), c,
                         any(r, dim), any(r, 4), any(r, 4), new float[len(r, 12)]);
-                case 1 -> status = ZigNative.cosineTopK(a, cap, q, c, any(r, dim), any(r, 4), any(r, 4), any(r, 4),
-                        new int[len(r, 4)], out);
+                case 1 -> status = ZigNative.cosineSimilarityNormed(a, cap, new float[len(r, 2 * dim)],
+                        r.nextInt(20) == 0 ? null : new float[len(r, 2)], any(r, 2), c,
+                        r.nextInt(20) == 0 ? null : new float[len(r, 4)], any(r, dim), any(r, 4), any(r, 4),
+                        new float[len(r, 8)]);
                 case 2 -> {
                     int n = r.nextInt(6);
                     int[] offsets = new int[len(r, n + 1)];
@@ -297,7 +319,7 @@ class JniBoundaryFuzzTest {
         try (Arena arena = Arena.allocate(TestKernels.arena(8192, OverflowStrategy.FAIL))) {
             long a = nullArena ? 0 : arena.begin(0);
             long s1 = ZigNative.cosineSimilarity(a, 8192, nullArena ? f : null, f, 8, 0, 1, f);
-            long s2 = ZigNative.cosineTopK(a, 8192, f, nullArena ? f : null, 8, 0, 1, 1, i8, f);
+            long s2 = ZigNative.cosineSimilarityNormed(a, 8192, f, nullArena ? f : null, 1, f, f, 8, 0, 1, f);
             long s3 = ZigNative.spreadActivation(a, 8192, nullArena ? new int[] {0, 0} : null, new int[0],
                     new float[0], 1, i8, f, 1, 1, 0.5f, 0f, f, i8);
             long s4 = ZigNative.decayRetention(a, 8192, nullArena ? l : null, f, 1, 1, f);

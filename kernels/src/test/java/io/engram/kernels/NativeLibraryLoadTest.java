@@ -79,7 +79,9 @@ class NativeLibraryLoadTest {
             // Read /proc/cpuinfo independently of Platform: with AVX2+FMA (and, as on every such real CPU, the rest
             // of x86-64-v3) the v3 build must be the one that runs.
             boolean fullV3 = flags.containsAll(Set.of("avx", "bmi1", "bmi2", "f16c", "abm", "movbe"));
-            assertThat(library.variant()).isEqualTo(fullV3 ? "x86_64_v3" : "baseline");
+            boolean fullV4 = fullV3 && flags.containsAll(Set.of("avx512f", "avx512bw", "avx512cd", "avx512dq",
+                    "avx512vl"));
+            assertThat(library.variant()).isEqualTo(fullV4 ? "x86_64_v4" : fullV3 ? "x86_64_v3" : "baseline");
         }
     }
 
@@ -92,7 +94,9 @@ class NativeLibraryLoadTest {
         assertThat(ZigNative.compiledFeatures()).isEqualTo(library.compiledFeatures());
         int avx2AndFma = ZigNative.FEATURE_AVX2 | ZigNative.FEATURE_FMA;
         switch (library.variant()) {
-            case "x86_64_v3" -> assertThat(library.compiledFeatures() & avx2AndFma).isEqualTo(avx2AndFma);
+            case "x86_64_v4" -> assertThat(library.compiledFeatures())
+                    .isEqualTo(avx2AndFma | ZigNative.FEATURE_AVX512);
+            case "x86_64_v3" -> assertThat(library.compiledFeatures()).isEqualTo(avx2AndFma);
             case "baseline" -> {
                 if (library.triple().startsWith("x86_64-")) {
                     assertThat(library.compiledFeatures() & avx2AndFma).as("baseline x86-64 has no AVX2/FMA")

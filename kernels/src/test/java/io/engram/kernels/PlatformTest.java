@@ -66,8 +66,20 @@ class PlatformTest {
         assertThat(platform.cpuFeatures()).contains("avx2", "fma", "avx512f", "sse4_2").doesNotContain("neon");
         assertThat(platform.cpuFeatures()).containsAll(Platform.X86_64_V3_FEATURES);
         // Only tracked features are reported, not the 100+ raw flags.
-        assertThat(platform.cpuFeatures()).doesNotContain("fpu", "sha_ni", "avx512dq");
+        assertThat(platform.cpuFeatures()).doesNotContain("fpu", "sha_ni", "avx512ifma");
+        // AVX-512 F, DQ and CD but (in this line) no BW and VL: not the full v4 level.
         assertThat(platform.variants()).containsExactly("x86_64_v3", "baseline");
+    }
+
+    @Test
+    void theFullAvx512LevelPrefersTheV4Build() {
+        String v4 = X86_V3_CPUINFO.replace(" sha_ni", " sha_ni avx512bw avx512vl");
+        Platform platform = Platform.from("Linux", "amd64", v4, false);
+        assertThat(platform.cpuFeatures()).containsAll(Platform.X86_64_V4_FEATURES);
+        assertThat(platform.variants()).containsExactly("x86_64_v4", "x86_64_v3", "baseline");
+        // Each AVX-512 part is required: without VL it is v3 again.
+        String noVl = X86_V3_CPUINFO.replace(" sha_ni", " sha_ni avx512bw");
+        assertThat(Platform.from("Linux", "amd64", noVl, false).variants()).containsExactly("x86_64_v3", "baseline");
     }
 
     @Test

@@ -7,7 +7,10 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** The divergence guard catches a primary that drifts beyond tolerance, and stays quiet when it does not. */
+/**
+ * The divergence guard catches a primary that drifts beyond tolerance in every kernel ({@link #exercise} calls each
+ * one of {@link Kernel}, and fails for a kernel it does not know), and stays quiet when it does not.
+ */
 class ShadowKernelsTest {
     /** Java kernels whose cosine scores and retentions are off by {@code delta}: a stand-in for a broken Zig build. */
     static final class Skewed implements MemoryKernels {
@@ -32,8 +35,20 @@ class ShadowKernelsTest {
         }
 
         @Override
-        public int cosineTopK(float[] q, float[] c, int dim, int first, int count, int k, int[] rows, float[] s) {
-            return java.cosineTopK(q, c, dim, first, count, k, rows, s);
+        public void cosineSimilarityBatch(float[] q, int n, float[] c, int dim, int first, int count, float[] s) {
+            java.cosineSimilarityBatch(q, n, c, dim, first, count, s);
+            for (int i = 0; i < n * count; i++) {
+                s[i] += delta;
+            }
+        }
+
+        @Override
+        public void cosineSimilarityNormed(float[] q, float[] qn, int n, float[] c, float[] cn, int dim, int first,
+                                           int count, float[] s) {
+            java.cosineSimilarityNormed(q, qn, n, c, cn, dim, first, count, s);
+            for (int i = 0; i < n * count; i++) {
+                s[i] += delta;
+            }
         }
 
         @Override
@@ -73,21 +88,33 @@ class ShadowKernelsTest {
         }
     }
 
-    private static void exercise(MemoryKernels k) {
+    /** One call of every kernel, in {@link Kernel} order. */
+    static void exercise(MemoryKernels k) {
         Random r = new Random(7);
-        float[] q = Gen.floats(r, 16, 0);
+        float[] q = Gen.floats(r, 2 * 16, 0);
         float[] c = Gen.floats(r, 5 * 16, 0);
-        k.cosineSimilarity(q, c, 16, 0, 5, new float[5]);
-        k.spreadActivation(CsrGraph.fromEdges(3, new int[] {0}, new int[] {1}, new float[] {0.5f}, 1),
-                new int[] {0}, new float[] {0.5f}, 1, 2, 0.8f, 0f, new float[3], new int[3]);
-        k.decayRetention(new long[] {0, 1000}, new float[] {10f, 10f}, 2, 5000, new float[2]);
+        for (Kernel kernel : Kernel.values()) {
+            switch (kernel) {
+                case COSINE_SIMILARITY -> k.cosineSimilarity(java.util.Arrays.copyOf(q, 16), c, 16, 0, 5,
+                        new float[5]);
+                case COSINE_SIMILARITY_BATCH -> k.cosineSimilarityBatch(q, 2, c, 16, 0, 5, new float[10]);
+                case COSINE_SIMILARITY_NORMED -> k.cosineSimilarityNormed(q, Norms.ofRows(q, 16, 2), 2, c,
+                        Norms.ofRows(c, 16, 5), 16, 0, 5, new float[10]);
+                case SPREAD_ACTIVATION -> k.spreadActivation(
+                        CsrGraph.fromEdges(3, new int[] {0}, new int[] {1}, new float[] {0.5f}, 1),
+                        new int[] {0}, new float[] {0.5f}, 1, 2, 0.8f, 0f, new float[3], new int[3]);
+                case DECAY_RETENTION -> k.decayRetention(new long[] {0, 1000}, new float[] {10f, 10f}, 2, 5000,
+                        new float[2]);
+                default -> throw new AssertionError("exercise() does not call " + kernel);
+            }
+        }
     }
 
     @Test
     void agreeingKernelsRaiseNothing() {
         Recorder rec = new Recorder();
         exercise(new ShadowKernels(new Skewed(0f), new JavaKernels(), 1.0, 1, rec));
-        assertThat(rec.compared).isEqualTo(3);
+        assertThat(rec.compared).isEqualTo(Kernel.values().length);
         assertThat(rec.divergences).isEmpty();
     }
 
@@ -102,10 +129,15 @@ class ShadowKernelsTest {
     void injectedDivergenceIsCaughtInEveryKernelWithItsInputs() {
         Recorder rec = new Recorder();
         exercise(new ShadowKernels(new Skewed(1e-3f), new JavaKernels(), 1.0, 1, rec));
-        assertThat(rec.divergences).hasSize(3);
+        assertThat(rec.divergences).hasSize(Kernel.values().length);
+        for (int i = 0; i < Kernel.values().length; i++) {
+            assertThat(rec.divergences.get(i)).startsWith(Kernel.values()[i].label() + ": ");
+        }
         assertThat(rec.divergences.get(0)).startsWith("cosineSimilarity: element 0").contains("dim 16");
-        assertThat(rec.divergences.get(1)).startsWith("spreadActivation").contains("nodes 3");
-        assertThat(rec.divergences.get(2)).startsWith("decayRetention").contains("stability");
+        assertThat(rec.divergences.get(1)).contains("queries 2");
+        assertThat(rec.divergences.get(2)).contains("cues 2");
+        assertThat(rec.divergences.get(3)).startsWith("spreadActivation").contains("nodes 3");
+        assertThat(rec.divergences.get(4)).startsWith("decayRetention").contains("stability");
     }
 
     @Test

@@ -3,7 +3,6 @@ package io.engram.job.operator;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.config.EngramSettings;
 import io.engram.kernels.KernelMode;
-import io.engram.kernels.Scratch;
 import java.util.Optional;
 import java.util.Set;
 import org.apache.flink.configuration.Configuration;
@@ -31,7 +30,7 @@ import org.apache.flink.runtime.util.config.memory.ManagedMemoryUtils;
  * cluster configuration visible to it shows it ({@link #checkAtSubmission}), and a subtask that still finds less
  * fails the job without restarts ({@link SuppressRestartsException}) instead of a restart loop.
  *
- * <p>Per call, {@link #batchQueriesThatFit} sizes a recall batch to the arena.
+ * <p>Recall batches need no sizing: similarity is the stored-norm kernel, which takes any number of cues and no arena.
  */
 final class ArenaBudget {
     /** The operator's weight among the job's OPERATOR managed memory consumers: it is the only one. */
@@ -111,30 +110,5 @@ final class ArenaBudget {
 
     private static String human(long bytes) {
         return new MemorySize(bytes).toHumanReadableString();
-    }
-
-    /**
-     * How many of a batch's {@code queries} cues of dimension {@code dim} one batched similarity call may take so
-     * that its scratch ({@link Scratch#cosineSimilarityBatch}: a padded copy of every cue plus their norms) fits an
-     * arena of {@code arenaBytes}; the operator splits a bigger batch into calls of this size. The B x N scores are
-     * written to a Java array, not the arena, so only B x dim counts here. At least 1: a single cue that does not
-     * fit overflows exactly as an unbatched query does (by the arena's strategy). {@code arenaBytes} 0 means no arena
-     * (the Java kernels): the whole batch.
-     */
-    static int batchQueriesThatFit(long arenaBytes, int dim, int queries) {
-        if (arenaBytes <= 0 || queries <= 1 || Scratch.cosineSimilarityBatch(dim, queries) <= arenaBytes) {
-            return Math.max(1, queries);
-        }
-        int lo = 1; // invariant: lo fits, or lo == 1
-        int hi = queries; // hi does not fit
-        while (hi - lo > 1) {
-            int mid = (lo + hi) >>> 1;
-            if (Scratch.cosineSimilarityBatch(dim, mid) <= arenaBytes) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        return lo;
     }
 }

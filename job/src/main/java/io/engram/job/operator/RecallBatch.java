@@ -151,10 +151,9 @@ final class RecallBatch {
     }
 
     /**
-     * Answers the given queries of the space, in the given order: similarities of all cues in one batched kernel
-     * pass (split only where the arena could not hold the whole batch's scratch), then retention, spreading and
-     * ranking per query, exactly as {@link RecallEngine#recall} does for one. Each query is checked again against
-     * limits a restore may have changed; {@code stale} marks the answers that do not have the consistency asked for.
+     * Answers the given queries of the space, in the given order: similarities of all cues in one pass of the
+     * stored-norm kernel per chunk, then retention, spreading and ranking per query, exactly as
+     * {@link RecallEngine#recall} does for one. Each query is checked again against limits a restore may have changed; {@code stale} marks the answers that do not have the consistency asked for.
      */
     void answerAll(List<PendingQuery> batch, String key, MemoryKernels k, Collector<OutRecord> out,
                    Consumer<OutRecord> deadLetters, Predicate<RecallQuery> stale) throws Exception {
@@ -183,34 +182,30 @@ final class RecallBatch {
         }
         int dim = idx.dim;
         int slots = idx.slotCount;
-        int perCall = ArenaBudget.batchQueriesThatFit(k.arenaStats().capacityBytes(), dim, b);
-        for (int from = 0; from < b; from += perCall) {
-            int to = Math.min(b, from + perCall);
-            float[] cues = new float[(to - from) * dim];
-            for (int i = from; i < to; i++) {
-                System.arraycopy(queries.get(i).cue(), 0, cues, (i - from) * dim, dim);
+        // One pass for the whole batch: the stored-norm kernel takes any number of cues and needs no arena.
+        float[] cues = new float[b * dim];
+        for (int i = 0; i < b; i++) {
+            System.arraycopy(queries.get(i).cue(), 0, cues, i * dim, dim);
+        }
+        float[] sims;
+        try {
+            sims = engine.similarities(space, cues, b, k);
+        } catch (ArenaOverflowException e) {
+            for (int i = 0; i < b; i++) {
+                deadLetters.accept(deadLetter(valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
             }
-            float[] sims;
+            return;
+        }
+        for (int i = 0; i < b; i++) {
+            RecordDecoder.ValidQuery q = queries.get(i);
+            List<Hit> hits;
             try {
-                sims = engine.similarities(space, cues, to - from, k);
+                hits = engine.recallWithSimilarity(space, sims, i * slots, q.query().getTimestampMs(), q.params(), k);
             } catch (ArenaOverflowException e) {
-                for (int i = from; i < to; i++) {
-                    deadLetters.accept(deadLetter(valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
-                }
+                deadLetters.accept(deadLetter(valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
                 continue;
             }
-            for (int i = from; i < to; i++) {
-                RecordDecoder.ValidQuery q = queries.get(i);
-                List<Hit> hits;
-                try {
-                    hits = engine.recallWithSimilarity(space, sims, (i - from) * slots,
-                            q.query().getTimestampMs(), q.params(), k);
-                } catch (ArenaOverflowException e) {
-                    deadLetters.accept(deadLetter(valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
-                    continue;
-                }
-                respond(valid.get(i), q, hits, k, flushMicros, flushNanos, out, stale);
-            }
+            respond(valid.get(i), q, hits, k, flushMicros, flushNanos, out, stale);
         }
     }
 

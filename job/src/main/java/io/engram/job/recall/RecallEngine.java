@@ -5,6 +5,7 @@ import io.engram.job.state.RowChunk;
 import io.engram.job.state.SpaceIndex;
 import io.engram.job.state.VectorChunk;
 import io.engram.kernels.MemoryKernels;
+import io.engram.kernels.Norms;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -13,9 +14,9 @@ import java.util.List;
  *
  * <ol>
  *   <li>retention of every memory at the query's time (decay kernel, chunk by chunk);</li>
- *   <li>similarity of the cue to every stored embedding (cosine kernel; the batched kernel for several cues), chunk
- *       by chunk into one array over the space's slots; cue and embeddings as {@link MemorySpace#scaled} keeps
- *       them;</li>
+ *   <li>similarity of the cue to every stored embedding (the stored-norm cosine kernel, one pass per chunk for all
+ *       cues, against the norms each chunk keeps), chunk by chunk into one array over the space's slots; cue and
+ *       embeddings as {@link MemorySpace#scaled} keeps them;</li>
  *   <li>seeds: the {@code seedK} memories with similarity &gt; 0 ranked by (similarity desc, memory id asc);</li>
  *   <li>activation = spreading over the association graph of slots;</li>
  *   <li>score = activation · retention · strength; the top {@code k} with score &gt; 0, ranked by (score desc, memory id
@@ -62,10 +63,13 @@ public final class RecallEngine {
             similarity = new float[(int) Math.max(cells, Math.min(Integer.MAX_VALUE - 8L, 2L * similarity.length))];
         }
         float[] scaledCues = new float[count * dim];
+        float[] cueNorms = new float[count];
         float[] cue = new float[dim];
         for (int q = 0; q < count; q++) {
             System.arraycopy(cues, q * dim, cue, 0, dim);
-            System.arraycopy(MemorySpace.scaled(cue), 0, scaledCues, q * dim, dim);
+            float[] scaled = MemorySpace.scaled(cue);
+            System.arraycopy(scaled, 0, scaledCues, q * dim, dim);
+            cueNorms[q] = Norms.of(scaled);
         }
         ensureChunkScratch(count * idx.chunkSlots);
         for (int c = 0; c < idx.chunkCount(); c++) {
@@ -78,12 +82,10 @@ public final class RecallEngine {
                 }
                 continue;
             }
-            if (count == 1) {
-                // One cue is the single-query kernel's job: the same call (and answer) as unbatched recall.
-                kernels.cosineSimilarity(scaledCues, vec.data, dim, 0, len, chunkScratch);
-            } else {
-                kernels.cosineSimilarityBatch(scaledCues, count, vec.data, dim, 0, len, chunkScratch);
-            }
+            // The chunk keeps each row's norm (computed at insert, as Norms.of does), so only the dot products are
+            // computed here, for all cues in one pass over the chunk.
+            kernels.cosineSimilarityNormed(scaledCues, cueNorms, count, vec.data, vec.norms, dim, 0, len,
+                    chunkScratch);
             for (int q = 0; q < count; q++) {
                 System.arraycopy(chunkScratch, q * len, similarity, q * slots + base, len);
             }

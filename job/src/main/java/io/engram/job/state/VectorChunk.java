@@ -1,5 +1,6 @@
 package io.engram.job.state;
 
+import io.engram.kernels.Norms;
 import java.io.IOException;
 import java.util.Arrays;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
@@ -9,8 +10,8 @@ import org.apache.flink.core.memory.DataOutputView;
 
 /**
  * The embeddings of one chunk of slots, row-major ({@code slots × dim}), as {@code MemorySpace.scaled} stores them,
- * with each row's Euclidean norm computed once at insert (in f64, stored as f32), so that similarity need not
- * recompute it per candidate and call. A free slot's row and norm are zero.
+ * with each row's Euclidean norm computed once at insert ({@link Norms#of}: f64, stored as f32), so that similarity
+ * (the stored-norm kernel) need not recompute it per candidate and call. A free slot's row and norm are zero.
  */
 public final class VectorChunk extends Chunk {
     public final int dim;
@@ -35,11 +36,7 @@ public final class VectorChunk extends Chunk {
     public void set(int i, float[] vector) {
         assert !shared() : "a shared chunk must be cloned before it changes";
         System.arraycopy(vector, 0, data, i * dim, dim);
-        double sum = 0;
-        for (float x : vector) {
-            sum += (double) x * x;
-        }
-        norms[i] = (float) Math.sqrt(sum);
+        norms[i] = Norms.of(vector, 0, dim);
     }
 
     public void clear(int i) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.job.EngramJob;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.kernels.Kernel;
 import io.engram.kernels.KernelMode;
 import io.engram.kernels.Kernels;
 import io.engram.kernels.KernelsConfig;
@@ -232,8 +233,12 @@ class MetricsScrapeIT {
             }
 
             // 2. The labels the rules and panels group by are there, with the values they match on.
-            for (String kernel : new String[] {"cosineSimilarity", "cosineTopK", "spreadActivation",
-                    "decayRetention"}) {
+            List<String> kernels = new ArrayList<>();
+            for (Kernel k : Kernel.values()) {
+                kernels.add(k.label());
+            }
+            kernels.add("cosineTopK");
+            for (String kernel : kernels) {
                 for (String mode : new String[] {"zig", "java"}) {
                     assertThat(scrape.get(ENGRAM + "kernel_mode_calls"))
                             .anyMatch(s -> kernel.equals(s.labels.get("kernel")) && mode.equals(s.labels.get("mode"))

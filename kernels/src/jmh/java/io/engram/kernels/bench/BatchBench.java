@@ -1,6 +1,7 @@
 package io.engram.kernels.bench;
 
 import io.engram.kernels.MemoryKernels;
+import io.engram.kernels.Norms;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -27,6 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * (at least {@value #COLD_BYTES} bytes together) that every block comes from DRAM. The batch reads one block for
  * its b queries; the loop answers each of its b queries from the next block, as b queries of b different spaces
  * would be. Both compute b × n scores over the same block shape.
+ *
+ * <p>{@code zigNormedBatch}: the b cues through the stored-norm kernel (one call, the rows' norms stored with them).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -53,12 +56,17 @@ public class BatchBench {
     float[] queries;
     float[] query;
     float[][] blocks;
+    float[][] blockNorms;
+    float[] queryNorms;
+    float[] topScores = new float[16];
+    int[] topRows = new int[16];
     int next;
     float[] scores;
     MemoryKernels zig;
     MemoryKernels java;
     BenchSupport.Slowdown slowBatch;
     BenchSupport.Slowdown slowSingle;
+    BenchSupport.Slowdown slowNormed;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -71,14 +79,18 @@ public class BatchBench {
         long blockBytes = 4L * n * dim;
         int count = residency.equals("hot") ? 1 : (int) Math.max(2, (COLD_BYTES + blockBytes - 1) / blockBytes);
         blocks = new float[count][];
+        blockNorms = new float[count][];
         for (int i = 0; i < count; i++) {
             blocks[i] = BenchSupport.floats(2 + i, n * dim);
+            blockNorms[i] = Norms.ofRows(blocks[i], dim, n);
         }
+        queryNorms = Norms.ofRows(queries, dim, b);
         scores = new float[b * n];
         zig = BenchSupport.zig();
         java = BenchSupport.java();
         slowBatch = BenchSupport.slowdownOf("cosineSimilarityBatch");
         slowSingle = BenchSupport.slowdownOf("cosineSimilarity");
+        slowNormed = BenchSupport.slowdownOf("cosineSimilarityNormed");
     }
 
     /** The next candidate block: always the same one when hot, the least recently used one when cold. */
@@ -101,6 +113,29 @@ public class BatchBench {
         zig.cosineSimilarityBatch(queries, b, candidates, dim, 0, n, scores);
         slowBatch.stretch(t0);
         return scores;
+    }
+
+    /** The b cues against the next block through the stored-norm kernel, in one call. */
+    @Benchmark
+    public float[] zigNormedBatch(CpuTime cpu) {
+        cpu.ops++;
+        int i = next;
+        float[] candidates = nextBlock();
+        long t0 = slowNormed.start();
+        zig.cosineSimilarityNormed(queries, queryNorms, b, candidates, blockNorms[i], dim, 0, n, scores);
+        slowNormed.stretch(t0);
+        return scores;
+    }
+
+    /** {@link #zigNormedBatch} plus the 16 best rows of each cue, selected in Java: a peer's batched top-k search. */
+    @Benchmark
+    public long zigNormedBatchTop16(CpuTime cpu) {
+        zigNormedBatch(cpu);
+        long sum = 0;
+        for (int q = 0; q < b; q++) {
+            sum += BenchSupport.topK(scores, q * n, n, 16, topScores, topRows);
+        }
+        return sum;
     }
 
     /** The same b × n scores through b single-query calls. */

@@ -32,7 +32,7 @@ final class BenchSupport {
     static MemoryKernels zig() {
         MemoryKernels k = Kernels.open(new KernelsConfig(KernelMode.ZIG,
                 ArenaConfig.resolve(ARENA_BYTES, OverflowStrategy.FAIL, Map.of()), Optional.empty(),
-                Optional.empty()));
+                BenchAccess.forcedVariant()));
         if (k.mode() != KernelMode.ZIG) {
             throw new IllegalStateException("the Zig kernels did not load");
         }
@@ -106,5 +106,29 @@ final class BenchSupport {
 
     static void checkNative() {
         BenchAccess.loadNative();
+    }
+
+    /**
+     * The k best of {@code scores[offset .. offset+n-1]} (score descending, index ascending on ties), as a caller of
+     * the scores kernel selects them: a threshold test per score, a sorted insert for the few that pass. Returns a
+     * checksum.
+     */
+    static long topK(float[] scores, int offset, int n, int k, float[] bestScores, int[] bestRows) {
+        int size = 0;
+        for (int i = 0; i < n; i++) {
+            float s = scores[offset + i];
+            if (size == k && !(s > bestScores[k - 1])) {
+                continue;
+            }
+            int j = size < k ? size++ : k - 1;
+            while (j > 0 && bestScores[j - 1] < s) {
+                bestScores[j] = bestScores[j - 1];
+                bestRows[j] = bestRows[j - 1];
+                j--;
+            }
+            bestScores[j] = s;
+            bestRows[j] = i;
+        }
+        return size == 0 ? 0 : bestRows[0] + 31L * bestRows[size - 1];
     }
 }

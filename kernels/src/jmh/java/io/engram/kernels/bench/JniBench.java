@@ -1,6 +1,5 @@
 package io.engram.kernels.bench;
 
-import io.engram.kernels.Arena;
 import io.engram.kernels.BenchAccess;
 import io.engram.kernels.MemoryKernels;
 import java.util.concurrent.TimeUnit;
@@ -19,8 +18,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * {@code jni_overhead}: the full cost of a tiny Zig call (cosine, 1 candidate of dim 8: Java validation, arena
- * bookkeeping, the JNI transition, 3 length reads, 3 pins and releases) against a pure native no-op call and the same
- * work in Java.
+ * bookkeeping, the JNI transition, the native argument checks, 3 pins and releases) against a pure native no-op call
+ * and the same work in Java. {@code zigTinyNormed}: the stored-norm kernel's tiny call (5 arrays pinned: cue, cue
+ * norm, rows, norms, scores), the per-call cost of the job's per-chunk calls.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -32,9 +32,13 @@ public class JniBench {
     float[] query;
     float[] candidates;
     float[] scores;
+    float[] queryNorm;
+    float[] norms;
     MemoryKernels zig;
     MemoryKernels java;
-    Arena raw;
+    BenchAccess.RawArena raw;
+    BenchSupport.Slowdown slow;
+    BenchSupport.Slowdown slowNormed;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -45,6 +49,10 @@ public class JniBench {
         zig = BenchSupport.zig();
         java = BenchSupport.java();
         raw = BenchAccess.rawArena();
+        queryNorm = new float[] {io.engram.kernels.Norms.of(query)};
+        norms = new float[] {io.engram.kernels.Norms.of(candidates)};
+        slow = BenchSupport.slowdownOf("cosineSimilarity");
+        slowNormed = BenchSupport.slowdownOf("cosineSimilarityNormed");
     }
 
     @TearDown(Level.Trial)
@@ -56,7 +64,18 @@ public class JniBench {
     @Benchmark
     public float[] zigTinyCosine(CpuTime cpu) {
         cpu.ops++;
+        long t0 = slow.start();
         zig.cosineSimilarity(query, candidates, 8, 0, 1, scores);
+        slow.stretch(t0);
+        return scores;
+    }
+
+    @Benchmark
+    public float[] zigTinyNormed(CpuTime cpu) {
+        cpu.ops++;
+        long t0 = slowNormed.start();
+        zig.cosineSimilarityNormed(query, queryNorm, 1, candidates, norms, 8, 0, 1, scores);
+        slowNormed.stretch(t0);
         return scores;
     }
 
@@ -75,7 +94,7 @@ public class JniBench {
     }
 
     @Benchmark
-    public int nativeNoop(CpuTime cpu) {
+    public long nativeNoop(CpuTime cpu) {
         cpu.ops++;
         return BenchAccess.nativeNoop();
     }

@@ -2,6 +2,7 @@ package io.engram.kernels.bench;
 
 import io.engram.kernels.BenchAccess;
 import io.engram.kernels.MemoryKernels;
+import io.engram.kernels.Norms;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import org.apache.lucene.util.VectorUtil;
@@ -22,6 +23,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * {@code vector_similarity_<dim>d_<n>c}: one query against n candidate rows (row-major float[]), Zig vs Java vs
  * Lucene's VectorUtil.cosine, and the machine ceiling: a native read-only sweep over the same candidate bytes.
+ * {@code zigNormed}/{@code javaNormed}: the stored-norm kernel on the same rows with their norms (computed once in
+ * set-up, as the job stores them); {@code zigNormedTop16}: that plus selecting the 16 best in Java, the shape a
+ * peer's top-k search has.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -39,9 +43,14 @@ public class SimilarityBench {
     float[] query;
     float[] candidates;
     float[] scores;
+    float[] queryNorm;
+    float[] norms;
+    float[] topScores = new float[16];
+    int[] topRows = new int[16];
     MemoryKernels zig;
     MemoryKernels java;
     BenchSupport.Slowdown slow;
+    BenchSupport.Slowdown slowNormed;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -52,6 +61,9 @@ public class SimilarityBench {
         zig = BenchSupport.zig();
         java = BenchSupport.java();
         slow = BenchSupport.slowdownOf("cosineSimilarity");
+        slowNormed = BenchSupport.slowdownOf("cosineSimilarityNormed");
+        queryNorm = new float[] {Norms.of(query)};
+        norms = Norms.ofRows(candidates, dim, n);
     }
 
     @TearDown(Level.Trial)
@@ -72,6 +84,31 @@ public class SimilarityBench {
     public float[] java(CpuTime cpu) {
         cpu.ops++;
         java.cosineSimilarity(query, candidates, dim, 0, n, scores);
+        return scores;
+    }
+
+    @Benchmark
+    public float[] zigNormed(CpuTime cpu) {
+        cpu.ops++;
+        long t0 = slowNormed.start();
+        zig.cosineSimilarityNormed(query, queryNorm, 1, candidates, norms, dim, 0, n, scores);
+        slowNormed.stretch(t0);
+        return scores;
+    }
+
+    @Benchmark
+    public long zigNormedTop16(CpuTime cpu) {
+        cpu.ops++;
+        long t0 = slowNormed.start();
+        zig.cosineSimilarityNormed(query, queryNorm, 1, candidates, norms, dim, 0, n, scores);
+        slowNormed.stretch(t0);
+        return BenchSupport.topK(scores, 0, n, 16, topScores, topRows);
+    }
+
+    @Benchmark
+    public float[] javaNormed(CpuTime cpu) {
+        cpu.ops++;
+        java.cosineSimilarityNormed(query, queryNorm, 1, candidates, norms, dim, 0, n, scores);
         return scores;
     }
 
