@@ -22,8 +22,8 @@
 #   --jar FILE         use this jar for B; --no-build: B is kernels/target/engram-kernels-bench.jar as it is
 #   --out DIR          JMH JSON, logs and report.md (default kernels/target/bench-gate)
 #   --inject-slowdown KERNEL:FRACTION
-#                      TEST-ONLY: every Zig call of KERNEL (cosineSimilarity, cosineSimilarityBatch, spreadActivation,
-#                      decayRetention) in B's benchmarks takes FRACTION longer (0.25 = 25% slower). A is untouched.
+#                      TEST-ONLY: every Zig call of KERNEL (cosineSimilarity, cosineSimilarityBatch,
+#                      cosineSimilarityNormed, spreadActivation, decayRetention) in B's benchmarks takes FRACTION longer (0.25 = 25% slower). A is untouched.
 #                      Used to prove the gate fails on a real-looking slowdown; never for anything else.
 #   --update-baseline REV  write REV (a commit; default HEAD) into baseline.json as the new baseline and exit
 set -euo pipefail
