@@ -99,7 +99,8 @@ pub fn write(w: anytype) !void {
         \\ *   <li>{@link #STATUS_INVALID_ARGUMENTS}: a length or index failed the native re-check; nothing was written.</li>
         \\ * </ul>
         \\ *
-        \\ * <p>Arrays are pinned with GetPrimitiveArrayCritical for the duration of a call; the native code never keeps a
+        \\ * <p>Small inputs (up to 512 bytes per call in all) are copied in with one Get&lt;Type&gt;ArrayRegion each; every
+        \\ * other array is pinned with GetPrimitiveArrayCritical for the duration of a call. The native code never keeps a
         \\ * pointer past the call, never allocates outside the arena, and never calls back into the JVM. The
         \\ * {@code <kernel>Scratch} methods are the kernels' arena formulas, generated from the same table the native side
         \\ * evaluates ({@code <kernel>ScratchNative} asks it).

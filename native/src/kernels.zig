@@ -65,11 +65,34 @@ fn paddedLength(dim: usize) usize {
 
 /// Copies the query to an aligned arena block, zero-padded to the block's end,
 /// so every vector load of the query, including the tail's, stays inside it.
+/// dst[0..src.len] = src for a short src (under 16 items) in fixed-size moves.
+/// Why not @memcpy: with a length known only at run time it becomes a call to
+/// compiler_rt's memcpy, whose byte loop for the last bytes cost a tiny call
+/// (dim 8 on AVX-512, all tail) more than the kernel's arithmetic.
+inline fn copyShort(comptime T: type, dst: []T, src: []const T) void {
+    assert(src.len < 16 and dst.len >= src.len);
+    var i: usize = 0;
+    inline for ([_]usize{ 8, 4, 2, 1 }) |w| {
+        if (src.len - i >= w) {
+            dst[i..][0..w].* = src[i..][0..w].*;
+            i += w;
+        }
+    }
+}
+
+/// dst = src followed by zeros (dst.len is src.len padded to whole vectors).
+fn copyPadded(dst: []align(64) f32, src: []const f32) void {
+    assert(dst.len % lanes == 0 and dst.len >= src.len);
+    var j: usize = 0;
+    while (j + lanes <= src.len) : (j += lanes) dst[j..][0..lanes].* = src[j..][0..lanes].*;
+    var k = j;
+    while (k < dst.len) : (k += lanes) dst[k..][0..lanes].* = @as([lanes]f32, zero);
+    copyShort(f32, dst[j..], src[j..]);
+}
+
 fn copyQuery(bump: *Bump, query: []const f32) []align(64) const f32 {
     const q = bump.alloc(f32, paddedLength(query.len));
-    @memcpy(q[0..query.len], query);
-    @memset(q[query.len..], 0);
-    assert(q.len % lanes == 0);
+    copyPadded(q, query);
     return q;
 }
 
@@ -128,17 +151,15 @@ fn cosineRow(q: []align(64) const f32, qq: f32, c: []const f32) f32 {
         d[0] = features.mulAdd(V, qv, cv, d[0]);
         s[0] = features.mulAdd(V, cv, cv, s[0]);
     }
-    if (j < dim) {
-        // Tail: the candidate row has no padding, so go through a zeroed buffer;
-        // the query copy is zero beyond dim already.
-        var buf = [_]f32{0} ** lanes;
-        @memcpy(buf[0 .. dim - j], c[j..dim]);
-        const cv: V = buf;
-        const qv: V = q[j..][0..lanes].*;
-        d[1] = features.mulAdd(V, qv, cv, d[1]);
-        s[1] = features.mulAdd(V, cv, cv, s[1]);
+    // The tail (dim not a multiple of the lanes) in scalar, as dotRows does:
+    // the row cannot be read past its end, and a zero-padded copy costs more.
+    var dot = hsum((d[0] + d[1]) + (d[2] + d[3]));
+    var cc = hsum((s[0] + s[1]) + (s[2] + s[3]));
+    for (j..dim) |t| {
+        dot = features.mulAdd(f32, q[t], c[t], dot);
+        cc = features.mulAdd(f32, c[t], c[t], cc);
     }
-    return finish(hsum((d[0] + d[1]) + (d[2] + d[3])), qq, hsum((s[0] + s[1]) + (s[2] + s[3])));
+    return finish(dot, qq, cc);
 }
 
 /// scores[i] = cos(query, row first + i) for i in [0, count).
@@ -226,26 +247,16 @@ inline fn batchTile(
             ss[r] = features.mulAdd(V, cv[r], cv[r], ss[r]);
         };
     }
-    if (j < dim) {
-        var cv: [nr]V = undefined;
-        inline for (0..nr) |r| {
-            var buf = [_]f32{0} ** lanes;
-            @memcpy(buf[0 .. dim - j], rows[r][j..dim]);
-            cv[r] = buf;
-        }
-        inline for (0..nq) |i| {
-            const qv: V = qp[i * stride + j ..][0..lanes].*;
-            inline for (0..nr) |r| acc[i][r] = features.mulAdd(V, qv, cv[r], acc[i][r]);
-        }
-        if (with_norms) inline for (0..nr) |r| {
-            ss[r] = features.mulAdd(V, cv[r], cv[r], ss[r]);
-        };
-    }
+    // The tail in scalar (see cosineRow).
     inline for (0..nq) |i| inline for (0..nr) |r| {
-        dots[i][r] = hsum(acc[i][r]);
+        var dot = hsum(acc[i][r]);
+        for (j..dim) |t| dot = features.mulAdd(f32, qp[i * stride + t], rows[r][t], dot);
+        dots[i][r] = dot;
     };
     if (with_norms) inline for (0..nr) |r| {
-        norms[r] = hsum(ss[r]);
+        var cc = hsum(ss[r]);
+        for (j..dim) |t| cc = features.mulAdd(f32, rows[r][t], rows[r][t], cc);
+        norms[r] = cc;
     };
 }
 
@@ -326,9 +337,7 @@ pub fn cosineSimilarityBatch(
     const stride = paddedLength(dim);
     const qs = bump.alloc(f32, query_count * stride);
     for (0..query_count) |i| {
-        const dst = qs[i * stride ..][0..stride];
-        @memcpy(dst[0..dim], queries[i * dim ..][0..dim]);
-        @memset(dst[dim..], 0);
+        copyPadded(@alignCast(qs[i * stride ..][0..stride]), queries[i * dim ..][0..dim]);
     }
     const qq = bump.alloc(f32, query_count);
     for (qq, 0..) |*n, i| n.* = sumOfSquares(@alignCast(qs[i * stride ..][0..stride]));
@@ -915,9 +924,9 @@ pub fn decayRetention(
         const tail = count - i;
         var last = [_]i64{now_millis} ** decay_lanes;
         var stab = [_]f32{1} ** decay_lanes;
-        @memcpy(last[0..tail], last_access_millis[i..count]);
-        @memcpy(stab[0..tail], stability_seconds[i..count]);
+        copyShort(i64, &last, last_access_millis[i..count]);
+        copyShort(f32, &stab, stability_seconds[i..count]);
         const r: [decay_lanes]f32 = retentionVec(last, stab, now_millis);
-        @memcpy(retention[i..count], r[0..tail]);
+        copyShort(f32, retention[i..count], r[0..tail]);
     }
 }

@@ -11,9 +11,10 @@
 //! `call` finds the kernel by op code, takes every array's length from the
 //! argument after it (ZigNative's generated wrappers pass `array.length`, or -1
 //! for null: an array's length is immutable, so this is what GetArrayLength
-//! would answer, without its VM transition), converts the scalars, pins the
-//! arrays with GetPrimitiveArrayCritical, runs the kernel on slices of exactly
-//! those lengths and releases every pin (JNI_ABORT for inputs). Every failure
+//! would answer, without its VM transition), converts the scalars, copies the
+//! small inputs and pins the other arrays with GetPrimitiveArrayCritical
+//! (jni.Pins says why), runs the kernel on slices of exactly those lengths and
+//! releases every pin (JNI_ABORT for inputs). Every failure
 //! leaves through one path: a negative status, nothing written. It never
 //! throws and never calls back into the JVM otherwise.
 const std = @import("std");

@@ -618,13 +618,14 @@ test "decay: random inputs and every tail length within 1e-6 relative" {
 
 // ------------------------------------------------------------------ JNI ----
 
-/// A fake JVM: arrays are FakeArray structs, and the table counts pins.
+/// A fake JVM: arrays are FakeArray structs, and the table counts pins and copies.
 const FakeArray = struct {
     bytes: []u8,
     len: i32,
     pinned: i32 = 0,
     last_mode: i32 = -1,
     fail_pin: bool = false,
+    copies: i32 = 0,
 
     fn of(comptime T: type, items: []T) FakeArray {
         return .{ .bytes = std.mem.sliceAsBytes(items), .len = @intCast(items.len) };
@@ -650,9 +651,25 @@ const fake = struct {
         a.pinned -= 1;
         a.last_mode = mode;
     }
+    fn getRegion(comptime T: type) fn (*const jni.Env, jni.jarray, jni.jsize, jni.jsize, [*]T) callconv(.C) void {
+        return struct {
+            fn get(_: *const jni.Env, array: jni.jarray, start: jni.jsize, len: jni.jsize, buf: [*]T) callconv(.C) void {
+                const a = arr(array);
+                // The VM would throw for a region out of bounds; the library must never ask for one.
+                std.debug.assert(start == 0 and len >= 0 and len <= a.len);
+                const n: usize = @intCast(len);
+                @memcpy(std.mem.sliceAsBytes(buf[0..n]), a.bytes[0 .. n * @sizeOf(T)]);
+                a.copies += 1;
+            }
+        }.get;
+    }
     const table = blk: {
         var t: jni.FunctionTable = undefined;
-        t.unused_0_221 = [_]?*const anyopaque{null} ** 222;
+        t.unused_0_202 = [_]?*const anyopaque{null} ** 203;
+        t.unused_206_221 = [_]?*const anyopaque{null} ** 16;
+        t.GetIntArrayRegion = getRegion(i32);
+        t.GetLongArrayRegion = getRegion(i64);
+        t.GetFloatArrayRegion = getRegion(f32);
         t.GetPrimitiveArrayCritical = getCritical;
         t.ReleasePrimitiveArrayCritical = releaseCritical;
         break :blk t;
@@ -706,7 +723,7 @@ test "JNI: arena create/destroy" {
     library.arenaDestroy(fake.env, null, 0, 100); // ignored
 }
 
-test "JNI: every kernel runs through call, pins and releases every array with the right mode" {
+test "JNI: every kernel runs through call; small inputs are copied, outputs pinned and copied back" {
     const ta = try TestArena.init(4096);
     defer ta.deinit();
     const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
@@ -719,8 +736,10 @@ test "JNI: every kernel runs through call, pins and releases every array with th
     try testing.expectEqual(@as(jni.jlong, 64), callOp(op("cosineSimilarity"), base, 4096, &.{ &q, &c, &s }, &.{ 3, 0, 3 }));
     try testing.expectEqual([_]f32{ 1, 0, -1 }, s_items);
     for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
-    try testing.expectEqual(@as(i32, 2), q.last_mode); // JNI_ABORT for inputs
-    try testing.expectEqual(@as(i32, 0), s.last_mode); // copy back outputs
+    try testing.expectEqual(@as(i32, 1), q.copies); // a small input: one region copy, never pinned
+    try testing.expectEqual(@as(i32, -1), q.last_mode);
+    try testing.expectEqual(@as(i32, 0), s.copies);
+    try testing.expectEqual(@as(i32, 0), s.last_mode); // outputs are pinned and copied back
 
     var qs_items = [_]f32{ 1, 0, 0, 0, 1, 0 };
     var bs_items = [_]f32{ 5, 5, 5, 5, 5, 5 };
@@ -738,7 +757,7 @@ test "JNI: every kernel runs through call, pins and releases every array with th
     try testing.expectEqual([_]f32{ 1, 0, -1, 0, 1, 0 }, bs_items);
     for ([_]*FakeArray{ &qs, &qn, &c, &rn, &bs }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
     try testing.expectEqual(@as(i32, 0), bs.last_mode);
-    try testing.expectEqual(@as(i32, 2), rn.last_mode);
+    try testing.expectEqual(@as(i32, 1), rn.copies);
     // The normed kernel needs no arena: capacity 0 is fine.
     try testing.expectEqual(@as(jni.jlong, 0), callOp(op("cosineSimilarityNormed"), base, 0, &.{ &qs, &qn, &c, &rn, &bs }, &.{ 1, 3, 0, 3 }));
 
@@ -825,13 +844,66 @@ test "JNI: defence in depth returns -2 or -1, releases everything, writes nothin
     try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, .{ 3, 1, 2, 0, 0, 0 }));
     try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, .{ 3, 0, 3, 0, 0, 0 }));
     try testing.expectEqual(abi.status_arena_too_small, callRaw(cos, base, 63, arrays, lens, ok));
-    c.fail_pin = true; // the VM could not pin: release what was pinned, answer -2
-    try testing.expectEqual(inv, callRaw(cos, base, 4096, arrays, lens, ok));
+    // The VM could not pin: release what was pinned, answer -2. The candidates are big enough to be pinned.
+    var big_items = [_]f32{0} ** 300;
+    big_items[0] = 1;
+    var big = FakeArray.of(f32, &big_items);
+    const big_arrays = .{ q.ref(), big.ref(), s.ref(), null, null, null, null };
+    const big_lens = [7]jni.jint{ q.len, big.len, s.len, -1, -1, -1, -1 };
+    s.fail_pin = true;
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, big_arrays, big_lens, ok));
+    try testing.expectEqual(@as(i32, 2), big.last_mode); // it was pinned, and released as an input
+    big.fail_pin = true;
+    s.fail_pin = false;
+    try testing.expectEqual(inv, callRaw(cos, base, 4096, big_arrays, big_lens, ok));
     try testing.expectEqual([_]f32{ 5, 5 }, s_items);
-    for ([_]*FakeArray{ &q, &c, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+    for ([_]*FakeArray{ &q, &big, &s }) |a| try testing.expectEqual(@as(i32, 0), a.pinned);
+    big.fail_pin = false;
+    try testing.expectEqual(@as(jni.jlong, 64), callRaw(cos, base, 4096, big_arrays, big_lens, ok));
+    try testing.expectEqual([_]f32{ 1, 0 }, s_items);
+    s_items = .{ 5, 5 };
     // Zero-length arrays are never pinned, so a null pin of one cannot fail the call.
     c.fail_pin = false;
     var none = FakeArray.of(f32, &.{});
     none.fail_pin = true;
     try testing.expectEqual(@as(jni.jlong, 64), callOp(cos, base, 4096, &.{ &q, &c, &none }, &.{ 3, 2, 0 }));
+}
+
+test "JNI: inputs share a copy budget of jni.Pins.copy_bytes; what does not fit is pinned" {
+    const ta = try TestArena.init(8192);
+    defer ta.deinit();
+    const base: jni.jlong = @bitCast(@intFromPtr(ta.block.ptr));
+    const budget = jni.Pins.copy_bytes / @sizeOf(f32);
+    // dim = budget / 2: the query (half the budget) is copied, the two candidate rows (the whole budget) do not fit
+    // in what is left and are pinned; the scores are an output, always pinned.
+    const dim = budget / 2;
+    var q_items = [_]f32{1} ** dim;
+    var c_items = [_]f32{1} ** (2 * dim);
+    c_items[dim] = -1;
+    var s_items = [_]f32{ 5, 5 };
+    var q = FakeArray.of(f32, &q_items);
+    var c = FakeArray.of(f32, &c_items);
+    var s = FakeArray.of(f32, &s_items);
+    _ = callOp(op("cosineSimilarity"), base, 8192, &.{ &q, &c, &s }, &.{ dim, 0, 2 });
+    try testing.expectEqual(@as(i32, 1), q.copies);
+    try testing.expectEqual(@as(i32, 0), c.copies);
+    try testing.expectEqual(@as(i32, 2), c.last_mode);
+    try testing.expectEqual(@as(f32, 1), s_items[0]);
+    try testing.expect(s_items[1] < 1 and s_items[1] > 0.9); // one of dim components flipped
+    // A query of exactly the budget is copied; one float more is pinned.
+    var exact_items = [_]f32{1} ** budget;
+    var over_items = [_]f32{1} ** (budget + 1);
+    var exact = FakeArray.of(f32, &exact_items);
+    var over = FakeArray.of(f32, &over_items);
+    var row_items = [_]f32{1} ** budget;
+    var row = FakeArray.of(f32, &row_items);
+    var one_items = [_]f32{1} ** (budget + 1);
+    var one = FakeArray.of(f32, &one_items);
+    try testing.expectEqual(@as(jni.jlong, 4 * budget), callOp(op("cosineSimilarity"), base, 8192, &.{ &exact, &row, &s }, &.{ budget, 0, 1 }));
+    try testing.expectEqual(@as(i32, 1), exact.copies);
+    try testing.expectEqual(@as(i32, 2), row.last_mode); // the budget is spent: pinned
+    _ = callOp(op("cosineSimilarity"), base, 8192, &.{ &over, &one, &s }, &.{ budget + 1, 0, 1 });
+    try testing.expectEqual(@as(i32, 0), over.copies);
+    try testing.expectEqual(@as(i32, 2), over.last_mode);
+    try testing.expectEqual(@as(f32, 1), s_items[0]);
 }
