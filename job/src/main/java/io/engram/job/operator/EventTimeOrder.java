@@ -7,11 +7,13 @@ import io.engram.job.model.Reason;
 import io.engram.job.model.Rejection;
 import io.engram.job.state.PendingQuery;
 import io.engram.job.state.PendingQuerySerializer;
+import io.engram.kernels.ArenaOverflowException;
 import io.engram.kernels.MemoryKernels;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.function.Consumer;
 import org.apache.flink.api.common.state.MapState;
@@ -29,7 +31,9 @@ import org.apache.flink.util.Collector;
  * watermark (of both input topics: the operator's input watermark) passes their timestamp, then are released in
  * timestamp order, events before queries at the same timestamp, each kind in arrival (= partition offset) order. So a
  * query stamped t is answered from exactly the events of its space stamped at or before t, and answers are a function
- * of the input alone. One event-time timer per distinct waiting timestamp releases it.
+ * of the input alone. One event-time timer per distinct waiting timestamp releases it, reading only that timestamp's
+ * entry; the queries released by one advance of the watermark are answered together, in batches
+ * ({@link RecallBatch}: up to {@code engram.recall.batch.max-size}, each answered before the next event is applied).
  *
  * <p>A record stamped at or behind the point its space has been answered up to (the watermark, or a release forced
  * by idleness) is late: an event is dead-lettered ({@code LATE_EVENT}: applying it would change answers already
@@ -102,7 +106,10 @@ final class EventTimeOrder {
             RecordDecoder.ValidQuery q = decoder.query(raw, System.currentTimeMillis());
             pq.decoded = q.query();
             if (raw.timestampMs <= frontier) {
-                batch.answerNow(pq, q, key, k, out, true); // late: the state already holds later events
+                // late: the state already holds later events. Queries released before it are answered first (a
+                // release answers its batch before it returns, so this finds one only after an interrupted release).
+                batch.flush(key, timers, k, out, deadLetters, RecallBatch.Flush.RELEASE);
+                batch.answerNow(pq, q, key, k, out, true);
                 return;
             }
         }
@@ -124,16 +131,33 @@ final class EventTimeOrder {
         }
     }
 
-    /** The event-time timer at {@code t}: releases what waits at t (and anything earlier still held). */
+    /**
+     * The event-time timer at {@code t}: releases what waits at t. It reads only t's entry: everything stamped earlier
+     * had its own timer, which fired before this one (a space's timers fire in timestamp order), or was released by
+     * an idleness check. The released queries join the space's batch, which is answered once the watermark's timers
+     * of the space are done: at once if t is the watermark, else by a timer at the watermark, which fires in the same
+     * advance after the space's earlier timers (at most one per space and watermark).
+     */
     void release(long t, String key, TimerService timers, MemoryKernels k, Collector<OutRecord> out,
                  Consumer<OutRecord> deadLetters, Applier applier) throws Exception {
-        releaseUpTo(t, key, timers, k, out, deadLetters, applier);
+        TreeMap<Long, List<PendingQuery>> due = new TreeMap<>();
+        List<PendingQuery> at = held.get(t);
+        if (at != null) {
+            due.put(t, new ArrayList<>(at));
+        }
+        int joined = releaseUpTo(t, due, key, timers, k, out, deadLetters, applier);
+        long watermark = timers.currentWatermark();
+        if (t >= watermark) {
+            batch.flush(key, timers, k, out, deadLetters, RecallBatch.Flush.RELEASE);
+        } else if (joined > 0) {
+            timers.registerEventTimeTimer(watermark);
+        }
     }
 
     /**
      * Processing time {@code now}: if a record has waited engram.recall.wait.timeout, the watermark is stuck (idle
      * inputs); the space is released up to the newest such record's timestamp. One such check is pending per space
-     * while anything waits.
+     * while anything waits; it reads the space's waiting records once.
      */
     void expire(long now, String key, TimerService timers, MemoryKernels k, Collector<OutRecord> out,
                 Consumer<OutRecord> deadLetters, Applier applier) throws Exception {
@@ -142,20 +166,25 @@ final class EventTimeOrder {
             return; // another timer of the space (a batch, a read-your-writes wait), or not yet
         }
         idleCheck.clear();
+        TreeMap<Long, List<PendingQuery>> all = new TreeMap<>();
         long upTo = Long.MIN_VALUE;
         for (Map.Entry<Long, List<PendingQuery>> e : held.entries()) {
+            all.put(e.getKey(), new ArrayList<>(e.getValue()));
             for (PendingQuery pq : e.getValue()) {
                 if (pq.arrivalProcessingMs + settings.waitTimeoutMs <= now) {
                     upTo = Math.max(upTo, e.getKey());
                 }
             }
         }
+        SortedMap<Long, List<PendingQuery>> left = all;
         if (upTo != Long.MIN_VALUE) {
-            releaseUpTo(upTo, key, timers, k, out, deadLetters, applier);
+            left = all.tailMap(upTo, false);
+            releaseUpTo(upTo, new TreeMap<>(all.headMap(upTo, true)), key, timers, k, out, deadLetters, applier);
+            batch.flush(key, timers, k, out, deadLetters, RecallBatch.Flush.RELEASE);
         }
         long oldest = Long.MAX_VALUE;
-        for (Map.Entry<Long, List<PendingQuery>> e : held.entries()) {
-            for (PendingQuery pq : e.getValue()) {
+        for (List<PendingQuery> l : left.values()) {
+            for (PendingQuery pq : l) {
                 oldest = Math.min(oldest, pq.arrivalProcessingMs);
             }
         }
@@ -176,30 +205,33 @@ final class EventTimeOrder {
         return min;
     }
 
-    private void releaseUpTo(long t, String key, TimerService timers, MemoryKernels k, Collector<OutRecord> out,
-                             Consumer<OutRecord> deadLetters, Applier applier) throws Exception {
-        TreeMap<Long, List<PendingQuery>> due = new TreeMap<>();
-        for (Map.Entry<Long, List<PendingQuery>> e : held.entries()) {
-            if (e.getKey() <= t) {
-                due.put(e.getKey(), new ArrayList<>(e.getValue()));
-            }
-        }
+    /**
+     * Releases the space up to {@code t}: {@code due} holds what waits at or before t, by timestamp. In timestamp
+     * order, each timestamp's events are applied, then its queries join the space's batch (every event answers the
+     * batch before it is applied). Returns how many queries joined; the caller answers the batch.
+     */
+    private int releaseUpTo(long t, SortedMap<Long, List<PendingQuery>> due, String key, TimerService timers,
+                            MemoryKernels k, Collector<OutRecord> out, Consumer<OutRecord> deadLetters,
+                            Applier applier) throws Exception {
         int releasedCount = 0;
         for (Map.Entry<Long, List<PendingQuery>> e : due.entrySet()) {
             held.remove(e.getKey());
             releasedCount += e.getValue().size();
         }
-        Integer c = heldCount.value();
-        int left = (c == null ? 0 : c) - releasedCount;
-        if (left > 0) {
-            heldCount.update(left);
-        } else {
-            heldCount.clear();
+        if (releasedCount > 0) {
+            Integer c = heldCount.value();
+            int left = (c == null ? 0 : c) - releasedCount;
+            if (left > 0) {
+                heldCount.update(left);
+            } else {
+                heldCount.clear();
+            }
         }
         Long r = released.value();
         if (r == null || r < t) {
             released.update(t);
         }
+        int joined = 0;
         for (Map.Entry<Long, List<PendingQuery>> e : due.entrySet()) {
             List<PendingQuery> queries = new ArrayList<>();
             for (PendingQuery pq : e.getValue()) {
@@ -209,17 +241,20 @@ final class EventTimeOrder {
                     queries.add(pq);
                 }
             }
-            if (!queries.isEmpty()) {
-                // Events stamped at or before t are all applied: a read-your-writes condition not met now names a
-                // write stamped after the query, or one that was never applied: the answer says it is stale.
-                batch.answerAll(queries, key, k, out, deadLetters, q -> {
-                    try {
-                        return WriteWaits.namesWrites(q) && !waits.satisfied(q);
-                    } catch (Exception ex) {
-                        throw new IllegalStateException(ex);
-                    }
-                });
+            for (PendingQuery pq : queries) {
+                // Answered from the state after every event stamped at or before it. Whether a read-your-writes
+                // condition is met is checked when it is answered (RecallBatch's stale check): nothing it reads
+                // changes while it waits in the batch, as every released event answers the batch first.
+                try {
+                    batch.accept(pq, decoder.waiting(pq), key, timers, k, out, deadLetters);
+                } catch (Rejection rej) {
+                    deadLetters.accept(batch.deadLetter(pq.raw, rej.reason(), rej.getMessage(), true));
+                } catch (ArenaOverflowException ex) {
+                    deadLetters.accept(batch.deadLetter(pq.raw, Reason.ARENA_OVERFLOW, ex.getMessage(), true));
+                }
+                joined++;
             }
         }
+        return joined;
     }
 }

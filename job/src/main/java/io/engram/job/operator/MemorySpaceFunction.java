@@ -108,7 +108,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         metrics.stateStore(store);
         kernels.instrument(metrics);
         batch = new RecallBatch(settings, getRuntimeContext().getListState(PENDING), decoder, space,
-                new RecallEngine(), new Answers(settings.maxOutputRecordBytes), metrics);
+                new RecallEngine(), new Answers(settings.maxOutputRecordBytes), metrics, this::unmetWrites);
         waits = new WriteWaits(settings, getRuntimeContext().getListState(WriteWaits.WAITING),
                 getRuntimeContext().getMapState(WriteWaits.POSITIONS), dedup, decoder, batch);
         order = new EventTimeOrder(settings, getRuntimeContext().getMapState(EventTimeOrder.HELD),
@@ -203,9 +203,21 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
         scheduleSweep(timers, e.timestampMs());
     }
 
+    /**
+     * Event-time mode: an answer is stale if a write its query names is not applied by the time the query is released
+     * (stamped after it, or rejected). Arrival mode answers only queries whose writes are in (or timed out: those are
+     * answered on their own).
+     */
+    private boolean unmetWrites(io.engram.schemas.RecallQuery q) throws Exception {
+        return settings.eventTimeConsistency && WriteWaits.namesWrites(q) && !waits.satisfied(q);
+    }
+
     /** Event-time mode: a memory event the watermark released, in timestamp order. */
     private void applyReleased(RawRecord raw, String key, TimerService timers, Collector<OutRecord> out,
                                Consumer<OutRecord> deadLetters) throws Exception {
+        // The queries released before it are answered first, whatever it turns out to be: a replay or a rejected
+        // event changes no memory, but it is processed, which can meet a read-your-writes position they name.
+        batch.flush(key, timers, kernels.forSpace(key), out, deadLetters, RecallBatch.Flush.CHANGE);
         try {
             apply(decoder.event(raw, raw.timestampMs), key, timers, out, deadLetters);
         } catch (Rejection r) {

@@ -15,7 +15,6 @@ import io.engram.kernels.MemoryKernels;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
-import java.util.function.Predicate;
 import io.engram.schemas.RecallQuery;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.streaming.api.TimerService;
@@ -30,14 +29,18 @@ import org.slf4j.LoggerFactory;
  * it holds max-size queries, when the processing-time timer of its first query (arrival + max-delay) fires, and
  * before anything that changes the space (a memory event about to be applied, a decay sweep) or the kernels that
  * serve it (a kernel switch): every query is therefore answered from the state it arrived at, as one-at-a-time
- * recall would. The caller binds the space's store to the current key first.
+ * recall would. In event-time mode the queries the watermark releases join the batch the same way ({@link
+ * EventTimeOrder}), and the release answers it when it is done. The caller binds the space's store to the current key
+ * first.
  */
 final class RecallBatch {
     private static final Logger LOG = LoggerFactory.getLogger(RecallBatch.class);
 
     /** Why a batch was answered: the {@code flush} label of the batch counter. */
     enum Flush {
-        SIZE("size"), DELAY("delay"), CHANGE("change"), CONTROL("control");
+        SIZE("size"), DELAY("delay"), CHANGE("change"), CONTROL("control"),
+        /** Event-time mode: the watermark (or an idleness release) has released everything it will release now. */
+        RELEASE("release");
 
         final String label;
 
@@ -53,9 +56,19 @@ final class RecallBatch {
     private final RecallEngine engine;
     private final Answers answers;
     private final EngramMetrics metrics;
+    private final StaleCheck stale;
 
+    /** Whether the answer to a query answered from the batch (or joining it) does not have the consistency asked. */
+    interface StaleCheck {
+        boolean stale(RecallQuery q) throws Exception;
+    }
+
+    /**
+     * @param stale checked when a query joining the batch is answered at once and at the flush: the caller keeps
+     *              what it reads unchanged while queries wait (event-time mode: the writes a query names)
+     */
     RecallBatch(EngramSettings settings, ListState<PendingQuery> pending, RecordDecoder decoder, MemorySpace space,
-                RecallEngine engine, Answers answers, EngramMetrics metrics) {
+                RecallEngine engine, Answers answers, EngramMetrics metrics, StaleCheck stale) {
         this.settings = settings;
         this.pending = pending;
         this.decoder = decoder;
@@ -63,6 +76,7 @@ final class RecallBatch {
         this.engine = engine;
         this.answers = answers;
         this.metrics = metrics;
+        this.stale = stale;
     }
 
     /**
@@ -92,7 +106,7 @@ final class RecallBatch {
                 // Queries restored from a savepoint taken with batching on go first, in order.
                 flush(key, timers, k, out, deadLetters, Flush.SIZE);
             }
-            answerNow(pq, q, key, k, out, false);
+            answerNow(pq, q, key, k, out, stale.stale(q.query()));
             return;
         }
         long nowProcessing = timers.currentProcessingTime();
@@ -147,16 +161,17 @@ final class RecallBatch {
             timers.deleteProcessingTimeTimer(batch.get(0).arrivalProcessingMs + settings.batchMaxDelayMs);
         }
         metrics.batchFlushed(cause.label, batch.size());
-        answerAll(batch, key, k, out, deadLetters, q -> false);
+        answerAll(batch, key, k, out, deadLetters);
     }
 
     /**
      * Answers the given queries of the space, in the given order: similarities of all cues in one pass of the
      * stored-norm kernel per chunk, then retention, spreading and ranking per query, exactly as
-     * {@link RecallEngine#recall} does for one. Each query is checked again against limits a restore may have changed; {@code stale} marks the answers that do not have the consistency asked for.
+     * {@link RecallEngine#recall} does for one. Each query is checked again against limits a restore may have changed;
+     * the stale check marks the answers that do not have the consistency asked for.
      */
-    void answerAll(List<PendingQuery> batch, String key, MemoryKernels k, Collector<OutRecord> out,
-                   Consumer<OutRecord> deadLetters, Predicate<RecallQuery> stale) throws Exception {
+    private void answerAll(List<PendingQuery> batch, String key, MemoryKernels k, Collector<OutRecord> out,
+                           Consumer<OutRecord> deadLetters) throws Exception {
         long flushMicros = nowMicros();
         long flushNanos = System.nanoTime();
         SpaceIndex idx = space.index();
@@ -176,20 +191,25 @@ final class RecallBatch {
         int b = valid.size();
         if (idx == null || idx.memories == 0) {
             for (int i = 0; i < b; i++) {
-                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out, stale);
+                respond(valid.get(i), queries.get(i), List.of(), k, flushMicros, flushNanos, out);
             }
             return;
         }
         int dim = idx.dim;
         int slots = idx.slotCount;
+        // Event time promises answers that are a function of the input alone, yet which released queries share a
+        // batch depends on how the watermark advanced. The stored-norm kernel may sum a lone cue in another order
+        // than one of several (the Zig kernel's one-cue path), whose sums do not depend on the other cues: so there a
+        // lone query is computed as two equal cues.
+        int cueCount = b == 1 && settings.eventTimeConsistency ? 2 : b;
         // One pass for the whole batch: the stored-norm kernel takes any number of cues and needs no arena.
-        float[] cues = new float[b * dim];
-        for (int i = 0; i < b; i++) {
-            System.arraycopy(queries.get(i).cue(), 0, cues, i * dim, dim);
+        float[] cues = new float[cueCount * dim];
+        for (int i = 0; i < cueCount; i++) {
+            System.arraycopy(queries.get(Math.min(i, b - 1)).cue(), 0, cues, i * dim, dim);
         }
         float[] sims;
         try {
-            sims = engine.similarities(space, cues, b, k);
+            sims = engine.similarities(space, cues, cueCount, k);
         } catch (ArenaOverflowException e) {
             for (int i = 0; i < b; i++) {
                 deadLetters.accept(deadLetter(valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
@@ -205,7 +225,7 @@ final class RecallBatch {
                 deadLetters.accept(deadLetter(valid.get(i).raw, Reason.ARENA_OVERFLOW, e.getMessage(), true));
                 continue;
             }
-            respond(valid.get(i), q, hits, k, flushMicros, flushNanos, out, stale);
+            respond(valid.get(i), q, hits, k, flushMicros, flushNanos, out);
         }
     }
 
@@ -225,9 +245,9 @@ final class RecallBatch {
 
     /** Emits one batched answer; its latency is the wait in the batch plus the batch's time until this answer. */
     private void respond(PendingQuery pq, RecordDecoder.ValidQuery q, List<Hit> hits, MemoryKernels k,
-                         long flushMicros, long flushNanos, Collector<OutRecord> out, Predicate<RecallQuery> stale) {
+                         long flushMicros, long flushNanos, Collector<OutRecord> out) throws Exception {
         long latencyUs = Math.max(0, flushMicros - pq.arrivalMicros) + (System.nanoTime() - flushNanos) / 1000;
-        OutRecord o = answers.result(pq.raw, q.query(), hits, space, k.mode(), latencyUs, stale.test(q.query()));
+        OutRecord o = answers.result(pq.raw, q.query(), hits, space, k.mode(), latencyUs, stale.stale(q.query()));
         o.timestampMs = pq.raw.timestampMs; // the query's timestamp, as if answered on arrival
         out.collect(o);
         metrics.recalled(k.mode(), latencyUs);

@@ -79,7 +79,7 @@ class RecallBatchingTest {
         return h;
     }
 
-    private static MemorySpaceFunction fn(KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h)
+    static MemorySpaceFunction fn(KeyedBroadcastOperatorTestHarness<String, RawRecord, RawRecord, OutRecord> h)
             throws Exception {
         return (MemorySpaceFunction) field(op(h), "userFunction");
     }
@@ -111,17 +111,17 @@ class RecallBatchingTest {
     }
 
     @SuppressWarnings("unchecked")
-    private static long kernelCalls(MemorySpaceFunction f, KernelMode mode, String kernel) throws Exception {
+    static long kernelCalls(MemorySpaceFunction f, KernelMode mode, String kernel) throws Exception {
         var calls = (Map<KernelMode, Map<String, Counter>>) field(metrics(f), "calls");
         return calls.get(mode).get(kernel).getCount();
     }
 
     @SuppressWarnings("unchecked")
-    private static long batches(MemorySpaceFunction f, String flush) throws Exception {
+    static long batches(MemorySpaceFunction f, String flush) throws Exception {
         return ((Map<String, Counter>) field(metrics(f), "recallBatches")).get(flush).getCount();
     }
 
-    private static Histogram histogram(MemorySpaceFunction f, String name) throws Exception {
+    static Histogram histogram(MemorySpaceFunction f, String name) throws Exception {
         return (Histogram) field(metrics(f), name);
     }
 
