@@ -366,15 +366,15 @@ pub fn finishNormed(dot: f32, qn: f32, cn: f32) f32 {
 
 /// Dot products of one cue with nr consecutive rows, `unroll` vectors of each
 /// row per step (nr × unroll independent accumulators hide the FMA latency).
-/// With nr > 1 every cue load serves nr rows: fewer loads per FMA, which pays
-/// while the rows come from cache. Reads the cue and the rows unaligned, in
-/// place: no copy, no scratch. The tail (dim not a multiple of the lanes) is
-/// summed in scalar. `stream`: the rows come from memory, so prefetch ahead
-/// (in cache, the prefetches would only take load slots).
+/// With nr > 1 every cue load serves nr rows: fewer loads per FMA. Reads the
+/// cue and the rows unaligned, in place: no copy, no scratch. The tail (dim not
+/// a multiple of the lanes) is summed in scalar. No software prefetch: the rows
+/// are one sequential stream, which the hardware prefetchers follow; at 100k ×
+/// 768d a prefetch 12 KiB ahead made the scan slower (round-two.md, "One cue
+/// over 100k rows").
 inline fn dotRows(
     comptime nr: usize,
     comptime unroll: usize,
-    comptime stream: bool,
     cue: [*]const f32,
     rows: [*]const f32,
     dim: usize,
@@ -382,11 +382,6 @@ inline fn dotRows(
     var acc: [nr][unroll]V = .{.{zero} ** unroll} ** nr;
     var j: usize = 0;
     while (j + unroll * lanes <= dim) : (j += unroll * lanes) {
-        // The stream continues past these rows; the prefetch may point past
-        // the candidates (it never faults).
-        if (stream) inline for (0..nr) |r| inline for (0..unroll * lines_per_vector) |h| {
-            prefetch(@intFromPtr(rows + r * dim + j + h * 16) + prefetch_bytes);
-        };
         inline for (0..unroll) |u| {
             const qv: V = cue[j + u * lanes ..][0..lanes].*;
             inline for (0..nr) |r| {
@@ -412,11 +407,6 @@ inline fn dotRows(
     return out;
 }
 
-/// Rows per group of the one-cue kernel while its rows fit this many bytes:
-/// every cue load then serves 4 rows. Bigger blocks stream from memory, where
-/// one row at a time with prefetch keeps the most requests in flight.
-const shared_cue_block_bytes = 4 << 20;
-
 fn normedOneCue(
     cue: []const f32,
     cue_norm: f32,
@@ -427,17 +417,18 @@ fn normedOneCue(
     count: usize,
     scores: []f32,
 ) void {
+    // Four rows per group at every size: every cue load serves 4 rows. (One
+    // row at a time with prefetch, for blocks past 4 MiB, measured 5-10%
+    // slower at 100k rows with 2 MiB pages and with 4 KiB pages.)
     var i: usize = 0;
-    if (count * dim * @sizeOf(f32) <= shared_cue_block_bytes) {
-        while (i + 4 <= count) : (i += 4) {
-            const row = first + i;
-            const dots = dotRows(4, 2, false, cue.ptr, candidates[row * dim ..].ptr, dim);
-            inline for (0..4) |r| scores[i + r] = finishNormed(dots[r], cue_norm, norms[row + r]);
-        }
+    while (i + 4 <= count) : (i += 4) {
+        const row = first + i;
+        const dots = dotRows(4, 2, cue.ptr, candidates[row * dim ..].ptr, dim);
+        inline for (0..4) |r| scores[i + r] = finishNormed(dots[r], cue_norm, norms[row + r]);
     }
     while (i < count) : (i += 1) {
         const row = first + i;
-        const dots = dotRows(1, 4, true, cue.ptr, candidates[row * dim ..].ptr, dim);
+        const dots = dotRows(1, 4, cue.ptr, candidates[row * dim ..].ptr, dim);
         scores[i] = finishNormed(dots[0], cue_norm, norms[row]);
     }
 }
