@@ -33,6 +33,7 @@ import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.RestOptions;
+import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.runtime.jobmaster.JobResult;
@@ -59,6 +60,15 @@ final class LocalFlink implements AutoCloseable {
     static final String DEFAULT_PROM_PORTS = "9250-9260";
     /** Managed memory of the local TaskManager unless the arenas need more (Flink's own local default). */
     static final MemorySize MIN_MANAGED = MemorySize.ofMebiBytes(128);
+    /**
+     * RocksDB's share of each slot's managed memory when the state backend is RocksDB: half of it goes to the write
+     * buffers. With Flink's local default (32 MiB per slot for RocksDB) a 768d store stream (132 KB per store) filled
+     * the write buffers several times a second and each forced flush wrote a tiny file of some other column family:
+     * 7,084 SST files of median 1.5 KB after 80 s of a 200k-memory ingest, and a 1M-memory ingest died with "Too
+     * many open files" at 1.7 GB of state. With this share: 126 files of median 52 KB and 1.49x the ingest rate
+     * (docs/operations/sizing.md, "RocksDB's managed memory").
+     */
+    static final MemorySize ROCKSDB_PER_SLOT = MemorySize.ofMebiBytes(256);
 
     private final MiniCluster cluster;
     private final Configuration config;
@@ -77,8 +87,9 @@ final class LocalFlink implements AutoCloseable {
     /**
      * The cluster configuration: loopback everywhere, the web UI on {@code webUiPort} (0 = a free port), the
      * Prometheus reporter, {@code parallelism} slots, managed memory for {@code arenaBytes} per slot (twice over:
-     * with RocksDB the memory operator gets half of a slot's managed memory), and
-     * temporary files under {@code workDir}. Settings in {@code user} (the -D options) win.
+     * with RocksDB the memory operator gets half of a slot's managed memory) and, when the user picked RocksDB,
+     * {@link #ROCKSDB_PER_SLOT} for RocksDB's half, and temporary files under {@code workDir}. Settings in
+     * {@code user} (the -D options) win.
      */
     static Configuration clusterConfig(Configuration user, int parallelism, int webUiPort, long arenaBytes,
                                        Path workDir) {
@@ -92,8 +103,12 @@ final class LocalFlink implements AutoCloseable {
         c.set(TaskManagerOptions.BIND_HOST, "127.0.0.1");
         c.set(TaskManagerOptions.NUM_TASK_SLOTS, parallelism);
         c.set(CoreOptions.DEFAULT_PARALLELISM, parallelism);
+        long perSlotHalf = arenaBytes;
+        if ("rocksdb".equalsIgnoreCase(user.get(StateBackendOptions.STATE_BACKEND))) {
+            perSlotHalf = Math.max(perSlotHalf, ROCKSDB_PER_SLOT.getBytes());
+        }
         c.set(TaskManagerOptions.MANAGED_MEMORY_SIZE,
-                new MemorySize(Math.max(MIN_MANAGED.getBytes(), 2 * arenaBytes * parallelism + (32L << 20))));
+                new MemorySize(Math.max(MIN_MANAGED.getBytes(), 2 * perSlotHalf * parallelism + (32L << 20))));
         c.setString("metrics.reporter.prom.factory.class", PROM_FACTORY);
         c.setString(PROM_PORT_KEY, DEFAULT_PROM_PORTS);
         c.set(CoreOptions.TMP_DIRS, workDir.resolve("tmp").toString());

@@ -201,6 +201,16 @@ class CliTest {
         var big = LocalFlink.clusterConfig(new org.apache.flink.configuration.Configuration(), 4, 0, 64L << 20, dir);
         assertThat(big.get(org.apache.flink.configuration.TaskManagerOptions.MANAGED_MEMORY_SIZE).getBytes() / 4 / 2)
                 .isGreaterThanOrEqualTo(64L << 20);
+        // RocksDB: its half of each slot is at least ROCKSDB_PER_SLOT (its write buffers), unless -D sets the size
+        var rocks = new org.apache.flink.configuration.Configuration();
+        rocks.setString("state.backend.type", "rocksdb");
+        long rocksManaged = LocalFlink.clusterConfig(rocks, 2, 0, 2L << 20, dir)
+                .get(org.apache.flink.configuration.TaskManagerOptions.MANAGED_MEMORY_SIZE).getBytes();
+        assertThat(rocksManaged / 2 / 2).isGreaterThanOrEqualTo(LocalFlink.ROCKSDB_PER_SLOT.getBytes());
+        rocks.setString("taskmanager.memory.managed.size", "300m");
+        assertThat(LocalFlink.clusterConfig(rocks, 2, 0, 2L << 20, dir)
+                .get(org.apache.flink.configuration.TaskManagerOptions.MANAGED_MEMORY_SIZE).getBytes())
+                .isEqualTo(300L << 20);
         assertThat(c.get(org.apache.flink.configuration.RestOptions.BIND_ADDRESS)).isEqualTo("127.0.0.1");
         assertThat(c.toMap()).containsEntry("metrics.reporter.prom.factory.class",
                 "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
