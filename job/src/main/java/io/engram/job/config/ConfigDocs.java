@@ -106,7 +106,7 @@ public final class ConfigDocs {
         sb.append("## Kafka client properties: `").append(EngramOptions.KAFKA_PROPERTIES_PREFIX).append("*`\n\n");
         sb.append("Any key under `").append(EngramOptions.KAFKA_PROPERTIES_PREFIX)
                 .append("` is handed, without the prefix, to every Kafka client of the job (the three sources and the "
-                        + "two exactly-once sinks) and of the `engram send`, `engram tail` and `engram run` commands. "
+                        + "two sinks) and of the `engram send`, `engram tail` and `engram run` commands. "
                         + "Use it for security and tuning, for example:\n\n")
                 .append("```\n")
                 .append("-D").append(EngramOptions.KAFKA_PROPERTIES_PREFIX).append("security.protocol=SASL_SSL\n")
@@ -116,7 +116,7 @@ public final class ConfigDocs {
                         + "username=\"engram\" password=\"...\";'\n")
                 .append("```\n\n")
                 .append("The job sets some client properties itself, whatever is given here: the sources always read "
-                        + "with `isolation.level=read_committed`, and the sinks' `transaction.timeout.ms` comes from `")
+                        + "with `isolation.level=read_committed`, and the exactly-once sinks' `transaction.timeout.ms` comes from `")
                 .append(EngramOptions.TRANSACTION_TIMEOUT.key()).append("`. The `engram status` command never prints "
                         + "these values.\n\n");
 

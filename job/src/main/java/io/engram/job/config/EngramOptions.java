@@ -5,6 +5,7 @@ import static org.apache.flink.configuration.ConfigOptions.key;
 import java.time.Duration;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 
 /**
  * Every engram-flink setting, as typed Flink options. Settable with {@code -D} on {@code flink run}, in the cluster's
@@ -85,6 +86,16 @@ public final class EngramOptions {
             .durationType().defaultValue(Duration.ofMinutes(10))
             .withDescription("transaction.timeout.ms of the exactly-once sinks; at most the broker's "
                     + "transaction.max.timeout.ms and longer than the checkpoint interval.");
+
+    public static final ConfigOption<DeliveryGuarantee> DELIVERY_GUARANTEE = key("engram.kafka.delivery-guarantee")
+            .enumType(DeliveryGuarantee.class).defaultValue(DeliveryGuarantee.EXACTLY_ONCE)
+            .withDescription("How the results and dead-letter sinks write. 'exactly-once': in Kafka transactions "
+                    + "committed by each checkpoint; read_committed consumers see a result up to one checkpoint "
+                    + "interval later, and every checkpoint blocks the operator's thread for the transaction round "
+                    + "trips (docs/operations/sizing.md#latency-and-the-sink). 'at-least-once': no transactions; a "
+                    + "result is visible as soon as it is written, and after a restore the results since the last "
+                    + "checkpoint are written again (deduplicate by query_id). 'none' is refused: it may lose "
+                    + "results.");
 
     public static final ConfigOption<String> TOPIC_MEMORY_EVENTS = key("engram.topics.memory-events")
             .stringType().defaultValue("engram.memory-events")

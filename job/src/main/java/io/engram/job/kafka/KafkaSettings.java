@@ -26,7 +26,7 @@ import org.apache.kafka.common.config.provider.DirectoryConfigProvider;
 import org.apache.kafka.common.config.provider.EnvVarConfigProvider;
 import org.apache.kafka.common.config.provider.FileConfigProvider;
 
-/** Builds the job's Kafka sources and exactly-once sinks from the engram options. */
+/** Builds the job's Kafka sources and sinks from the engram options. */
 public final class KafkaSettings {
     private final Configuration conf;
 
@@ -153,20 +153,36 @@ public final class KafkaSettings {
     }
 
     /**
-     * An exactly-once (transactional) sink: readers of the topic must use isolation.level=read_committed. Records
-     * pass {@link BoundedRecordSerializer}, so none is refused by the topic for its size or timestamp.
+     * A sink of the configured delivery guarantee ({@code engram.kafka.delivery-guarantee}): exactly once (Kafka
+     * transactions committed by each checkpoint; readers use isolation.level=read_committed) or at least once
+     * (flushed at each checkpoint, visible at once, written again after a restore). Records pass
+     * {@link BoundedRecordSerializer}, so none is refused by the topic for its size or timestamp.
      */
     public KafkaSink<OutRecord> sink(String topic, String transactionalSuffix, OutputLimits limits) {
         Properties props = clientProperties(conf.toMap());
-        props.setProperty("transaction.timeout.ms",
-                Long.toString(conf.get(EngramOptions.TRANSACTION_TIMEOUT).toMillis()));
         KafkaRecordSerializationSchema<OutRecord> schema = new BoundedRecordSerializer(topic, limits);
-        return KafkaSink.<OutRecord>builder()
+        DeliveryGuarantee guarantee = deliveryGuarantee();
+        var builder = KafkaSink.<OutRecord>builder()
                 .setBootstrapServers(bootstrapServers())
                 .setRecordSerializer(schema)
-                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
-                .setTransactionalIdPrefix(conf.get(EngramOptions.TRANSACTIONAL_ID_PREFIX) + "-" + transactionalSuffix)
-                .setKafkaProducerConfig(props)
+                .setDeliveryGuarantee(guarantee);
+        if (guarantee == DeliveryGuarantee.EXACTLY_ONCE) {
+            props.setProperty("transaction.timeout.ms",
+                    Long.toString(conf.get(EngramOptions.TRANSACTION_TIMEOUT).toMillis()));
+            builder.setTransactionalIdPrefix(
+                    conf.get(EngramOptions.TRANSACTIONAL_ID_PREFIX) + "-" + transactionalSuffix);
+        }
+        return builder.setKafkaProducerConfig(props)
                 .build();
+    }
+
+    /** The sinks' delivery guarantee; NONE is refused: a sink that does not flush at checkpoints may lose results. */
+    public DeliveryGuarantee deliveryGuarantee() {
+        DeliveryGuarantee g = conf.get(EngramOptions.DELIVERY_GUARANTEE);
+        if (g == DeliveryGuarantee.NONE) {
+            throw new IllegalArgumentException(EngramOptions.DELIVERY_GUARANTEE.key() + "=none is not supported: a "
+                    + "sink that does not flush at checkpoints may lose results; use at-least-once or exactly-once");
+        }
+        return g;
     }
 }

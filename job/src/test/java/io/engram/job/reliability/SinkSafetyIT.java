@@ -11,13 +11,17 @@ import io.engram.schemas.RecallQuery;
 import io.engram.schemas.RecallResult;
 import io.engram.schemas.StoreMemory;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.JobStatus;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -27,6 +31,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -111,6 +116,124 @@ class SinkSafetyIT {
             assertThat(status(job)).isEqualTo(JobStatus.RUNNING);
         } finally {
             Rel.cancel(job);
+        }
+    }
+
+    /**
+     * engram.kafka.delivery-guarantee: with checkpoints 10 minutes apart, an at-least-once answer is visible to a
+     * read_committed reader at once (no transaction holds it), an exactly-once one is not (its transaction commits
+     * with the first checkpoint); none, which could lose results, is refused at submission.
+     */
+    @Test
+    void atLeastOnceAnswersAreVisibleBeforeAnyCheckpointAndExactlyOnceOnesAreNot() throws Exception {
+        for (String guarantee : List.of("at-least-once", "exactly-once")) {
+            String name = "sink-" + guarantee;
+            Rel.Topics t = Rel.Topics.suffixed(name);
+            kafka.createTopics(1, t.all());
+            Configuration conf = Rel.jobConfig(kafka.bootstrapServers(), t, name);
+            conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMinutes(10));
+            conf.setString(EngramOptions.DELIVERY_GUARANTEE.key(), guarantee);
+            JobClient job = Rel.start(conf, "engram-" + name);
+            try (Rel.Reader results = new Rel.Reader(kafka.bootstrapServers(), t.results(), Map.of())) {
+                Rel.waitUntil(() -> status(job) == JobStatus.RUNNING, Rel.WAIT, () -> "job RUNNING", job);
+                long now = System.currentTimeMillis();
+                try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), Map.of())) {
+                    MemoryEvent e = MemoryEvent.newBuilder().setSpace("sink-space").setEventId("e1").setTimestampMs(now)
+                            .setPayload(StoreMemory.newBuilder().setMemoryId("m1").setEmbedding(List.of(1f, 0f))
+                                    .setStrength(1f).build()).build();
+                    p.send(new ProducerRecord<>(t.events(), utf8("sink-space"), AvroCodec.encode(e))).get();
+                    Thread.sleep(1000); // events and queries are separate sources
+                    RecallQuery q = RecallQuery.newBuilder().setQueryId("q1").setSpace("sink-space")
+                            .setTimestampMs(now + 1)
+                            .setCue(List.of(1f, 0f)).setK(3).build();
+                    p.send(new ProducerRecord<>(t.queries(), utf8("sink-space"), AvroCodec.encode(q))).get();
+                }
+                long sent = System.currentTimeMillis();
+                if (guarantee.equals("at-least-once")) {
+                    Rel.waitUntil(() -> {
+                        results.pollOnce();
+                        return !results.records.isEmpty();
+                    }, Rel.WAIT, () -> "the answer, before any checkpoint", job);
+                    RecallResult res = AvroCodec.decodeRecallResult(results.records.get(0).value());
+                    LOG.info("at-least-once: the answer was read {} ms after the query was sent",
+                            System.currentTimeMillis() - sent);
+                    assertThat(res.getQueryId()).isEqualTo("q1");
+                    assertThat(res.getHits()).extracting(h -> h.getMemoryId()).containsExactly("m1");
+                } else {
+                    long until = System.currentTimeMillis() + 8_000;
+                    while (System.currentTimeMillis() < until) {
+                        results.pollOnce();
+                    }
+                    assertThat(results.records).as("an exactly-once answer waits for its checkpoint").isEmpty();
+                }
+                assertThat(status(job)).isEqualTo(JobStatus.RUNNING);
+            } finally {
+                Rel.cancel(job);
+            }
+        }
+        Rel.Topics t = Rel.Topics.suffixed("sink-none");
+        kafka.createTopics(1, t.all());
+        Configuration none = Rel.jobConfig(kafka.bootstrapServers(), t, "sink-none");
+        none.setString(EngramOptions.DELIVERY_GUARANTEE.key(), "none");
+        assertThatThrownBy(() -> startOrCancel(none, "engram-sink-none"))
+                .hasMessageContaining("engram.kafka.delivery-guarantee=none is not supported");
+    }
+
+    /**
+     * The delivery guarantee can be switched at a savepoint, both ways: exactly-once, at-least-once, then exactly-once,
+     * each leg restored from the previous one's stop-with-savepoint. The memory stored in the first leg answers the
+     * queries of the later ones, and each leg's query is answered once.
+     */
+    @Test
+    void theDeliveryGuaranteeSwitchesAtASavepointWithTheStateKept(@TempDir Path dir) throws Exception {
+        Rel.Topics t = Rel.Topics.suffixed("sink-switch");
+        kafka.createTopics(1, t.all());
+        List<String> legs = List.of("exactly-once", "at-least-once", "exactly-once");
+        String savepoint = null;
+        long now = System.currentTimeMillis();
+        try (Rel.Reader results = new Rel.Reader(kafka.bootstrapServers(), t.results(), Map.of());
+             KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), Map.of())) {
+            for (int leg = 0; leg < legs.size(); leg++) {
+                Configuration conf = Rel.jobConfig(kafka.bootstrapServers(), t, "sink-switch");
+                conf.setString(EngramOptions.DELIVERY_GUARANTEE.key(), legs.get(leg));
+                if (savepoint != null) {
+                    conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+                }
+                JobClient job = Rel.start(conf, "engram-sink-switch-" + leg);
+                try {
+                    Rel.waitUntil(() -> status(job) == JobStatus.RUNNING, Rel.WAIT, () -> "job RUNNING", job);
+                    if (leg == 0) {
+                        MemoryEvent e = MemoryEvent.newBuilder().setSpace("switch").setEventId("e1")
+                                .setTimestampMs(now).setPayload(StoreMemory.newBuilder().setMemoryId("m1")
+                                        .setEmbedding(List.of(1f, 0f)).setStrength(1f).build()).build();
+                        p.send(new ProducerRecord<>(t.events(), utf8("switch"), AvroCodec.encode(e))).get();
+                        Thread.sleep(1000); // events and queries are separate sources
+                    }
+                    RecallQuery q = RecallQuery.newBuilder().setQueryId("q" + leg).setSpace("switch")
+                            .setTimestampMs(now + 1 + leg).setCue(List.of(1f, 0f)).setK(3).build();
+                    p.send(new ProducerRecord<>(t.queries(), utf8("switch"), AvroCodec.encode(q))).get();
+                    int expected = leg + 1;
+                    Rel.waitUntil(() -> {
+                        results.pollOnce();
+                        return results.records.size() >= expected;
+                    }, Rel.WAIT, () -> "answer of leg " + expected + " (" + legs.get(expected - 1) + ")", job);
+                    String target = dir.resolve("sp-" + leg).toUri().toString();
+                    savepoint = job.stopWithSavepoint(false, target,
+                            SavepointFormatType.CANONICAL).get(2, TimeUnit.MINUTES);
+                } catch (Exception | AssertionError e) {
+                    Rel.cancel(job);
+                    throw e;
+                }
+            }
+            Thread.sleep(1000);
+            results.pollOnce();
+            assertThat(results.records).hasSize(legs.size());
+            for (int i = 0; i < legs.size(); i++) {
+                RecallResult res = AvroCodec.decodeRecallResult(results.records.get(i).value());
+                assertThat(res.getQueryId()).as("leg %d (%s)", i, legs.get(i)).isEqualTo("q" + i);
+                assertThat(res.getHits()).extracting(h -> h.getMemoryId()).as("leg %d (%s)", i, legs.get(i))
+                        .containsExactly("m1");
+            }
         }
     }
 
