@@ -24,8 +24,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
  * The engram-flink streaming job: memory events and recall queries from Kafka, keyed by space into one memory
- * operator, results and dead letters back to Kafka exactly once. Every operator has a stable uid, so savepoints
- * restore across kernel modes, jars and releases.
+ * operator, results and dead letters back to Kafka (exactly once by default, engram.kafka.delivery-guarantee). Every
+ * operator has a stable uid, so savepoints restore across kernel modes, jars and releases.
  *
  * <p>Run on a cluster with {@code flink run -Dengram.kafka.bootstrap-servers=... engram-job.jar}; any engram.*
  * option may also be given as a program argument {@code --engram.x.y value}. Everything that would make the job
@@ -62,7 +62,7 @@ public final class EngramJob {
         env.getConfig().setGlobalJobParameters(PublishedConfig.of(conf));
         if (!conf.contains(CheckpointingOptions.CHECKPOINTING_INTERVAL)
                 && !env.getConfiguration().getOptional(CheckpointingOptions.CHECKPOINTING_INTERVAL).isPresent()) {
-            // The exactly-once sinks only commit on checkpoints: a job without them would never publish.
+            // The exactly-once sinks only commit on checkpoints (at-least-once ones flush there): never without them.
             env.enableCheckpointing(Duration.ofSeconds(10).toMillis());
         }
         KafkaSettings kafka = new KafkaSettings(conf);

@@ -94,8 +94,8 @@ public final class EngramOptions {
                     + "interval later, and every checkpoint blocks the operator's thread for the transaction round "
                     + "trips (docs/operations/sizing.md#latency-and-the-sink). 'at-least-once': no transactions; a "
                     + "result is visible as soon as it is written, and after a restore the results since the last "
-                    + "checkpoint are written again (deduplicate by query_id). 'none' is refused: it may lose "
-                    + "results.");
+                    + "checkpoint are written again (deduplicate by query_id). Switch it only at a stop with a "
+                    + "savepoint. 'none' is refused: it may lose results.");
 
     public static final ConfigOption<String> TOPIC_MEMORY_EVENTS = key("engram.topics.memory-events")
             .stringType().defaultValue("engram.memory-events")
@@ -107,8 +107,8 @@ public final class EngramOptions {
 
     public static final ConfigOption<String> TOPIC_RECALL_RESULTS = key("engram.topics.recall-results")
             .stringType().defaultValue("engram.recall-results")
-            .withDescription("Topic the RecallResult records are written to, transactionally; read it with "
-                    + "isolation.level=read_committed.");
+            .withDescription("Topic the RecallResult records are written to, in Kafka transactions by default "
+                    + "(engram.kafka.delivery-guarantee); read it with isolation.level=read_committed.");
 
     public static final ConfigOption<String> TOPIC_DEAD_LETTERS = key("engram.topics.dead-letters")
             .stringType().defaultValue("engram.dead-letters")

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Optional;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 
 /**
  * The engram options resolved and checked once, at job build time, into plain values the operators carry. Invalid
@@ -90,6 +91,9 @@ public final class EngramSettings implements Serializable {
             throw new IllegalArgumentException("invalid configuration: " + EngramOptions.ARENA_OVERFLOW.key() + ": "
                     + e.getMessage(), e);
         }
+        require(c.get(EngramOptions.DELIVERY_GUARANTEE) != DeliveryGuarantee.NONE,
+                EngramOptions.DELIVERY_GUARANTEE.key(), "must be exactly-once or at-least-once: with none a sink "
+                        + "does not flush at checkpoints and may lose results");
         libraryPath = c.get(EngramOptions.LIBRARY_PATH);
         cpuVariant = c.get(EngramOptions.CPU_VARIANT);
         arenaBudgetCheck = c.get(EngramOptions.ARENA_BUDGET_CHECK);

@@ -9,11 +9,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The last step before the exactly-once sinks: nothing leaves it that the topic would refuse for a reason of its
- * own. A record larger than engram.limits.max-output-record-size (the operator never emits one: this is the guard
- * behind it) becomes a small dead letter on the dead-letter topic, written in the same transaction; a timestamp the
- * topic would refuse becomes the wall clock's. Without this, such a record fails the sink, the job restores from
- * its last checkpoint, emits the same record again and fails again, forever.
+ * The last step before the sinks: nothing leaves it that the topic would refuse for a reason of its own. A record
+ * larger than engram.limits.max-output-record-size (the operator never emits one: this is the guard behind it)
+ * becomes a small dead letter on the dead-letter topic, written in the same transaction (if any); a timestamp the
+ * topic would refuse becomes the wall clock's. Without this, such a record fails the sink, the job restores from its
+ * last checkpoint, emits the same record again and fails again, forever.
  */
 final class BoundedRecordSerializer implements KafkaRecordSerializationSchema<OutRecord> {
     private static final long serialVersionUID = 1L;

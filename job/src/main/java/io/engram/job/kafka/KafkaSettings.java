@@ -176,12 +176,13 @@ public final class KafkaSettings {
                 .build();
     }
 
-    /** The sinks' delivery guarantee; NONE is refused: a sink that does not flush at checkpoints may lose results. */
+    /** The sinks' delivery guarantee; NONE is refused (EngramSettings refuses it first, when the job is built). */
     public DeliveryGuarantee deliveryGuarantee() {
         DeliveryGuarantee g = conf.get(EngramOptions.DELIVERY_GUARANTEE);
         if (g == DeliveryGuarantee.NONE) {
-            throw new IllegalArgumentException(EngramOptions.DELIVERY_GUARANTEE.key() + "=none is not supported: a "
-                    + "sink that does not flush at checkpoints may lose results; use at-least-once or exactly-once");
+            throw new IllegalArgumentException("invalid configuration: " + EngramOptions.DELIVERY_GUARANTEE.key()
+                    + " must be exactly-once or at-least-once: with none a sink does not flush at checkpoints and may "
+                    + "lose results");
         }
         return g;
     }

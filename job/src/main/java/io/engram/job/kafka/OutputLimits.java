@@ -232,7 +232,7 @@ public final class OutputLimits implements Serializable {
      * The timestamp to write a record with: its own, unless the topic would refuse it (CreateTime topics accept
      * message.timestamp.before.max.ms behind and after.max.ms ahead of the broker's clock, minus a minute for
      * clock differences, and nothing negative); then the wall clock's. A refused record would fail the
-     * exactly-once sink on every replay.
+     * sink on every replay.
      */
     public long writeTimestamp(String topic, long timestamp, long now) {
         Topic t = topics.getOrDefault(topic, Topic.assumed(topic));

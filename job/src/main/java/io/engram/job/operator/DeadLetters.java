@@ -16,7 +16,7 @@ import java.util.HexFormat;
  * that fits is kept whole; a larger one keeps a prefix of its key and value, their full sizes and SHA-256 digests,
  * so that an operator can find the original at its source coordinates and check it. The bound is what makes the
  * dead-letter sink unable to fail on one record: a dead letter larger than the producer's max.request.size or the
- * topic's max.message.bytes would fail the exactly-once sink, the job would restore, read the record again and fail
+ * topic's max.message.bytes would fail the sink, the job would restore, read the record again and fail
  * again, forever.
  */
 public final class DeadLetters {

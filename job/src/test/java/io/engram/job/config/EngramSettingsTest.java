@@ -187,6 +187,8 @@ class EngramSettingsTest {
         l.add(invalid(EngramOptions.MAX_WAITING_PER_SPACE, 0));
         l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 0));
         l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 65_537));
+        l.add(invalidText(EngramOptions.DELIVERY_GUARANTEE, "none")); // may lose results
+        l.add(invalidText(EngramOptions.DELIVERY_GUARANTEE, "twice"));
         return l;
     }
 
