@@ -141,6 +141,9 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
 
     @Override
     public void snapshotState(FunctionSnapshotContext context) throws Exception {
+        if (store != null) {
+            store.beforeSnapshot(); // the keyed state is snapshotted right after this, on this thread
+        }
         totals.update(List.of(new long[] {metrics.memories(), metrics.edges()}));
     }
 

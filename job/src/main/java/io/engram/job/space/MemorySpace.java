@@ -90,6 +90,9 @@ public final class MemorySpace {
                     for (int j = 0; j < out.extent(); j++) {
                         int t = out.slot(j);
                         if (t >= 0) {
+                            if (e == targets.length) {
+                                throw inconsistent(idx, "more than " + m + " edges");
+                            }
                             targets[e] = t;
                             weights[e] = out.weight(j);
                             e++;
@@ -100,11 +103,21 @@ public final class MemorySpace {
             }
         }
         if (e != m) {
-            throw new IllegalStateException("space index counts " + m + " edges, its chunks hold " + e);
+            throw inconsistent(idx, e + " edges");
         }
         g = CsrGraph.adopt(offsets, targets, weights);
         store.cacheGraph(idx.graphVersion, g);
         return g;
+    }
+
+    /**
+     * The space's index and its edge chunks disagree: the state itself is damaged (not the record's fault), so the
+     * task fails with a message an operator can act on rather than with an index out of bounds.
+     */
+    private static IllegalStateException inconsistent(SpaceIndex idx, String chunksHold) {
+        return new IllegalStateException("space state is inconsistent: its index counts " + idx.edges
+                + " edges (graph version " + idx.graphVersion + "), its edge chunks hold " + chunksHold
+                + "; restore from an earlier checkpoint or savepoint (docs/operations/reliability.md)");
     }
 
     // ----- events ------------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import java.util.Map;
  * space; with it, the chunks a subtask reads again are served as the heap backend serves them. It is a write-through
  * cache of values only this subtask writes (every write goes through {@link FlinkSpaceStore}), so it can never be
  * stale; it holds no state of its own (a restore starts it empty). On the heap backend it holds the very objects the
- * state holds, so it costs only its map.
+ * state holds, so it costs only its map; and it marks them shared before every snapshot ({@link #markAllShared}),
+ * since reads it serves never reach the backend's copy-on-write.
  */
 final class ChunkCache {
     enum Kind { ROWS, VECTORS, EDGES, GRAPH }
@@ -88,6 +89,21 @@ final class ChunkCache {
             }
             bytes -= oldest.getValue().bytes;
             it.remove();
+        }
+    }
+
+    /**
+     * Marks every cached chunk {@link Chunk#shared shared}, for a snapshot that is about to start. The heap backend
+     * marks a chunk shared only when the snapshot's copy-on-write reaches it through the state ({@code copy}); a chunk
+     * served from here never goes through the state, so without this a store would change it in place while the
+     * snapshot is still writing it, and the checkpoint would hold chunks newer than its index. On RocksDB nothing
+     * refers to these objects, so it costs one clone of each chunk changed after a checkpoint, and nothing else.
+     */
+    void markAllShared() {
+        for (Entry e : entries.values()) {
+            if (e.value instanceof Chunk c) {
+                c.markShared();
+            }
         }
     }
 

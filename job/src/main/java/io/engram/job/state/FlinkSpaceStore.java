@@ -265,6 +265,14 @@ public final class FlinkSpaceStore implements SpaceStore {
         }
     }
 
+    /**
+     * Called when a checkpoint's synchronous part starts, before the keyed state is snapshotted: no chunk the
+     * snapshot may hold changes in place afterwards ({@link ChunkCache#markAllShared}).
+     */
+    public void beforeSnapshot() {
+        cache.markAllShared();
+    }
+
     /** Bytes of state this store has written (chunk sizes; what RocksDB has to serialize), since it was opened. */
     public long bytesWritten() {
         return bytesWritten;

@@ -219,6 +219,27 @@ class MemorySpaceTest {
     }
 
     @Test
+    void anIndexThatDisagreesWithItsEdgeChunksIsReportedAsDamagedState() throws Rejection {
+        InMemorySpaceStore store = new InMemorySpaceStore(false);
+        MemorySpace space = new MemorySpace(store, InMemorySpaceStore.rules(8));
+        for (int i = 0; i < 3; i++) {
+            space.apply(new SpaceEvent.Store("s" + i, T0, "m" + i, new float[] {1, i, 0, 0}, 1f, 1e5f, null));
+        }
+        space.apply(new SpaceEvent.Associate("a0", T0, "m0", "m1", 0.5f, true));
+        space.apply(new SpaceEvent.Associate("a1", T0, "m1", "m2", 0.5f, false));
+        assertThat(space.graph().edgeCount()).isEqualTo(3);
+        for (long counted : new long[] {1, 5}) { // chunks hold more (the fault test's crash loop), or fewer
+            SpaceIndex damaged = store.index().copy();
+            damaged.edges = counted;
+            damaged.graphVersion++;
+            store.putIndex(damaged);
+            assertThatThrownBy(space::graph).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("space state is inconsistent: its index counts " + counted + " edges")
+                    .hasMessageContaining("restore from an earlier checkpoint");
+        }
+    }
+
+    @Test
     void aHubWithManyEdgesIsForgottenByVisitingItsNeighboursOnly() throws Rejection {
         InMemorySpaceStore store = new InMemorySpaceStore(false);
         MemorySpace space = new MemorySpace(store, InMemorySpaceStore.rules(64));
