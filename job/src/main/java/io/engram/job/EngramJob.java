@@ -19,6 +19,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamSink;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -98,11 +99,16 @@ public final class EngramJob {
                 .uid(Operators.MEMORY_SPACES);
         memorySpaces.declareManagedMemory(results.getTransformation());
 
-        results.sinkTo(kafka.sink(resultsTopic, "results", limits))
+        DataStreamSink<OutRecord> resultsSink = results.sinkTo(kafka.sink(resultsTopic, "results", limits))
                 .uid(Operators.SINK_RECALL_RESULTS).name("recall-results");
-        results.getSideOutput(MemorySpaceFunction.DEAD_LETTERS)
+        DataStreamSink<OutRecord> deadLetterSink = results.getSideOutput(MemorySpaceFunction.DEAD_LETTERS)
                 .sinkTo(kafka.sink(deadLetterTopic, "dead-letters", limits))
                 .uid(Operators.SINK_DEAD_LETTERS).name("dead-letters");
+        if (!conf.get(EngramOptions.SINK_CHAINING)) {
+            // Their own threads: a sink waiting for the broker at a checkpoint no longer holds up the recalls.
+            resultsSink.disableChaining();
+            deadLetterSink.disableChaining();
+        }
     }
 
     /**

@@ -9,6 +9,8 @@ import io.engram.job.operator.Operators;
 import java.util.Map;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.memory.ManagedMemoryUseCase;
+import org.apache.flink.runtime.jobgraph.JobGraph;
+import org.apache.flink.runtime.jobgraph.JobVertex;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.graph.StreamGraph;
 import org.apache.flink.streaming.api.graph.StreamNode;
@@ -54,6 +56,22 @@ class EngramJobTest {
         StreamNode unchecked = memorySpaces(build(Map.of("engram.kernels.mode", "zig",
                 "engram.kernels.arena.budget-check", "false")));
         assertThat(unchecked.getManagedMemoryOperatorScopeUseCaseWeights()).isEmpty();
+    }
+
+    /** The names of the job graph's vertex that runs the memory operator: the operators chained to it. */
+    static String chainOfMemorySpaces(Map<String, String> conf) {
+        JobGraph g = build(conf).getJobGraph();
+        return java.util.stream.StreamSupport.stream(g.getVertices().spliterator(), false).map(JobVertex::getName)
+                .filter(n -> n.contains("memory-spaces")).findFirst().orElseThrow();
+    }
+
+    @Test
+    void theSinksRunInTheMemoryOperatorsThreadUnlessUnchained() {
+        assertThat(chainOfMemorySpaces(Map.of("engram.kernels.mode", "java")))
+                .contains("recall-results").contains("dead-letters");
+        String unchained = chainOfMemorySpaces(Map.of("engram.kernels.mode", "java",
+                "engram.kafka.sink-chaining", "false"));
+        assertThat(unchained).contains("memory-spaces").doesNotContain("recall-results").doesNotContain("dead-letters");
     }
 
     @Test

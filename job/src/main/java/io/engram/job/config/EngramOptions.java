@@ -97,6 +97,15 @@ public final class EngramOptions {
                     + "checkpoint are written again (deduplicate by query_id). Switch it only at a stop with a "
                     + "savepoint. 'none' is refused: it may lose results.");
 
+    public static final ConfigOption<Boolean> SINK_CHAINING = key("engram.kafka.sink-chaining")
+            .booleanType().defaultValue(true)
+            .withDescription("Whether the results and dead-letter sinks run in the memory-spaces operator's thread "
+                    + "(true) or in threads of their own (false). Chained, a sink's wait for the broker at a "
+                    + "checkpoint (exactly-once: a new transaction, then the commit) stops the recalls too; "
+                    + "unchained, recalls go on and their results wait in Flink's network buffers for the sink. "
+                    + "Changes no state: it may be switched at any restart "
+                    + "(docs/operations/sizing.md#latency-and-the-sink).");
+
     public static final ConfigOption<String> TOPIC_MEMORY_EVENTS = key("engram.topics.memory-events")
             .stringType().defaultValue("engram.memory-events")
             .withDescription("Topic of MemoryEvent records (Avro single-object encoding, key = space).");

@@ -159,7 +159,6 @@ public final class KafkaSettings {
      * {@link BoundedRecordSerializer}, so none is refused by the topic for its size or timestamp.
      */
     public KafkaSink<OutRecord> sink(String topic, String transactionalSuffix, OutputLimits limits) {
-        Properties props = clientProperties(conf.toMap());
         KafkaRecordSerializationSchema<OutRecord> schema = new BoundedRecordSerializer(topic, limits);
         DeliveryGuarantee guarantee = deliveryGuarantee();
         var builder = KafkaSink.<OutRecord>builder()
@@ -167,13 +166,29 @@ public final class KafkaSettings {
                 .setRecordSerializer(schema)
                 .setDeliveryGuarantee(guarantee);
         if (guarantee == DeliveryGuarantee.EXACTLY_ONCE) {
-            props.setProperty("transaction.timeout.ms",
-                    Long.toString(conf.get(EngramOptions.TRANSACTION_TIMEOUT).toMillis()));
             builder.setTransactionalIdPrefix(
                     conf.get(EngramOptions.TRANSACTIONAL_ID_PREFIX) + "-" + transactionalSuffix);
         }
-        return builder.setKafkaProducerConfig(props)
+        return builder.setKafkaProducerConfig(sinkProperties(guarantee))
                 .build();
+    }
+
+    /** The sinks' retry backoff unless {@code engram.kafka.properties.retry.backoff.ms} sets one (Kafka's is 100). */
+    static final String SINK_RETRY_BACKOFF_MS = "10";
+
+    /** The sinks' producer properties: the client properties, plus what the sinks need. */
+    Properties sinkProperties(DeliveryGuarantee guarantee) {
+        Properties props = clientProperties(conf.toMap());
+        // A producer retries a request it could not send at once (to the coordinator of a transactional id it was just
+        // given, over a connection still opening) after retry.backoff.ms: 100 ms by Kafka's default, waited inside
+        // initTransactions on the operator's thread at a checkpoint. Sooner here; the backoff still grows
+        // exponentially up to retry.backoff.max.ms while a broker is really away (docs/benchmarks/e2e-sink.md).
+        props.putIfAbsent(ProducerConfig.RETRY_BACKOFF_MS_CONFIG, SINK_RETRY_BACKOFF_MS);
+        if (guarantee == DeliveryGuarantee.EXACTLY_ONCE) {
+            props.setProperty("transaction.timeout.ms",
+                    Long.toString(conf.get(EngramOptions.TRANSACTION_TIMEOUT).toMillis()));
+        }
+        return props;
     }
 
     /** The sinks' delivery guarantee; NONE is refused (EngramSettings refuses it first, when the job is built). */
