@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateChangelogOptions;
 import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 
@@ -94,6 +95,12 @@ public final class EngramSettings implements Serializable {
         require(c.get(EngramOptions.DELIVERY_GUARANTEE) != DeliveryGuarantee.NONE,
                 EngramOptions.DELIVERY_GUARANTEE.key(), "must be exactly-once or at-least-once: with none a sink "
                         + "does not flush at checkpoints and may lose results");
+        // The changelog backend's materialization snapshots the state without the operator's snapshotState, which is
+        // where the chunk cache marks the chunks a heap snapshot holds: a materialized checkpoint could hold chunks
+        // newer than their index. Not supported until that path marks them too.
+        require(!c.get(StateChangelogOptions.ENABLE_STATE_CHANGE_LOG), StateChangelogOptions.ENABLE_STATE_CHANGE_LOG.key(),
+                "is not supported: its materialization bypasses the copy-on-write marking of cached state chunks "
+                        + "(docs/operations/sizing.md#which-backend-for-which-size); use hashmap or rocksdb without it");
         libraryPath = c.get(EngramOptions.LIBRARY_PATH);
         cpuVariant = c.get(EngramOptions.CPU_VARIANT);
         arenaBudgetCheck = c.get(EngramOptions.ARENA_BUDGET_CHECK);

@@ -181,8 +181,9 @@ public final class KafkaSettings {
         Properties props = clientProperties(conf.toMap());
         // A producer retries a request it could not send at once (to the coordinator of a transactional id it was just
         // given, over a connection still opening) after retry.backoff.ms: 100 ms by Kafka's default, waited inside
-        // initTransactions on the operator's thread at a checkpoint. Sooner here; the backoff still grows
-        // exponentially up to retry.backoff.max.ms while a broker is really away (docs/benchmarks/e2e-sink.md).
+        // initTransactions on the operator's thread at a checkpoint. Sooner here. Transaction requests retry at this
+        // fixed interval while a coordinator loads or moves (about 100 small requests/s per sink subtask); a broker
+        // that is down is paced by reconnect.backoff.ms instead (docs/operations/sizing.md#latency-and-the-sink).
         props.putIfAbsent(ProducerConfig.RETRY_BACKOFF_MS_CONFIG, SINK_RETRY_BACKOFF_MS);
         if (guarantee == DeliveryGuarantee.EXACTLY_ONCE) {
             props.setProperty("transaction.timeout.ms",

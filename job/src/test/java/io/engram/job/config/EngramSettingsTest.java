@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.function.Consumer;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateChangelogOptions;
 import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.util.InstantiationUtil;
 import org.junit.jupiter.api.Test;
@@ -245,5 +246,16 @@ class EngramSettingsTest {
         bad.set(EngramOptions.BATCH_MAX_SIZE, 0);
         assertThatThrownBy(() -> new EngramSettings(bad)).hasMessage(
                 "invalid configuration: engram.recall.batch.max-size must be >= 1 (1 turns batching off), got 0");
+    }
+
+    @Test
+    void theChangelogStateBackendIsRefusedWithTheReason() {
+        Configuration c = new Configuration();
+        c.set(StateChangelogOptions.ENABLE_STATE_CHANGE_LOG, true);
+        assertThatThrownBy(() -> new EngramSettings(c)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("invalid configuration: state.changelog.enabled is not supported: its "
+                        + "materialization bypasses the copy-on-write marking of cached state chunks");
+        c.set(StateChangelogOptions.ENABLE_STATE_CHANGE_LOG, false);
+        assertThat(new EngramSettings(c).batchMaxSize).isEqualTo(8);
     }
 }

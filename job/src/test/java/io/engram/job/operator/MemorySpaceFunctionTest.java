@@ -1264,10 +1264,12 @@ class MemorySpaceFunctionTest {
         // the synchronous part only: the keyed state's future is not run yet, as in a task between the two parts
         OperatorSnapshotFutures running = op(h1).snapshotState(2L, T0 + 30,
                 CheckpointOptions.forCheckpointWithDefaultLocation(), new MemCheckpointStreamFactory(64 << 20));
-        send(h1, SPACE, "e4", T0 + 40, mem("c", 1f, 1e6f, 0, 0, 1)); // a new slot in the cached chunk
-        send(h1, SPACE, "e5", T0 + 40, associate("b", "c", 0.7f, true)); // edges of slots already saved
-        send(h1, SPACE, "e6", T0 + 40, reinforce("a")); // a row in place
-        send(h1, SPACE, "e7", T0 + 40, mem("b", 2f, 1e6f, 0, 1, 0)); // a re-store: new vector, same slot
+        // first the changes in place of chunks the snapshot holds (a row, a vector, an edge list), then a new slot
+        send(h1, SPACE, "e4", T0 + 40, reinforce("a"));
+        send(h1, SPACE, "e5", T0 + 40, mem("b", 2f, 1e6f, 0, 1, 0)); // a re-store: new vector, same slot
+        send(h1, SPACE, "e6", T0 + 40, associate("a", "b", 0.9f, true)); // re-weights a->b, adds b->a
+        send(h1, SPACE, "e7", T0 + 40, mem("c", 1f, 1e6f, 0, 0, 1));
+        send(h1, SPACE, "e8", T0 + 40, associate("b", "c", 0.7f, true));
         assertThat(spaceState(h1, SPACE).sameContentAs(stateBefore)).as("the events changed the live state").isFalse();
         OperatorSubtaskState snapshot = OperatorSnapshotFinalizer.create(running).getJobManagerOwnedState();
 
