@@ -12,6 +12,7 @@ import io.engram.job.e2e.E2eSupport.TopicReader;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.job.local.EmbeddedKafkaExtension;
+import io.engram.schemas.EventPosition;
 import io.engram.schemas.RecallQuery;
 import io.engram.schemas.ReinforceMemory;
 import java.time.Duration;
@@ -70,7 +71,11 @@ class EventTimeAndControlEndToEndIT {
         inputs.add(eventInput(space, "e2", now - 600_000, store("kept", kept, 3600f)));
         inputs.add(eventInput(space, "e3", now - 60_000, store("recent", recent, 1800f)));
         inputs.add(eventInput(space, "e4", now, ReinforceMemory.newBuilder().setMemoryId("kept").build()));
-        E2eSupport.produce(kafka(), topics.events(), inputs);
+        // Queries come through their own topic, so a first probe could overtake the stores: every probe names the
+        // last store's position (read-your-writes) and is answered only once all four events are applied.
+        List<Produced> stored = E2eSupport.produce(kafka(), topics.events(), inputs);
+        Produced last4 = stored.get(stored.size() - 1);
+        EventPosition applied = new EventPosition(last4.partition(), last4.offset());
 
         Configuration conf = E2eSupport.jobConfig(kafka(), topics, "java", "hashmap", "sweep");
         conf.set(EngramOptions.SWEEP_INTERVAL, Duration.ofSeconds(10));
@@ -82,7 +87,7 @@ class EventTimeAndControlEndToEndIT {
             List<String> last = new ArrayList<>();
             long t = System.nanoTime();
             E2eSupport.waitUntil(() -> {
-                List<String> ids = hits(topics, results, job, space, faded, now, asked[0]++);
+                List<String> ids = hits(topics, results, job, space, faded, now, applied, asked[0]++);
                 last.clear();
                 last.addAll(ids);
                 assertThat(ids).as(RAN_AHEAD).contains("kept", "recent");
@@ -96,7 +101,7 @@ class EventTimeAndControlEndToEndIT {
             // stand still, not run ahead. (Bounded pauses like this one can only miss a bug on a very slow machine;
             // they cannot fail a correct job.)
             Thread.sleep(3000);
-            assertThat(hits(topics, results, job, space, faded, now, asked[0]++))
+            assertThat(hits(topics, results, job, space, faded, now, applied, asked[0]++))
                     .as("hits after 3 s without input: " + RAN_AHEAD).contains("kept", "recent");
 
             // A record from five hours ahead: dead-lettered, and it must not drag event time along.
@@ -112,7 +117,7 @@ class EventTimeAndControlEndToEndIT {
             // Let every input go idle again: a watermark dragged to the future record's time would now run the
             // sweeps up to five hours ahead. Then ask again.
             Thread.sleep(3000);
-            assertThat(hits(topics, results, job, space, faded, now, asked[0]++))
+            assertThat(hits(topics, results, job, space, faded, now, applied, asked[0]++))
                     .as("hits after a FUTURE_TIMESTAMP record was rejected: it must not advance event time, which "
                             + "would run the decay sweeps 5 h ahead and forget 'recent' (30 min stability)")
                     .contains("kept", "recent");
@@ -195,9 +200,10 @@ class EventTimeAndControlEndToEndIT {
     }
 
     private static List<String> hits(Topics topics, TopicReader results, JobClient job, String space, float[] cue,
-                                     long at, int n) {
+                                     long at, EventPosition after, int n) {
         RecallQuery q = RecallQuery.newBuilder().setQueryId("probe-" + n).setSpace(space).setTimestampMs(at)
-                .setCue(Workload.toList(cue)).setK(10).setSeedK(10).setMaxHops(0).build();
+                .setCue(Workload.toList(cue)).setK(10).setSeedK(10).setMaxHops(0).setAfterPositions(List.of(after))
+                .build();
         try {
             return Answers.ids(E2eSupport.ask(kafka(), topics, results, job, q).getHits());
         } catch (Exception e) {
