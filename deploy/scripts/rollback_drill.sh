@@ -181,9 +181,10 @@ state_totals() {
 }
 
 # Sends a batch of queries and waits until all are answered; prints how long that took.
-ask_batch() { # BATCH
+ask_batch() { # BATCH [--after-load EXPECTED]
     local b=$1 t0 out
-    $DATA queries --rid "$RID" --batch "$b" --spaces "$SPACES" --t "$TQ" --out "$W/queries-$b.jsonl" >/dev/null
+    shift
+    $DATA queries --rid "$RID" --batch "$b" --spaces "$SPACES" --t "$TQ" --out "$W/queries-$b.jsonl" "$@" >/dev/null
     t0=$(now_ms)
     out=$(engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type query --file "$W/queries-$b.jsonl" 2>&1) \
         || { echo "engram send failed: $out"; return 1; }
@@ -337,7 +338,8 @@ $DATA events --rid "$RID" --spaces "$SPACES" --memories "$MEMORIES" --t0 "$T0" -
 out=$(engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type event --file "$W/events.jsonl" 2>&1) \
     || abort "engram send (events) failed: $out"
 log "    $(grep -E '^sent ' <<<"$out" || echo "$out")"
-if out=$(ask_batch A); then
+# Batch A right after the events: each query waits for its space's last event (they come through another topic).
+if out=$(ask_batch A --after-load "$W/expected.json"); then
     if cmp=$($DATA compare --rid "$RID" --results "$W/results.log" --base A --base-queries "$W/queries-A.jsonl" \
         --other A --expected "$W/expected.json" --expect-mode zig); then
         BASE_TOTALS=$(state_totals "$JOB")

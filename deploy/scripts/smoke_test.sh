@@ -54,7 +54,9 @@ step "send 3 memories to space $SPACE"
 out=$(engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type event --file "$WORK/events.jsonl" 2>&1) || die "engram send failed: $out"
 log "    $(grep -E '^sent ' <<<"$out" || echo "$out" | tail -1)"
 step "send recall query $QID"
-out=$(engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type query --file "$WORK/query.jsonl" 2>&1) || die "engram send failed: $out"
+# Queries have their own topic, so this one could overtake the stores: it names them (read-your-writes,
+# after_event_ids) and the job answers it once all three are applied.
+out=$(engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type query --after-events "$SPACE-e1,$SPACE-e2,$SPACE-e3" --file "$WORK/query.jsonl" 2>&1) || die "engram send failed: $out"
 log "    $(grep -E '^sent ' <<<"$out" || echo "$out" | tail -1)"
 
 step "wait up to ${TIMEOUT}s for its committed result (results appear after the next checkpoint)"
@@ -80,6 +82,7 @@ step_end
 top=$(jq -r '.hits[0].memory_id // "none"' <<<"$line")
 mode=$(jq -r '.kernel_mode' <<<"$line")
 log "    result: top hit $top (score $(jq -r '.hits[0].score // "-"' <<<"$line")), $(jq -r '.hits | length' <<<"$line") hits, kernel_mode $mode, latency $(jq -r '.latency_us' <<<"$line") us"
+[ "$(jq -r '.stale' <<<"$line")" != true ] || die "the answer is stale: the job did not apply the 3 stores within engram.recall.wait.timeout: $line"
 [ "$top" = m-beta ] || die "expected top hit m-beta, got $top: $line"
 [ -z "$EXPECT_MODE" ] || [ "$mode" = "$EXPECT_MODE" ] || die "answered with $mode kernels, expected $EXPECT_MODE"
 finish

@@ -31,6 +31,7 @@ def embedding(rng, dim):
 def cmd_events(a):
     rng = random.Random(a.seed)
     expected = {}
+    last_event = {}  # space -> id of its last event, for queries that must see the whole load (after_event_ids)
     n_events = 0
     with open(a.out, "w") as out:
         for space in space_names(a.rid, a.spaces):
@@ -59,8 +60,9 @@ def cmd_events(a):
             for m in sorted(forgotten):
                 emit({"type": "forget", "memory_id": m})
             expected[space] = sorted(set(ids) - forgotten)
+            last_event[space] = f"{space}-e{seq}"
     with open(a.expected, "w") as f:
-        json.dump({"memories": expected}, f)
+        json.dump({"memories": expected, "last_event": last_event}, f)
     print(f"{n_events} events for {a.spaces} spaces x {a.memories} memories (dim {a.dim}, {a.edges} associations, "
           f"{a.reinforce} reinforcements, {a.forget} forgets per space)")
 
@@ -80,16 +82,21 @@ def cmd_forget_all(a):
 
 def cmd_queries(a):
     rng = random.Random(a.seed)  # same seed -> same cues in every batch
+    # --after-load EXPECTED: every query names its space's last event (read-your-writes), so a batch sent right after
+    # the events cannot overtake them (queries have their own topic).
+    after = json.load(open(a.after_load))["last_event"] if a.after_load else {}
     n = 0
     with open(a.out, "w") as out:
         for space in space_names(a.rid, a.spaces):
+            wait = {"after_event_ids": [after[space]]} if space in after else {}
             for i in range(a.per_space):
                 cue = embedding(rng, a.dim)
                 out.write(json.dumps({"query_id": f"{a.rid}-{a.batch}-{space}-q{i}", "space": space,
-                                      "timestamp_ms": a.t, "cue": cue, "k": 10}) + "\n")
+                                      "timestamp_ms": a.t, "cue": cue, "k": 10, **wait}) + "\n")
                 n += 1
             out.write(json.dumps({"query_id": f"{a.rid}-{a.batch}-{space}-census", "space": space,
-                                  "timestamp_ms": a.t, "cue": [1.0] * a.dim, "k": 1000, "seed_k": 1000}) + "\n")
+                                  "timestamp_ms": a.t, "cue": [1.0] * a.dim, "k": 1000, "seed_k": 1000,
+                                  **wait}) + "\n")
             n += 1
     print(n)
 
@@ -284,6 +291,8 @@ def main():
     q.add_argument("--t", type=int, required=True)
     q.add_argument("--seed", type=int, default=11)
     q.add_argument("--out", required=True)
+    q.add_argument("--after-load", metavar="EXPECTED", help="the events command's --expected file: each query waits "
+                   "for its space's last event")
     ld = sub.add_parser("load")
     ld.add_argument("--rid", required=True)
     ld.add_argument("--spaces", type=int, default=6)

@@ -14,6 +14,7 @@ import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.EventPosition;
 import io.engram.schemas.RecallQuery;
+import io.engram.schemas.RecallResult;
 import io.engram.schemas.ReinforceMemory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -205,7 +206,10 @@ class EventTimeAndControlEndToEndIT {
                 .setCue(Workload.toList(cue)).setK(10).setSeedK(10).setMaxHops(0).setAfterPositions(List.of(after))
                 .build();
         try {
-            return Answers.ids(E2eSupport.ask(kafka(), topics, results, job, q).getHits());
+            RecallResult res = E2eSupport.ask(kafka(), topics, results, job, q);
+            assertThat(res.getStale()).as("probe " + n + " answered stale: the job did not apply the four stores "
+                    + "within engram.recall.wait.timeout").isFalse();
+            return Answers.ids(res.getHits());
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }

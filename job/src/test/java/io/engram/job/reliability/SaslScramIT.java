@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.schemas.AvroCodec;
+import io.engram.schemas.EventPosition;
 import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallQuery;
@@ -36,6 +37,7 @@ import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.acl.AccessControlEntry;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.apache.kafka.common.acl.AclBinding;
@@ -287,11 +289,14 @@ class SaslScramIT {
         long ready = System.nanoTime();
 
         // -- 1. right credentials: one store, one query, answered
+        EventPosition stored;
         try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), plainAdmin())) {
             MemoryEvent e = MemoryEvent.newBuilder().setSpace("sasl-space").setEventId("e1")
                     .setTimestampMs(System.currentTimeMillis() - 1000).setPayload(StoreMemory.newBuilder()
                             .setMemoryId("m1").setEmbedding(List.of(1f, 0f, 0f)).setStrength(1f).build()).build();
-            p.send(new ProducerRecord<>(t.events(), bytes("sasl-space"), AvroCodec.encode(e))).get();
+            RecordMetadata md =
+                    p.send(new ProducerRecord<>(t.events(), bytes("sasl-space"), AvroCodec.encode(e))).get();
+            stored = new EventPosition(md.partition(), md.offset());
         }
         // the job's credentials from a file (mode 600), through Kafka's FileConfigProvider: the configuration Flink
         // sees and ships holds only the reference
@@ -306,9 +311,11 @@ class SaslScramIT {
         String controlOutcome;
         try (Rel.Reader results = new Rel.Reader(kafka.bootstrapServers(), t.results(), plainAdmin())) {
             Rel.waitUntil(() -> status(job) == JobStatus.RUNNING, Rel.WAIT, () -> "job RUNNING", job);
-            Thread.sleep(2000); // let the store be applied before the query (same key, same partition: ordered)
+            // queries come through their own topic: q1 names the store's position, so the job answers it only
+            // once the store is applied (read-your-writes)
             RecallQuery q = RecallQuery.newBuilder().setQueryId("q1").setSpace("sasl-space")
-                    .setTimestampMs(System.currentTimeMillis()).setCue(List.of(1f, 0f, 0f)).setK(3).build();
+                    .setTimestampMs(System.currentTimeMillis()).setCue(List.of(1f, 0f, 0f)).setK(3)
+                    .setAfterPositions(List.of(stored)).build();
             long sent = System.nanoTime();
             try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), plainAdmin())) {
                 p.send(new ProducerRecord<>(t.queries(), bytes("sasl-space"), AvroCodec.encode(q))).get();

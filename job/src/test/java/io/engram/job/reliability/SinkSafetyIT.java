@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.schemas.AvroCodec;
+import io.engram.schemas.EventPosition;
 import io.engram.schemas.MemoryEvent;
 import io.engram.schemas.RecallQuery;
 import io.engram.schemas.RecallResult;
@@ -27,6 +28,7 @@ import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -86,12 +88,13 @@ class SinkSafetyIT {
                 MemoryEvent e = MemoryEvent.newBuilder().setSpace("ahead").setEventId("e1").setTimestampMs(now)
                         .setPayload(StoreMemory.newBuilder().setMemoryId("m1").setEmbedding(List.of(1f, 0f))
                                 .setStrength(1f).build()).build();
-                p.send(new ProducerRecord<>(t.events(), utf8("ahead"), AvroCodec.encode(e))).get();
-                Thread.sleep(1000); // events and queries are separate sources
+                // events and queries are separate sources: each query waits for the store (read-your-writes)
+                List<EventPosition> stored = positionOf(
+                        p.send(new ProducerRecord<>(t.events(), utf8("ahead"), AvroCodec.encode(e))).get());
                 for (int i = 0; i < 2; i++) {
                     long ts = i == 0 ? now + 90 * 60_000L : now + 1000;
                     RecallQuery q = RecallQuery.newBuilder().setQueryId("q" + i).setSpace("ahead").setTimestampMs(ts)
-                            .setCue(List.of(1f, 0f)).setK(3).build();
+                            .setCue(List.of(1f, 0f)).setK(3).setAfterPositions(stored).build();
                     p.send(new ProducerRecord<>(t.queries(), utf8("ahead"), AvroCodec.encode(q))).get();
                 }
             }
@@ -143,11 +146,12 @@ class SinkSafetyIT {
                     MemoryEvent e = MemoryEvent.newBuilder().setSpace("sink-space").setEventId("e1").setTimestampMs(now)
                             .setPayload(StoreMemory.newBuilder().setMemoryId("m1").setEmbedding(List.of(1f, 0f))
                                     .setStrength(1f).build()).build();
-                    p.send(new ProducerRecord<>(t.events(), utf8("sink-space"), AvroCodec.encode(e))).get();
-                    Thread.sleep(1000); // events and queries are separate sources
+                    // events and queries are separate sources: the query waits for the store (read-your-writes)
+                    List<EventPosition> stored = positionOf(
+                            p.send(new ProducerRecord<>(t.events(), utf8("sink-space"), AvroCodec.encode(e))).get());
                     RecallQuery q = RecallQuery.newBuilder().setQueryId("q1").setSpace("sink-space")
                             .setTimestampMs(now + 1)
-                            .setCue(List.of(1f, 0f)).setK(3).build();
+                            .setCue(List.of(1f, 0f)).setK(3).setAfterPositions(stored).build();
                     p.send(new ProducerRecord<>(t.queries(), utf8("sink-space"), AvroCodec.encode(q))).get();
                 }
                 long sent = System.currentTimeMillis();
@@ -219,15 +223,18 @@ class SinkSafetyIT {
                 JobClient job = Rel.start(conf, "engram-sink-switch-" + leg);
                 try {
                     Rel.waitUntil(() -> status(job) == JobStatus.RUNNING, Rel.WAIT, () -> "job RUNNING", job);
+                    List<EventPosition> stored = List.of(); // legs 1 and 2: the store comes with the savepoint
                     if (leg == 0) {
                         MemoryEvent e = MemoryEvent.newBuilder().setSpace("switch").setEventId("e1")
                                 .setTimestampMs(now).setPayload(StoreMemory.newBuilder().setMemoryId("m1")
                                         .setEmbedding(List.of(1f, 0f)).setStrength(1f).build()).build();
-                        p.send(new ProducerRecord<>(t.events(), utf8("switch"), AvroCodec.encode(e))).get();
-                        Thread.sleep(1000); // events and queries are separate sources
+                        // events and queries are separate sources: the query waits for the store
+                        stored = positionOf(
+                                p.send(new ProducerRecord<>(t.events(), utf8("switch"), AvroCodec.encode(e))).get());
                     }
                     RecallQuery q = RecallQuery.newBuilder().setQueryId("q" + leg).setSpace("switch")
-                            .setTimestampMs(now + 1 + leg).setCue(List.of(1f, 0f)).setK(3).build();
+                            .setTimestampMs(now + 1 + leg).setCue(List.of(1f, 0f)).setK(3).setAfterPositions(stored)
+                            .build();
                     p.send(new ProducerRecord<>(t.queries(), utf8("switch"), AvroCodec.encode(q))).get();
                     int expected = leg + 1;
                     Rel.waitUntil(() -> {
@@ -289,5 +296,10 @@ class SinkSafetyIT {
         } catch (Exception e) {
             return null;
         }
+    }
+
+    /** Where a sent event landed, for a query's after_positions (read-your-writes). */
+    private static List<EventPosition> positionOf(RecordMetadata md) {
+        return List.of(new EventPosition(md.partition(), md.offset()));
     }
 }

@@ -211,8 +211,8 @@ final class DemoCommand extends BaseCommand {
             for (String topic : data.topics()) {
                 sendQuery(producer, queries, afterLastEvent(data.query(queryId(++n, topic), topic, now), lastOf));
             }
-            RecallQuery bad = data.badQuery("bad-dimension", now);
-            send(producer, queries, bad.getSpace(), AvroCodec.encode(bad));
+            // also after its space's last event: a space that has no memories yet has no dimension to mismatch
+            sendQuery(producer, queries, afterLastEvent(data.badQuery("bad-dimension", now), lastOf));
             producer.flush();
             out().printf(Locale.ROOT, "sent %d queries to %s (cue near each topic's centroid; k=%d, seed_k=%d, "
                             + "max_hops=%d) and 1 invalid query (cue of dimension %d); a new query every %s%n%n",
