@@ -69,10 +69,17 @@ final class SendCommand extends BaseCommand {
     Map<String, String> properties;
 
     @Option(names = "--positions",
-            description = "Print where every record landed ('position LINE PARTITION:OFFSET', in line order), then "
-                    + "'after-positions P:O,...' (the last offset per partition): what a query can wait for with "
-                    + "--after (read-your-writes).")
+            description = "Print where every record landed ('position LINE PARTITION:OFFSET', in line order), each "
+                    + "space's last position ('space-positions SPACE P:O', for --after-from), then 'after-positions "
+                    + "P:O,...' (the last offset per partition, for --after when every query is of the one space "
+                    + "sent): what a query can wait for (read-your-writes).")
     boolean positions;
+
+    @Option(names = "--after-from", paramLabel = "FILE",
+            description = "--type query: each query waits for its own space's last position as listed in FILE (the "
+                    + "output of 'engram send --type event --positions'); a query of a space the file does not list "
+                    + "does not wait.")
+    Path afterFrom;
 
     @Option(names = "--after", paramLabel = "P:O[,P:O...]", split = ",",
             description = "--type query: every query waits until the job has processed the memory events up to these "
@@ -92,8 +99,13 @@ final class SendCommand extends BaseCommand {
 
     private InputChecks checks;
     private List<EventPosition> afterPositions = List.of();
-    /** Per record sent, in order: {line, partition, offset} once acknowledged (with --positions). */
-    private final List<long[]> landed = java.util.Collections.synchronizedList(new ArrayList<>());
+    /** --after-from: per space, the positions its queries wait for. */
+    private Map<String, List<EventPosition>> afterBySpace = Map.of();
+    /** Per record sent: where it landed, once acknowledged (with --positions). */
+    private final List<Landed> landed = java.util.Collections.synchronizedList(new ArrayList<>());
+
+    private record Landed(int line, String key, int partition, long offset) {
+    }
 
     /** One converted line. */
     private record Encoded(int line, byte[] key, byte[] value) {
@@ -101,10 +113,11 @@ final class SendCommand extends BaseCommand {
 
     @Override
     public Integer call() throws Exception {
-        if ((after != null || afterEvents != null) && type != RecordType.query) {
-            throw CliException.usage("--after and --after-events apply to --type query only");
+        if ((after != null || afterEvents != null || afterFrom != null) && type != RecordType.query) {
+            throw CliException.usage("--after, --after-from and --after-events apply to --type query only");
         }
         afterPositions = parsePositions(after);
+        afterBySpace = afterFrom == null ? Map.of() : readSpacePositions(afterFrom);
         ConfigArgs args = ConfigArgs.of(properties, false);
         checks = noValidate ? null : new InputChecks(new EngramSettings(args.configuration()));
         String bootstrap = KafkaClients.bootstrap(bootstrapServers, args);
@@ -175,12 +188,24 @@ final class SendCommand extends BaseCommand {
                     acked.get(), bootstrap, secs, acked.get() / Math.max(secs, 1e-3)));
         }
         if (positions) {
-            List<long[]> byLine = new ArrayList<>(landed);
-            byLine.sort(java.util.Comparator.comparingLong(x -> x[0]));
-            java.util.TreeMap<Long, Long> last = new java.util.TreeMap<>();
-            for (long[] x : byLine) {
-                out().println("position " + x[0] + " " + x[1] + ":" + x[2]);
-                last.merge(x[1], x[2], Math::max);
+            List<Landed> byLine = new ArrayList<>(landed);
+            byLine.sort(java.util.Comparator.comparingInt(Landed::line));
+            java.util.TreeMap<Integer, Long> last = new java.util.TreeMap<>();
+            // A query's after_positions are checked against its own space's events: each space's last position
+            java.util.TreeMap<String, java.util.TreeMap<Integer, Long>> bySpace = new java.util.TreeMap<>();
+            for (Landed x : byLine) {
+                out().println("position " + x.line() + " " + x.partition() + ":" + x.offset());
+                last.merge(x.partition(), x.offset(), Math::max);
+                bySpace.computeIfAbsent(x.key(), k -> new java.util.TreeMap<>())
+                        .merge(x.partition(), x.offset(), Math::max);
+            }
+            if (type == RecordType.event) {
+                bySpace.forEach((space, ps) -> {
+                    StringBuilder line = new StringBuilder("space-positions ").append(space).append(' ');
+                    ps.forEach((part, off) -> line.append(line.charAt(line.length() - 1) == ' ' ? "" : ",")
+                            .append(part).append(':').append(off));
+                    out().println(line);
+                });
             }
             StringBuilder sb = new StringBuilder();
             last.forEach((part, off) -> sb.append(sb.length() == 0 ? "" : ",").append(part).append(':').append(off));
@@ -189,6 +214,41 @@ final class SendCommand extends BaseCommand {
         out().println("sent " + acked.get() + " records to " + target);
         out().flush();
         return 0;
+    }
+
+    /** The 'space-positions SPACE P:O,...' lines of a --positions output (other lines are skipped). */
+    static Map<String, List<EventPosition>> readSpacePositions(Path f) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(f, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            throw CliException.usage("--after-from: file not found: " + f);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + f, e);
+        }
+        Map<String, List<EventPosition>> out = new java.util.HashMap<>();
+        String prefix = "space-positions ";
+        for (String line : lines) {
+            if (!line.startsWith(prefix)) {
+                continue;
+            }
+            int cut = line.lastIndexOf(' ');
+            if (cut < prefix.length()) {
+                throw CliException.usage("--after-from: '" + line + "' is not 'space-positions SPACE P:O,...'");
+            }
+            List<EventPosition> ps;
+            try {
+                ps = parsePositions(List.of(line.substring(cut + 1).split(",")));
+            } catch (CliException bad) {
+                throw CliException.usage("--after-from: '" + line + "': " + bad.getMessage());
+            }
+            out.computeIfAbsent(line.substring(prefix.length(), cut), k -> new ArrayList<>()).addAll(ps);
+        }
+        if (out.isEmpty()) {
+            throw CliException.usage("--after-from: " + f + " has no 'space-positions' line (it is the output of "
+                    + "'engram send --type event --positions')");
+        }
+        return out;
     }
 
     /** "P:O" entries, both parts non-negative integers. */
@@ -228,7 +288,8 @@ final class SendCommand extends BaseCommand {
             } else {
                 acked.incrementAndGet();
                 if (positions) {
-                    landed.add(new long[] {e.line(), meta.partition(), meta.offset()});
+                    landed.add(new Landed(e.line(), new String(e.key(), StandardCharsets.UTF_8), meta.partition(),
+                            meta.offset()));
                 }
             }
         });
@@ -272,13 +333,15 @@ final class SendCommand extends BaseCommand {
         }
     }
 
-    /** The query with the --after / --after-events conditions added to its own. */
+    /** The query with the --after / --after-from / --after-events conditions added to its own. */
     private RecallQuery withWaits(RecallQuery q) {
-        if (afterPositions.isEmpty() && (afterEvents == null || afterEvents.isEmpty())) {
+        List<EventPosition> ofSpace = afterBySpace.getOrDefault(q.getSpace(), List.of());
+        if (afterPositions.isEmpty() && ofSpace.isEmpty() && (afterEvents == null || afterEvents.isEmpty())) {
             return q;
         }
         List<EventPosition> ps = new ArrayList<>(q.getAfterPositions());
         ps.addAll(afterPositions);
+        ps.addAll(ofSpace);
         List<String> ids = new ArrayList<>();
         q.getAfterEventIds().forEach(x -> ids.add(x.toString()));
         if (afterEvents != null) {

@@ -29,6 +29,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -147,6 +148,64 @@ class SendTailIT {
                 queries, "--after", "x:1", "--file", f.toString());
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err()).contains("--after: 'x:1' is not PARTITION:OFFSET");
+    }
+
+    /**
+     * The job checks a query's after_positions against its own space's events only, so with several spaces in one
+     * file each query must wait for its own space's position: --positions lists them, --after-from applies them.
+     */
+    @Test
+    void eachQueryWaitsForItsOwnSpacesPositionWithAfterFrom(@TempDir Path dir) throws Exception {
+        String events = topic("rw2-events");
+        String queries = topic("rw2-queries");
+        long now = System.currentTimeMillis();
+        List<String> lines = new java.util.ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            lines.add("{\"space\":\"" + (i % 3 == 0 ? "bob" : "alice") + "\",\"event_id\":\"w" + i
+                    + "\",\"timestamp_ms\":" + now + ",\"payload\":{\"type\":\"store\",\"memory_id\":\"m" + i
+                    + "\",\"embedding\":[0.1,0.2]}}");
+        }
+        Path f = dir.resolve("e.jsonl");
+        Files.write(f, lines, StandardCharsets.UTF_8);
+        Run r = CliTest.run("send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "event", "--topic",
+                events, "--file", f.toString(), "--positions");
+        assertThat(r.code()).as(r.err()).isZero();
+        Map<String, String> lastOf = new java.util.HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> x : readAll(events, 6)) {
+            lastOf.merge(new String(x.key(), StandardCharsets.UTF_8), x.partition() + ":" + x.offset(),
+                    (a, b) -> Long.parseLong(a.split(":")[1]) > Long.parseLong(b.split(":")[1]) ? a : b);
+        }
+        assertThat(r.out().lines().filter(l -> l.startsWith("space-positions ")))
+                .containsExactly("space-positions alice " + lastOf.get("alice"),
+                        "space-positions bob " + lastOf.get("bob"));
+        Path pos = dir.resolve("positions.txt");
+        Files.writeString(pos, r.out());
+
+        Run q = CliTest.runWithInput(new java.io.ByteArrayInputStream(("{\"query_id\":\"qa\",\"space\":\"alice\","
+                + "\"cue\":[0.3,0.4]}\n{\"query_id\":\"qb\",\"space\":\"bob\",\"cue\":[0.3,0.4]}\n"
+                + "{\"query_id\":\"qc\",\"space\":\"carol\",\"cue\":[0.3,0.4]}\n").getBytes(StandardCharsets.UTF_8)),
+                "send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "query", "--topic", queries,
+                "--after-from", pos.toString());
+        assertThat(q.code()).as(q.err()).isZero();
+        Map<String, List<EventPosition>> waits = new java.util.HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> x : readAll(queries, 3)) {
+            RecallQuery sent = AvroCodec.decodeRecallQuery(x.value());
+            waits.put(sent.getQueryId(), sent.getAfterPositions());
+        }
+        assertThat(waits.get("qa")).containsExactly(position(lastOf.get("alice")));
+        assertThat(waits.get("qb")).containsExactly(position(lastOf.get("bob")));
+        assertThat(waits.get("qc")).as("a space the file does not list does not wait").isEmpty();
+
+        Files.writeString(dir.resolve("none.txt"), "sent 6 records\n");
+        Run bad = CliTest.run("send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "query", "--topic",
+                queries, "--after-from", dir.resolve("none.txt").toString(), "--file", f.toString());
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("has no 'space-positions' line");
+    }
+
+    private static EventPosition position(String po) {
+        String[] x = po.split(":");
+        return new EventPosition(Integer.parseInt(x[0]), Long.parseLong(x[1]));
     }
 
     @Test
