@@ -226,12 +226,31 @@ SAVEPOINT=$($FLINK_HOME/bin/flink stop --type canonical --savepointPath $ENGRAM_
 JOB_ID=$($FLINK_HOME/bin/flink run -d -p 4 -s $SAVEPOINT -D engram.kernels.mode=java -D engram.kafka.bootstrap-servers=$ENGRAM_BOOTSTRAP job/target/engram-job-0.1.0-SNAPSHOT.jar | sed -n 's/^Job has been submitted with JobID //p')
 deploy/scripts/health_check.sh --job-id $JOB_ID --expect-mode java --wait 60
 deploy/scripts/smoke_test.sh --expect-mode java
+# sizing.md "Latency and the sink": the delivery guarantee switched at a stop with a savepoint, there and back
+SAVEPOINT=$($FLINK_HOME/bin/flink stop --type canonical --savepointPath $ENGRAM_SAVEPOINT_DIR $JOB_ID | sed -n 's/^Savepoint completed. Path: //p')
+JOB_ID=$($FLINK_HOME/bin/flink run -d -p 4 -s $SAVEPOINT -D engram.kernels.mode=java -D engram.kafka.delivery-guarantee=at-least-once -D engram.kafka.bootstrap-servers=$ENGRAM_BOOTSTRAP job/target/engram-job-0.1.0-SNAPSHOT.jar | sed -n 's/^Job has been submitted with JobID //p')
+deploy/scripts/health_check.sh --job-id $JOB_ID --expect-mode java --wait 60
+deploy/scripts/smoke_test.sh --expect-mode java
+echo "AT LEAST ONCE job $JOB_ID"
+SAVEPOINT=$($FLINK_HOME/bin/flink stop --type canonical --savepointPath $ENGRAM_SAVEPOINT_DIR $JOB_ID | sed -n 's/^Savepoint completed. Path: //p')
+JOB_ID=$($FLINK_HOME/bin/flink run -d -p 4 -s $SAVEPOINT -D engram.kernels.mode=java -D engram.kafka.delivery-guarantee=exactly-once -D engram.kafka.bootstrap-servers=$ENGRAM_BOOTSTRAP job/target/engram-job-0.1.0-SNAPSHOT.jar | sed -n 's/^Job has been submitted with JobID //p')
+deploy/scripts/health_check.sh --job-id $JOB_ID --expect-mode java --wait 60
+deploy/scripts/smoke_test.sh --expect-mode java
+echo "EXACTLY ONCE job $JOB_ID"
 $FLINK_HOME/bin/flink cancel $JOB_ID
 echo "USER PATH OK job $JOB_ID from $SAVEPOINT"
 USERPATH
 ENGRAM_HOME="$ENGRAM_HOME" bash -e -o pipefail "$WORK/user-path.sh" >"$WORK/user-path.log" 2>&1 && rc=0 || rc=$?
 if [ "$rc" -eq 0 ] && grep -q '^USER PATH OK' "$WORK/user-path.log"; then
-    pass "flink run/list/savepoint/stop/run -s/cancel" "$(grep -c '^SMOKE PASS' "$WORK/user-path.log") smoke tests passed (zig, then java from the savepoint); $(grep '^USER PATH OK' "$WORK/user-path.log" | cut -c14-)"
+    pass "flink run/list/savepoint/stop/run -s/cancel" "$(grep -c '^SMOKE PASS' "$WORK/user-path.log") smoke tests passed (zig, then java from the savepoint, then at-least-once and exactly-once again, each from the last one's savepoint); $(grep '^USER PATH OK' "$WORK/user-path.log" | cut -c14-)"
+    # The legs' published configuration (GET /jobs/{id}/config) must say which guarantee each ran with.
+    for leg in "AT LEAST ONCE:at-least-once" "EXACTLY ONCE:exactly-once"; do
+        lj=$(sed -n "s/^${leg%%:*} job //p" "$WORK/user-path.log")
+        job_config "$lj" "$WORK/user-path-$lj.json"
+        got=$($JC get --job "$WORK/user-path-$lj.json" engram.kafka.delivery-guarantee)
+        [ "$got" = "${leg#*:}" ] && pass "delivery guarantee switched: ${leg#*:}" "job $lj, from a stop-with-savepoint" \
+            || fail "delivery guarantee switched: ${leg#*:}" "job $lj published engram.kafka.delivery-guarantee='$got'"
+    done
 else
     fail "flink run/list/savepoint/stop/run -s/cancel" "exit $rc, see $WORK/user-path.log: $(grep -E 'FAIL|Exception|ERROR' "$WORK/user-path.log" | head -3 | tr '\n' ' ' | cut -c1-300)"
 fi

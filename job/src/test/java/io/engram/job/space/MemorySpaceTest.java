@@ -116,6 +116,13 @@ class MemorySpaceTest {
         }
     }
 
+    /** Stores m0 .. m(n-1) at T0, memory i with the embedding {1, i, 0, 0}. */
+    private static void storeNumbered(MemorySpace space, int n, float stabilityS) throws Rejection {
+        for (int i = 0; i < n; i++) {
+            space.apply(new SpaceEvent.Store("e" + i, T0, "m" + i, new float[] {1, i, 0, 0}, 1f, stabilityS, null));
+        }
+    }
+
     private static float[] vector(Random r) {
         float[] v = new float[DIM];
         for (int j = 0; j < DIM; j++) {
@@ -160,9 +167,7 @@ class MemorySpaceTest {
     void aForgottenSlotIsReusedByTheNextStoreAndNothingIsCompacted() throws Rejection {
         InMemorySpaceStore store = new InMemorySpaceStore(true);
         MemorySpace space = new MemorySpace(store, InMemorySpaceStore.rules(4));
-        for (int i = 0; i < 10; i++) {
-            space.apply(new SpaceEvent.Store("e" + i, T0, "m" + i, new float[] {1, i, 0, 0}, 1f, 100f, null));
-        }
+        storeNumbered(space, 10, 100f);
         space.apply(new SpaceEvent.Forget("f", T0, "m5"));
         space.apply(new SpaceEvent.Forget("g", T0, "m2"));
         assertThat(store.slotOf("m9")).as("no compaction: other memories keep their slots").isEqualTo(9);
@@ -222,9 +227,7 @@ class MemorySpaceTest {
     void anIndexThatDisagreesWithItsEdgeChunksIsReportedAsDamagedState() throws Rejection {
         InMemorySpaceStore store = new InMemorySpaceStore(false);
         MemorySpace space = new MemorySpace(store, InMemorySpaceStore.rules(8));
-        for (int i = 0; i < 3; i++) {
-            space.apply(new SpaceEvent.Store("s" + i, T0, "m" + i, new float[] {1, i, 0, 0}, 1f, 1e5f, null));
-        }
+        storeNumbered(space, 3, 1e5f);
         space.apply(new SpaceEvent.Associate("a0", T0, "m0", "m1", 0.5f, true));
         space.apply(new SpaceEvent.Associate("a1", T0, "m1", "m2", 0.5f, false));
         assertThat(space.graph().edgeCount()).isEqualTo(3);
