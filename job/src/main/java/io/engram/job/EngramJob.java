@@ -15,7 +15,9 @@ import io.engram.kernels.KernelMode;
 import java.time.Duration;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.datastream.DataStream;
@@ -66,6 +68,12 @@ public final class EngramJob {
             // The exactly-once sinks only commit on checkpoints (at-least-once ones flush there): never without them.
             env.enableCheckpointing(Duration.ofSeconds(10).toMillis());
         }
+        if (!configured(env, conf, ExecutionOptions.BUFFER_TIMEOUT)
+                && !configured(env, conf, ExecutionOptions.BUFFER_TIMEOUT_ENABLED)) {
+            // A recall crosses one network exchange (the keyBy) on its way in: Flink flushes a partly filled buffer
+            // after 100 ms by default, which alone would be most of a recall's latency at a moderate query rate.
+            env.setBufferTimeout(DEFAULT_BUFFER_TIMEOUT.toMillis());
+        }
         KafkaSettings kafka = new KafkaSettings(conf);
         String resultsTopic = conf.get(EngramOptions.TOPIC_RECALL_RESULTS);
         String deadLetterTopic = conf.get(EngramOptions.TOPIC_DEAD_LETTERS);
@@ -109,6 +117,13 @@ public final class EngramJob {
             resultsSink.disableChaining();
             deadLetterSink.disableChaining();
         }
+    }
+
+    /** The network buffer timeout the job runs with unless execution.buffer-timeout.* is configured. */
+    static final Duration DEFAULT_BUFFER_TIMEOUT = Duration.ofMillis(5);
+
+    private static boolean configured(StreamExecutionEnvironment env, Configuration conf, ConfigOption<?> option) {
+        return conf.contains(option) || env.getConfiguration().getOptional(option).isPresent();
     }
 
     /**

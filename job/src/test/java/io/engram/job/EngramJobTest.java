@@ -74,6 +74,30 @@ class EngramJobTest {
         assertThat(unchained).contains("memory-spaces").doesNotContain("recall-results").doesNotContain("dead-letters");
     }
 
+    /** What each operator's output waits at most before a partly filled network buffer is sent. */
+    static java.util.Set<Long> bufferTimeouts(Map<String, String> conf) {
+        return build(conf).getStreamNodes().stream().map(StreamNode::getBufferTimeout)
+                .collect(java.util.stream.Collectors.toSet());
+    }
+
+    @Test
+    void networkBuffersAreFlushedAfter5MsUnlessTheUserConfiguresIt() {
+        assertThat(bufferTimeouts(Map.of("engram.kernels.mode", "java")))
+                .as("Flink's default is 100 ms: a recall would wait for it at the keyBy").containsExactly(5L);
+        assertThat(bufferTimeouts(Map.of("engram.kernels.mode", "java", "execution.buffer-timeout.interval", "20ms")))
+                .containsExactly(20L);
+        assertThat(bufferTimeouts(Map.of("engram.kernels.mode", "java", "execution.buffer-timeout.enabled", "false")))
+                .as("flush only when full, as configured").containsExactly(-1L);
+    }
+
+    @Test
+    void checkpointsRunEvery10SecondsUnlessTheUserConfiguresIt() {
+        assertThat(build(Map.of("engram.kernels.mode", "java")).getCheckpointConfig().getCheckpointInterval())
+                .as("the exactly-once sinks commit only at checkpoints").isEqualTo(10_000L);
+        assertThat(build(Map.of("engram.kernels.mode", "java", "execution.checkpointing.interval", "3s"))
+                .getCheckpointConfig().getCheckpointInterval()).isEqualTo(3_000L);
+    }
+
     @Test
     void theJobPublishesItsConfigurationWithSecretsHidden() {
         StreamGraph g = build(Map.of("engram.kernels.mode", "java", "engram.recall.seed-k", "12",

@@ -84,7 +84,12 @@ public final class ConfigDocs {
                 + "program arguments `--key value` / `-Dkey=value` after the jar;\n"
                 + "- locally: `./engram run -Dkey=value ...` (see [cli.md](cli.md)).\n\n"
                 + "Durations take a unit (`500 ms`, `30 s`, `10 min`, `1 h`, `2 d`), memory sizes too (`2 mb`, "
-                + "`512 kb`). An invalid value fails the job at submission with a message that names the key.\n\n");
+                + "`512 kb`). An invalid value fails the job at submission with a message that names the key.\n\n"
+                + "Two Flink settings have job defaults of their own, used only where neither the job's nor the "
+                + "cluster's configuration sets them: `execution.checkpointing.interval` 10 s (the exactly-once sinks "
+                + "commit at checkpoints) and `execution.buffer-timeout.interval` 5 ms instead of Flink's 100 ms (a "
+                + "recall crosses one network exchange, where a partly filled buffer would otherwise wait up to "
+                + "100 ms; `execution.buffer-timeout.enabled: false` is kept too). `EngramJobTest` checks both.\n\n");
 
         Map<String, List<Entry>> sections = new TreeMap<>();
         for (Entry e : options()) {
