@@ -288,8 +288,9 @@ final class SendCommand extends BaseCommand {
             } else {
                 acked.incrementAndGet();
                 if (positions) {
-                    landed.add(new Landed(e.line(), new String(e.key(), StandardCharsets.UTF_8), meta.partition(),
-                            meta.offset()));
+                    // control records have no key (and no space)
+                    landed.add(new Landed(e.line(), e.key() == null ? "" : new String(e.key(), StandardCharsets.UTF_8),
+                            meta.partition(), meta.offset()));
                 }
             }
         });

@@ -242,9 +242,12 @@ class SendTailIT {
                     + "\"spaces\":[\"alice\"]}\n");
         }
         Run r = CliTest.runWithInput(new ByteArrayInputStream(input.toString().getBytes(StandardCharsets.UTF_8)),
-                "send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "control", "--topic", t);
+                "send", "--bootstrap-servers", kafka().bootstrapServers(), "--type", "control", "--topic", t,
+                "--positions");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("sent 2500 records to " + t);
+        assertThat(r.out().lines().filter(l -> l.startsWith("position "))).as("--positions without keys").hasSize(2500);
+        assertThat(r.out().lines().filter(l -> l.startsWith("space-positions "))).as("no space").isEmpty();
         assertThat(r.err()).contains("1000 records sent...", "2000 records sent...", "2500 records acknowledged");
         List<ConsumerRecord<byte[], byte[]>> got = readAll(t, 2500);
         assertThat(got).hasSize(2500).allSatisfy(x -> assertThat(x.key()).isNull());
