@@ -127,7 +127,8 @@ start_load() {
     $FDATA events --rid "$RID" --t0 "$TEV" --out "$PD/events.jsonl" --expected "$PD/expected.json" | sed 's/^/    /'
     N_EVENTS=$(wc -l <"$PD/events.jsonl")
     mkfifo "$PD/events.fifo" "$PD/load.fifo"
-    engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type event --file - <"$PD/events.fifo" >"$PD/events-send.log" 2>&1 &
+    # --positions: each space's last event position, which the census queries wait for (--after-from)
+    engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type event --positions --file - <"$PD/events.fifo" >"$PD/events-send.log" 2>&1 &
     EV_SEND_PID=$!
     $FDATA pace --file "$PD/events.jsonl" --rate "${FAULT_EVENT_RATE:-2.5}" >"$PD/events.fifo" &
     EV_PID=$!
@@ -199,8 +200,7 @@ end_load_and_verify() {
     log "    query producer:  $(grep -E '^sent ' "$PD/load-send.log" || tail -2 "$PD/load-send.log")"
     grep -qE "^sent $N_EVENTS\b" "$PD/events-send.log" && pass "$PH: all $N_EVENTS events sent" || \
         fail "$PH: all $N_EVENTS events sent" "$(tail -2 "$PD/events-send.log" | tr '\n' ' ')"
-    # Census last: asked after every event was applied; queries travel on another topic, so wait until the memory
-    # gauges reach the expected totals (all phases so far) first.
+    # The memory and edge gauges must reach the totals sent in all phases so far (earlier phases' state survives).
     EXP_M_ALL=$((EXP_M_ALL + $(jq -r .memories_total "$PD/expected.json")))
     EXP_E_ALL=$((EXP_E_ALL + $(jq -r .edges_total "$PD/expected.json")))
     local vid
@@ -219,7 +219,10 @@ end_load_and_verify() {
         fail "$PH: state counts = sent (all phases)" "memories $m (expected $EXP_M_ALL), edges $e (expected $EXP_E_ALL)"
     fi
     $DATA queries --rid "$RID" --batch C --spaces 4 --per-space 0 --t "$TQ" --out "$PD/queries-C.jsonl" >/dev/null
-    engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type query --file "$PD/queries-C.jsonl" >"$PD/census-send.log" 2>&1 \
+    # Census last. Queries travel on another topic than events, so each census query names its space's last event
+    # position (read-your-writes): it is answered once that event is applied, or marked stale, which fails the census.
+    engram_cli send --bootstrap-servers "$ENGRAM_BOOTSTRAP" --type query --file "$PD/queries-C.jsonl" \
+        --after-from "$PD/events-send.log" >"$PD/census-send.log" 2>&1 \
         || fail "$PH: census sent" "$(tail -2 "$PD/census-send.log")"
     tail_alive || return 0
     # Every query answered: wait (the sink commits on checkpoints, every 5 s) until exactly-once holds or 150 s.

@@ -101,6 +101,9 @@ def cmd_census(a):
         if q not in got:
             bad.append(f"{space}: census unanswered")
             continue
+        if got[q][0][1].get("stale"):
+            bad.append(f"{space}: census answered stale (its space's last event was not applied in time)")
+            continue
         hits = {h["memory_id"] for h in got[q][0][1].get("hits", [])}
         if hits != set(ids):
             bad.append(f"{space}: {len(hits)} memories, expected {len(ids)}; missing {sorted(set(ids) - hits)[:3]}, "

@@ -154,7 +154,7 @@ class EventTimeAndControlEndToEndIT {
             int[] n = {0};
             assertThat(mode(topics, results, job, "switched", cue, n[0]++)).isEqualTo(configured);
             String other = zig ? "java" : "zig";
-            control(topics, other, now, List.of("switched"), 0);
+            control(topics, other, now, List.of("switched"), 0, "EventTimeAndControlEndToEndIT");
             String expected = "java"; // zig: switched to java; java-only: stays java (no zig kernels to switch to)
             String[] last = {null};
             E2eSupport.waitUntil(() -> {
@@ -165,28 +165,39 @@ class EventTimeAndControlEndToEndIT {
             assertThat(mode(topics, results, job, "untouched", cue, n[0]++)).as("a space the switch does not name")
                     .isEqualTo(configured);
             // a stale command, older than the one in force, delivered later through the other partition
-            control(topics, configured, now - 60_000, List.of(), 1);
-            Thread.sleep(3000); // bounded: can only miss a wrong switch on a very slow machine
+            control(topics, configured, now - 60_000, List.of(), 1, "EventTimeAndControlEndToEndIT");
+            // Behind it on the same partition, a marker that is invalid on purpose (blank issued_by): once its dead
+            // letter is out, every subtask has processed the stale command too, so the check below cannot pass
+            // merely because the stale command had not arrived yet.
+            long marker = control(topics, configured, now, List.of(), 1, " ");
+            E2eSupport.waitUntil(() -> {
+                deadLetters.pollOnce();
+                return !deadLetters.records.isEmpty();
+            }, WAIT, () -> "the marker control record's dead letter", job);
             assertThat(mode(topics, results, job, "switched", cue, n[0]++))
                     .as("kernel_mode of 'switched' after a stale control record (timestamp_ms older than the one in "
                             + "force): the newest command by timestamp_ms must win")
                     .isEqualTo(expected);
             deadLetters.drainCommitted();
-            assertThat(deadLetters.records).as("no control record is dead-lettered").isEmpty();
+            assertThat(deadLetters.records).as("the only dead-lettered control record is the invalid marker")
+                    .hasSize(1);
+            assertThat(E2eSupport.deadLetter(deadLetters.records.get(0)).getReason()).isEqualTo("BAD_CONTROL");
+            assertThat(E2eSupport.deadLetter(deadLetters.records.get(0)).getSourceOffset()).isEqualTo(marker);
         } finally {
             E2eSupport.cancel(job);
         }
     }
 
-    private static void control(Topics topics, String mode, long ts, List<String> spaces, int partition)
-            throws Exception {
+    /** Sends a kernel switch to one partition of the control topic; returns its offset. */
+    private static long control(Topics topics, String mode, long ts, List<String> spaces, int partition,
+                                String issuedBy) throws Exception {
         io.engram.schemas.KernelControl c = io.engram.schemas.KernelControl.newBuilder().setMode(mode)
-                .setReason("e2e test").setIssuedBy("EventTimeAndControlEndToEndIT").setTimestampMs(ts).setSpaces(spaces)
+                .setReason("e2e test").setIssuedBy(issuedBy).setTimestampMs(ts).setSpaces(spaces)
                 .setFraction(null).build();
         try (org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]> p = E2eSupport.producer(kafka())) {
-            p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topics.control(), partition,
+            return p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topics.control(), partition,
                     "control".getBytes(java.nio.charset.StandardCharsets.UTF_8),
-                    io.engram.schemas.AvroCodec.encode(c))).get();
+                    io.engram.schemas.AvroCodec.encode(c))).get().offset();
         }
     }
 

@@ -106,14 +106,14 @@ final class Rel {
         return new KafkaProducer<>(p);
     }
 
-    /** A read_committed reader of one topic from the beginning, keeping what it read. */
+    /** A reader of one topic from the beginning (read_committed unless {@code extra} says otherwise), keeping what it read. */
     static final class Reader implements AutoCloseable {
         private final KafkaConsumer<byte[], byte[]> consumer;
         final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
 
         Reader(String bootstrap, String topic, Map<String, String> extra) {
             Properties p = clientProps(bootstrap, extra);
-            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            p.putIfAbsent(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
             p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
             p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
             p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.engram.job.config.EngramOptions;
 import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.schemas.AvroCodec;
+import io.engram.schemas.DeadLetter;
 import io.engram.schemas.EventPosition;
 import io.engram.schemas.KernelControl;
 import io.engram.schemas.MemoryEvent;
@@ -406,10 +407,24 @@ class SaslScramIT {
         KernelControl ops = KernelControl.newBuilder(sw).setIssuedBy(OPS_USER).build();
         try (KafkaProducer<byte[], byte[]> o = saslProducer(OPS_USER, OPS_PASSWORD);
              Rel.Reader dl = new Rel.Reader(kafka.bootstrapServers(), t.deadLetters(), plainAdmin())) {
-            o.send(new ProducerRecord<>(t.control(), null, AvroCodec.encode(ops))).get(30, TimeUnit.SECONDS);
-            Thread.sleep(3000);
+            o.send(new ProducerRecord<>(t.control(), 0, null, AvroCodec.encode(ops))).get(30, TimeUnit.SECONDS);
+            // A marker behind it on the same partition, invalid on purpose (blank issued_by): once its dead letter is
+            // out, the job has processed the switch too, so "no dead letter for the switch" is a real observation.
+            KernelControl marker = KernelControl.newBuilder(ops).setIssuedBy(" ").build();
+            long markerOffset = o.send(new ProducerRecord<>(t.control(), 0, null, AvroCodec.encode(marker)))
+                    .get(30, TimeUnit.SECONDS).offset();
+            Rel.waitUntil(() -> {
+                dl.pollOnce();
+                return !dl.records.isEmpty();
+            }, Rel.WAIT, () -> "the marker's dead letter", null);
+            Thread.sleep(500);
             dl.drainCommitted();
-            assertThat(dl.records).as("dead letters after the operators' switch").isEmpty();
+            assertThat(dl.records).as("dead letters after the operators' switch and the invalid marker behind it")
+                    .hasSize(1);
+            DeadLetter only = AvroCodec.decodeDeadLetter(dl.records.get(0).value());
+            assertThat(only.getReason()).isEqualTo("BAD_CONTROL");
+            assertThat(only.getSourceOffset()).as("the dead letter is the marker's, not the switch's")
+                    .isEqualTo(markerOffset);
         }
         return "application refused WRITE on " + t.control() + " (TopicAuthorizationException) in " + refusedMs
                 + " ms; operators' switch accepted";

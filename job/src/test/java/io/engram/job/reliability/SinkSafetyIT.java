@@ -25,6 +25,7 @@ import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -166,11 +167,21 @@ class SinkSafetyIT {
                     assertThat(res.getQueryId()).isEqualTo("q1");
                     assertThat(res.getHits()).extracting(h -> h.getMemoryId()).containsExactly("m1");
                 } else {
-                    long until = System.currentTimeMillis() + 8_000;
+                    // First see the answer written (read_uncommitted), so the empty read_committed read below
+                    // cannot pass merely because the job had not answered yet.
+                    try (Rel.Reader uncommitted = new Rel.Reader(kafka.bootstrapServers(), t.results(),
+                            Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted"))) {
+                        Rel.waitUntil(() -> {
+                            uncommitted.pollOnce();
+                            return !uncommitted.records.isEmpty();
+                        }, Rel.WAIT, () -> "the answer, written in an open transaction", job);
+                    }
+                    long until = System.currentTimeMillis() + 2_000;
                     while (System.currentTimeMillis() < until) {
                         results.pollOnce();
                     }
-                    assertThat(results.records).as("an exactly-once answer waits for its checkpoint").isEmpty();
+                    assertThat(results.records).as("an exactly-once answer, already written, stays invisible to "
+                            + "read_committed until its checkpoint").isEmpty();
                     assertThat(status(job)).isEqualTo(JobStatus.RUNNING);
                     job.stopWithSavepoint(false, dir.resolve("sp-" + name).toUri().toString(),
                             SavepointFormatType.CANONICAL).get(2, TimeUnit.MINUTES);
