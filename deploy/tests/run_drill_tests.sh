@@ -278,6 +278,24 @@ if "$S/deploy_with_zig.sh" --mode java --health-timeout 60 >"$WORK/deploy-java.l
     [ "$(job_state "$JID")" = RUNNING ] && [ "$(rest GET /jobs/"$JID"/metrics?get=numRestarts | jq -r '.[0].value')" = 0 ] \
         && pass "job untouched by the refused operations" "$JID still RUNNING, 0 restarts" \
         || fail "job untouched by the refused operations" "state $(job_state "$JID")"
+    # config.yaml's env.java.opts.taskmanager + engram.state.snapshot-thread-priority (default 1): once the heap
+    # backend checkpoints a memory, the TaskManager thread that wrote it runs at nice 10.
+    "$S/smoke_test.sh" --expect-mode java >"$WORK/smoke-nice.log" 2>&1 || true
+    checkpoint_nices() { # "COUNT NICE;" per nice value of the TaskManagers' AsyncOperations threads
+        local p t c
+        for p in $(cat "$ENGRAM_STATE_DIR/pids/flink/flink-engram-taskexecutor.pid"); do
+            for t in /proc/"$p"/task/*; do
+                read -r c <"$t/comm" 2>/dev/null || continue
+                if [ "$c" = AsyncOperations ]; then awk '{print $19}' "$t/stat" 2>/dev/null || true; fi
+            done
+        done | sort -n | uniq -c | awk '{printf "%s at nice %s; ", $1, $2}' || true
+    }
+    t0=$(date +%s)
+    until grep -q 'at nice 10;' <<<"$(checkpoint_nices)" || [ $(( $(date +%s) - t0 )) -gt 45 ]; do sleep 1; done
+    nices=$(checkpoint_nices)
+    grep -q 'at nice 10;' <<<"$nices" \
+        && pass "heap checkpoint threads at nice 10" "TaskManagers' AsyncOperations threads: $nices$(grep -m1 '^SMOKE' "$WORK/smoke-nice.log" | cut -c1-60)" \
+        || fail "heap checkpoint threads at nice 10" "after $(( $(date +%s) - t0 )) s: ${nices:-no AsyncOperations thread}; $(grep -m1 -E '^SMOKE|FAIL' "$WORK/smoke-nice.log")"
     cancel_job "$JID"
 else
     fail "deploy_with_zig.sh --mode java" "$(grep -E 'FAILED' "$WORK/deploy-java.log" | head -3)"

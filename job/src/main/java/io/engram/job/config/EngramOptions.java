@@ -217,6 +217,19 @@ public final class EngramOptions {
                     + "speed (RocksDB hands out a freshly deserialized copy on every read); on the heap backend it "
                     + "holds the state's own objects and costs only its map. 0 turns it off.");
 
+    public static final ConfigOption<Integer> STATE_SNAPSHOT_THREAD_PRIORITY =
+            key("engram.state.snapshot-thread-priority")
+            .intType().defaultValue(Thread.MIN_PRIORITY)
+            .withDescription("Java priority (1 to 10) of the threads that write the heap backend's checkpoints "
+                    + "(Flink's AsyncOperations pool, which runs the state serializers): 1, the default, lets a "
+                    + "checkpoint take the cores the recalls leave idle rather than time from the recalls, which "
+                    + "lowers the latency tail at each checkpoint and lengthens the checkpoint when the cores are "
+                    + "busy. It becomes an OS priority only where the TaskManager JVM maps Java priorities: on Linux "
+                    + "-XX:ThreadPriorityPolicy=1 -XX:JavaPriority1_To_OSPriority=10 (nice 10; "
+                    + "deploy/flink/config.yaml sets them); without them it changes nothing. 5 leaves the threads as "
+                    + "they are. No effect on RocksDB's checkpoints. Changes no state "
+                    + "(docs/operations/sizing.md#latency-and-the-sink).");
+
     // ----- consistency -------------------------------------------------------------------------------------------
 
     public static final ConfigOption<String> RECALL_CONSISTENCY = key("engram.recall.consistency")

@@ -65,6 +65,7 @@ public final class EngramSettings implements Serializable {
 
     public final int chunkSlots;
     public final long stateCacheBytes;
+    public final int snapshotThreadPriority;
 
     /** engram.recall.consistency is event-time. */
     public final boolean eventTimeConsistency;
@@ -171,6 +172,9 @@ public final class EngramSettings implements Serializable {
         chunkSlots = c.get(EngramOptions.STATE_CHUNK_SIZE);
         require(chunkSlots >= 1 && chunkSlots <= 65536, EngramOptions.STATE_CHUNK_SIZE.key(), "must be in [1, 65536]");
         stateCacheBytes = c.get(EngramOptions.STATE_CACHE_SIZE).getBytes();
+        snapshotThreadPriority = c.get(EngramOptions.STATE_SNAPSHOT_THREAD_PRIORITY);
+        require(snapshotThreadPriority >= Thread.MIN_PRIORITY && snapshotThreadPriority <= Thread.MAX_PRIORITY,
+                EngramOptions.STATE_SNAPSHOT_THREAD_PRIORITY.key(), "must be in [1, 10]");
 
         String consistency = c.get(EngramOptions.RECALL_CONSISTENCY);
         require(consistency.equals("arrival") || consistency.equals("event-time"),

@@ -12,6 +12,7 @@ import io.engram.job.space.SpaceEvent;
 import io.engram.job.state.FlinkSpaceStore;
 import io.engram.job.state.PendingQuery;
 import io.engram.job.state.PendingQuerySerializer;
+import io.engram.job.state.SnapshotThreads;
 import io.engram.job.state.SpaceIndex;
 import io.engram.kernels.ArenaOverflowException;
 import io.engram.kernels.MemoryKernels;
@@ -97,6 +98,7 @@ public class MemorySpaceFunction extends KeyedBroadcastProcessFunction<String, R
 
     @Override
     public void open(OpenContext openContext) throws Exception {
+        SnapshotThreads.configure(settings.snapshotThreadPriority);
         store = new FlinkSpaceStore(FlinkSpaceStore.States.of(getRuntimeContext()), settings.stateCacheBytes,
                 settings.chunkSlots);
         space = new MemorySpace(store, settings.spaceRules());

@@ -28,6 +28,7 @@ abstract class VersionedSerializer<T> extends TypeSerializer<T> {
 
     @Override
     public final void serialize(T value, DataOutputView out) throws IOException {
+        SnapshotThreads.onSerialize(); // a heap-backend checkpoint writes the state through here
         out.writeInt(currentFormat());
         write(value, out);
     }

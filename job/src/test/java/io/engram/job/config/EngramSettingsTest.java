@@ -188,6 +188,8 @@ class EngramSettingsTest {
         l.add(invalid(EngramOptions.MAX_WAITING_PER_SPACE, 0));
         l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 0));
         l.add(invalid(EngramOptions.STATE_CHUNK_SIZE, 65_537));
+        l.add(invalid(EngramOptions.STATE_SNAPSHOT_THREAD_PRIORITY, 0));
+        l.add(invalid(EngramOptions.STATE_SNAPSHOT_THREAD_PRIORITY, 11));
         l.add(invalidText(EngramOptions.DELIVERY_GUARANTEE, "none")); // may lose results
         l.add(invalidText(EngramOptions.DELIVERY_GUARANTEE, "twice"));
         return l;

@@ -10,6 +10,7 @@ import io.engram.job.e2e.E2eSupport.Produced;
 import io.engram.job.e2e.E2eSupport.TopicReader;
 import io.engram.job.e2e.E2eSupport.Topics;
 import io.engram.job.local.EmbeddedKafkaBroker;
+import io.engram.job.state.SnapshotThreads;
 import io.engram.kernels.NativeLoadException;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
@@ -130,6 +131,7 @@ class RecallEndToEndIT {
         long produced = System.nanoTime();
 
         Configuration conf = E2eSupport.jobConfig(kafka, topics, mode, backend, name);
+        Set<Long> loweredBefore = loweredCheckpointThreads();
         JobClient job = E2eSupport.start(conf, "engram-e2e-" + name);
         try (TopicReader results = new TopicReader(kafka, topics.results());
              TopicReader deadLetters = new TopicReader(kafka, topics.deadLetters())) {
@@ -166,6 +168,14 @@ class RecallEndToEndIT {
             // Everything committed so far, so that a duplicate would be seen too.
             results.drainCommitted();
             deadLetters.drainCommitted();
+            if (backend.equals("hashmap")) {
+                // The checkpoints that committed these results wrote the chunks on Flink's own checkpoint threads,
+                // which our serializers lowered (engram.state.snapshot-thread-priority, default 1).
+                Set<Long> lowered = loweredCheckpointThreads();
+                lowered.removeAll(loweredBefore);
+                assertThat(lowered).as("checkpoint threads (%s*) of this job at Java priority 1",
+                        SnapshotThreads.ASYNC_POOL_PREFIX).isNotEmpty();
+            }
             E2eSupport.cancel(job);
             job = null;
 
@@ -217,6 +227,14 @@ class RecallEndToEndIT {
         } finally {
             E2eSupport.cancel(job);
         }
+    }
+
+    /** Ids of the live threads of Flink's checkpoint pool in this JVM that run at Java priority 1. */
+    private static Set<Long> loweredCheckpointThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith(SnapshotThreads.ASYNC_POOL_PREFIX))
+                .filter(t -> t.getPriority() == Thread.MIN_PRIORITY).map(Thread::getId)
+                .collect(Collectors.toCollection(java.util.HashSet::new));
     }
 
     private static String describe(Workload.QuerySpec q) {

@@ -82,6 +82,13 @@ public final class EndToEndBenchmark {
     private static final Logger LOG = LoggerFactory.getLogger(EndToEndBenchmark.class);
     static final String SCHEMA = "engram-e2e-bench/1";
     static final List<String> BACKENDS = List.of("hashmap", "rocksdb");
+    /**
+     * The job JVM's flags beyond the heap: those deploy/flink/config.yaml gives the TaskManagers
+     * (env.java.opts.taskmanager; EndToEndBenchmarkTest keeps the two equal), so the job is measured as deployed.
+     * --job-java-opts come after them and win.
+     */
+    static final List<String> TASKMANAGER_JAVA_OPTS = List.of("-XX:+UseTransparentHugePages",
+            "-XX:ThreadPriorityPolicy=1", "-XX:JavaPriority1_To_OSPriority=10");
     static final List<String> CONSISTENCIES = List.of("arrival", "event-time", "read-your-writes");
 
     /**
@@ -428,6 +435,7 @@ public final class EndToEndBenchmark {
         config.put("consistency", s.consistency);
         config.put("background_writes_per_space_s", s.backgroundWrites);
         config.put("verify_recall", s.verifyRecall);
+        config.put("taskmanager_java_opts", TASKMANAGER_JAVA_OPTS);
         config.put("job_java_opts", s.jobJavaOpts);
         config.put("job_conf", jobConf(new Variant(s.shapes.get(0), "MODE", "BACKEND", null, "arrival", false),
                 "PREFIX"));
@@ -1450,6 +1458,7 @@ public final class EndToEndBenchmark {
                 cmd.add("-XX:StartFlightRecording=filename=" + log.toAbsolutePath().getParent().resolve(
                         "job-" + name + ".jfr") + ",settings=profile,dumponexit=true");
             }
+            cmd.addAll(TASKMANAGER_JAVA_OPTS);
             cmd.addAll(s.jobJavaOpts);
             cmd.addAll(List.of("-cp", local.resolve("lib") + "/*", "io.engram.job.cli.EngramCli", "run",
                     "--bootstrap-servers", bootstrap, "--parallelism", String.valueOf(s.parallelism),

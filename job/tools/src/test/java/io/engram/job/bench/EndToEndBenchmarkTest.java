@@ -18,6 +18,16 @@ import org.junit.jupiter.api.Test;
 class EndToEndBenchmarkTest {
 
     @Test
+    void theJobRunsWithTheTaskManagersJvmFlags() throws Exception {
+        java.nio.file.Path yaml = java.nio.file.Path.of("../../deploy/flink/config.yaml");
+        List<String> lines = java.nio.file.Files.readAllLines(yaml).stream()
+                .filter(l -> l.matches("^ {6}taskmanager: .*")).toList();
+        assertThat(lines).as("env.java.opts.taskmanager in %s", yaml).hasSize(1);
+        assertThat(List.of(lines.get(0).trim().substring("taskmanager: ".length()).split(" ")))
+                .containsExactlyElementsOf(EndToEndBenchmark.TASKMANAGER_JAVA_OPTS);
+    }
+
+    @Test
     void readsTheQueryIdWithoutDecodingTheHits() throws Exception {
         for (String id : List.of("c1", "o123456", "probe-b768-10000-3-17", "ü-ñ-" + "x".repeat(300))) {
             RecallResult r = RecallResult.newBuilder().setQueryId(id).setSpace("space-a").setTimestampMs(1L)
