@@ -27,6 +27,8 @@
 #   --conf key=value  passed to the job as -D key=value (any engram.* or Flink option); repeatable. The benchmark
 #                   sets the kernel mode (--modes), the state backend (--backends), the consistency (--consistency),
 #                   topics, group and transactional ids itself
+#   --driver-cpus LIST  the driver's JVM, which also runs the broker, runs on these CPUs only (taskset -c LIST);
+#                   with --job-cpus on other CPUs the load driver and broker stay off the job's cores
 #   --note TEXT     a line shown at the top of the page (e.g. that the machine was busy)
 #   --notes FILE    hand-written Markdown appended to the page (full run default: docs/benchmarks/e2e-analysis.md)
 #   --results FILE  only regenerate the page and charts from an earlier results file (no build, no run)
@@ -35,6 +37,7 @@
 #                   arrival,event-time,read-your-writes --background-writes STORES_PER_S_PER_SPACE (10)
 #                   --verify-recall N (queries checked against the brute-force reference per run; 0 = none)
 #                   --jfr (a flight recording per job JVM, next to its log) --job-java-opts "OPTS"
+#                   --job-cpus LIST (the job JVM runs on these CPUs only: taskset -c LIST)
 #                   --parallelism N --job-heap SIZE --warmup S --saturation S --open-loop S --in-flight N
 #                   --load FRACTION --k K --seed N
 # Exit codes: 0 ok (goals missed are reported, not failed); 1 a verification or sanity check failed; 2 usage/build
@@ -48,7 +51,7 @@ TOOL="$SCRIPT_DIR/bench/e2etool.py"
 JAVA=${JAVA:-java}
 LOCAL="$REPO_DIR/job/tools/target/engram-tools"
 
-preset=full build=true out="" name=e2e note="" notes="" results_only="" driver=()
+preset=full build=true out="" name=e2e note="" notes="" results_only="" driver=() pin=()
 orig_args=("$@")
 die() { echo "benchmark_e2e: ERROR: $*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
@@ -59,11 +62,15 @@ while [[ $# -gt 0 ]]; do
         --out) out=${2:?--out needs a directory}; shift ;;
         --name) name=${2:?--name needs a name}; shift
             [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "--name takes letters, digits, '.', '_' and '-'" ;;
+        --driver-cpus) [[ ${2:-} =~ ^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$ ]] ||
+                die "--driver-cpus takes a CPU list such as 0, 0,2 or 0-1"
+            command -v taskset >/dev/null || die "--driver-cpus needs taskset (util-linux)"
+            pin=(taskset -c "$2"); shift ;;
         --note) note=${2:?--note needs a text}; shift ;;
         --notes) notes=${2:?--notes needs a file}; shift ;;
         --results) results_only=${2:?--results needs a file}; build=false; shift ;;
         --conf | --shapes | --modes | --backends | --chunk-sizes | --consistency | --background-writes | \
-            --verify-recall | --job-java-opts | --parallelism | --job-heap | --warmup | --saturation | --open-loop | \
+            --verify-recall | --job-java-opts | --job-cpus | --parallelism | --job-heap | --warmup | --saturation | --open-loop | \
             --in-flight | --load | --k | --seed)
             driver+=("$1" "${2:?$1 needs a value}"); shift ;;
         --jfr) driver+=("$1") ;;
@@ -73,6 +80,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
+[[ " ${driver[*]} " == *" --job-cpus "* ]] && ! command -v taskset >/dev/null && die "--job-cpus needs taskset (util-linux)"
 case $preset in
     full) out=${out:-$REPO_DIR/docs/benchmarks}; notes=${notes:-$REPO_DIR/docs/benchmarks/e2e-analysis.md} ;;
     quick) out=${out:-$REPO_DIR/job/target/bench-e2e-quick} ;;
@@ -106,7 +114,7 @@ else
     # A hard limit, so a hung run cannot eat a CI budget: SIGTERM lets the driver stop its job JVMs (shutdown hook).
     limit=${ENGRAM_E2E_TIME_LIMIT:-7200}
     [[ $preset == smoke ]] && limit=600
-    timeout --signal=TERM --kill-after=60 "$limit" "$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
+    timeout --signal=TERM --kill-after=60 "$limit" ${pin[@]+"${pin[@]}"} "$JAVA" @"$LOCAL/jvm.options" -Xms1g -Xmx1g \
         -Dlog4j2.configurationFile=classpath:io/engram/job/cli/log4j2-cli.properties -Dlog.file="$logs/driver.log" \
         -cp "$LOCAL/lib/*" io.engram.job.bench.EndToEndBenchmark --preset "$preset" --out "$results" \
         --log-dir "$logs" --local-dir "$LOCAL" --command "$command_line" --note "$note" "${driver[@]}" || rc=$?

@@ -285,6 +285,10 @@ def report(doc, md_path, out_dir, prefix, results_name, notes=None):
     w("|---|---|")
     w(f"| measured | {doc['date']} |")
     w(f"| CPU | {m['cpu']} ({m['cores']} vCPU, {m['cpu_flags']}), {m.get('memory_gib')} GiB RAM |")
+    c = doc.get("config", {})
+    if c.get("job_cpus", "all") != "all":
+        w(f"| CPUs | the job's JVM on {c['job_cpus']} (`--job-cpus`), the driver's and broker's JVM on "
+          f"{c.get('driver_cpus_allowed', 'unknown')} |")
     w(f"| load average (1/5/15 min) | {m.get('load_average_start')} at the start, {m.get('load_average_end')} "
       "at the end |")
     w(f"| OS | {m['os']} |")
@@ -442,7 +446,7 @@ def report(doc, md_path, out_dir, prefix, results_name, notes=None):
               f"{fmt(z, 3)} / {fmt(j, 3)} | {f'{j / z:.2f}×' if z and j else '–'} |")
         w("")
         w("Queries/s is what the whole pipeline sustains (Kafka, Avro, Flink network, the recall, the exactly-once "
-          "sink) with the driver and the broker on the same cores, in the share of the machine the job got. Queries "
+          "sink) with the driver and the broker on the same cores (unless the CPUs row above says otherwise), in the share of the machine the job got. Queries "
           "per job CPU-second divides the answers of the saturation window by the CPU time the job's JVM used in it "
           "(user + system, from the OS): it does not depend on how much of the machine other processes took. The "
           "compute columns are the `latency_us` the operator reports for the recall alone (wall time, so a busy "

@@ -178,6 +178,17 @@ class ReportTest(unittest.TestCase):
         self.assertIn("1k x 384d: 16 spaces", text)
         self.assertIn("read_committed", text)
         self.assertIn("All passed.", text)
+        self.assertNotIn("| CPUs |", text)
+
+    def test_report_says_where_the_job_ran_when_pinned(self):
+        d = doc()
+        d["config"].update({"job_cpus": "1", "driver_cpus_allowed": "0"})
+        with tempfile.TemporaryDirectory() as tmp:
+            md = os.path.join(tmp, "e2e.md")
+            e2etool.report(copy.deepcopy(d), md, tmp, "e2e", "e2e-results.json")
+            with open(md, encoding="utf-8") as fh:
+                text = fh.read()
+        self.assertIn("| CPUs | the job's JVM on 1 (`--job-cpus`), the driver's and broker's JVM on 0 |", text)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,8 @@ public final class EndToEndBenchmark {
         int verifyRecall = 20;
         boolean jfr;
         List<String> jobJavaOpts = new ArrayList<>();
+        /** CPUs the job JVM may run on (taskset -c), e.g. to keep it off the load driver's and broker's; "" = all. */
+        String jobCpus = "";
         int parallelism = 2;
         String jobHeap = "2g";
         double warmupS = 10;
@@ -313,6 +315,7 @@ public final class EndToEndBenchmark {
                 case "--jfr" -> s.jfr = true;
                 case "--job-java-opts" -> s.jobJavaOpts = new ArrayList<>(Arrays.asList(
                         value(args, ++i, a).trim().split("\\s+")));
+                case "--job-cpus" -> s.jobCpus = cpuList(value(args, ++i, a), a);
                 case "--parallelism" -> s.parallelism = Integer.parseInt(value(args, ++i, a));
                 case "--job-heap" -> s.jobHeap = value(args, ++i, a);
                 case "--warmup" -> s.warmupS = Double.parseDouble(value(args, ++i, a));
@@ -437,6 +440,9 @@ public final class EndToEndBenchmark {
         config.put("verify_recall", s.verifyRecall);
         config.put("taskmanager_java_opts", TASKMANAGER_JAVA_OPTS);
         config.put("job_java_opts", s.jobJavaOpts);
+        // Where each JVM may run, as the kernel reports it (taskset, cgroups): the driver's JVM also runs the broker.
+        config.put("job_cpus", s.jobCpus.isEmpty() ? "all" : s.jobCpus);
+        config.put("driver_cpus_allowed", cpusAllowed(ProcessHandle.current().pid()));
         config.put("job_conf", jobConf(new Variant(s.shapes.get(0), "MODE", "BACKEND", null, "arrival", false),
                 "PREFIX"));
         doc.put("config", config);
@@ -633,6 +639,7 @@ public final class EndToEndBenchmark {
                      unknown, null);
              KafkaProducer<byte[], byte[]> producer = producer(bootstrap, 20, 1 << 19)) {
             r.put("job_start_s", job.startSeconds);
+            r.put("job_cpus_allowed", cpusAllowed(job.pid()));
             unc.start();
             com.start();
 
@@ -1238,12 +1245,38 @@ public final class EndToEndBenchmark {
         return p;
     }
 
+    /** A CPU list as taskset -c takes it ("1", "0,2", "2-3"); anything else is a usage error. */
+    static String cpuList(String v, String option) {
+        if (!v.matches("[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")) {
+            throw new IllegalArgumentException(option + " takes a CPU list such as 1, 0,2 or 2-3, not '" + v + "'");
+        }
+        return v;
+    }
+
+    /** The CPUs a process may run on (Cpus_allowed_list of /proc/PID/status), or "unknown" off Linux. */
+    static String cpusAllowed(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith("Cpus_allowed_list:")) {
+                    return line.substring(line.indexOf(':') + 1).trim();
+                }
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // not Linux, or the process is gone
+        }
+        return "unknown";
+    }
+
     static Map<String, Object> machine() {
         Map<String, Object> m = new LinkedHashMap<>();
         String cpu = "unknown";
         String flags = "";
+        int processors = 0; // the machine's, not this JVM's share: the driver may run under taskset (--driver-cpus)
         try {
             for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("processor")) {
+                    processors++;
+                }
                 if (line.startsWith("model name") && cpu.equals("unknown")) {
                     cpu = line.substring(line.indexOf(':') + 1).trim();
                 }
@@ -1263,7 +1296,7 @@ public final class EndToEndBenchmark {
         }
         m.put("cpu", cpu);
         m.put("cpu_flags", flags);
-        m.put("cores", Runtime.getRuntime().availableProcessors());
+        m.put("cores", processors > 0 ? processors : Runtime.getRuntime().availableProcessors());
         long memKb = 0;
         try {
             for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
@@ -1446,11 +1479,15 @@ public final class EndToEndBenchmark {
             this.process = process;
         }
 
-        static JobProcess start(Settings s, String bootstrap, Map<String, String> conf, Path log, String name)
-                throws Exception {
+        /** The job JVM's command line: java with the TaskManagers' flags, under taskset when --job-cpus is set. */
+        static List<String> command(Settings s, String bootstrap, Map<String, String> conf, Path log, String name) {
             String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
             Path local = s.localDir.toAbsolutePath();
-            List<String> cmd = new ArrayList<>(List.of(java, "@" + local.resolve("jvm.options"),
+            List<String> cmd = new ArrayList<>();
+            if (!s.jobCpus.isEmpty()) {
+                cmd.addAll(List.of("taskset", "-c", s.jobCpus));
+            }
+            cmd.addAll(List.of(java, "@" + local.resolve("jvm.options"),
                     "-Xms" + s.jobHeap, "-Xmx" + s.jobHeap, "-Dlog.file=" + log.toAbsolutePath()));
             if (s.jfr) {
                 // A flight recording of the whole run (profile settings: method samples every 10-20 ms, allocation,
@@ -1467,6 +1504,12 @@ public final class EndToEndBenchmark {
                 cmd.add("-D");
                 cmd.add(k + "=" + v);
             });
+            return cmd;
+        }
+
+        static JobProcess start(Settings s, String bootstrap, Map<String, String> conf, Path log, String name)
+                throws Exception {
+            List<String> cmd = command(s, bootstrap, conf, log, name);
             LOG.info("starting the job: {}", cmd);
             long t0 = System.nanoTime();
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
@@ -1513,6 +1556,10 @@ public final class EndToEndBenchmark {
 
         double cpuSeconds() {
             return EndToEndBenchmark.cpuSeconds(process.toHandle());
+        }
+
+        long pid() {
+            return process.pid();
         }
 
         /** A line of the job's output starting with {@code prefix}, without it, or null. */

@@ -28,6 +28,39 @@ class EndToEndBenchmarkTest {
     }
 
     @Test
+    void theJobRunsOnTheCpusGivenAndTheResultsSayWhereItRan() throws Exception {
+        java.nio.file.Path log = java.nio.file.Path.of("job.log");
+        List<String> all = EndToEndBenchmark.JobProcess.command(EndToEndBenchmark.parse(new String[0]), "b", Map.of(),
+                log, "n");
+        assertThat(all.get(0)).endsWith("/bin/java");
+        assertThat(all).doesNotContain("taskset");
+        List<String> pinned = EndToEndBenchmark.JobProcess.command(EndToEndBenchmark.parse(
+                new String[] {"--job-cpus", "0"}), "b", Map.of(), log, "n");
+        assertThat(pinned.subList(0, 3)).containsExactly("taskset", "-c", "0");
+        assertThat(pinned.subList(3, pinned.size())).isEqualTo(all);
+        for (String bad : List.of("", "one", "1,", "-1", "0;rm", "1 2")) {
+            assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--job-cpus", bad}))
+                    .as(bad).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--job-cpus");
+        }
+        assertThat(EndToEndBenchmark.parse(new String[] {"--job-cpus", "0-1,3"}).jobCpus).isEqualTo("0-1,3");
+
+        // what the results record is what the kernel says: a process started as the job is, under taskset -c 0
+        Process p = new ProcessBuilder("taskset", "-c", "0", "sleep", "30").start();
+        try {
+            String allowed = "unknown";
+            for (int i = 0; i < 50 && !allowed.equals("0"); i++) { // taskset execs sleep once it has set the mask
+                Thread.sleep(20);
+                allowed = EndToEndBenchmark.cpusAllowed(p.pid());
+            }
+            assertThat(allowed).isEqualTo("0");
+        } finally {
+            p.destroyForcibly();
+        }
+        assertThat(EndToEndBenchmark.cpusAllowed(ProcessHandle.current().pid())).matches("[0-9,-]+");
+        assertThat(EndToEndBenchmark.cpusAllowed(Long.MAX_VALUE)).isEqualTo("unknown");
+    }
+
+    @Test
     void readsTheQueryIdWithoutDecodingTheHits() throws Exception {
         for (String id : List.of("c1", "o123456", "probe-b768-10000-3-17", "ü-ñ-" + "x".repeat(300))) {
             RecallResult r = RecallResult.newBuilder().setQueryId(id).setSpace("space-a").setTimestampMs(1L)
