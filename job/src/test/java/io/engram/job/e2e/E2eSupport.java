@@ -338,6 +338,49 @@ final class E2eSupport {
     }
 
     /**
+     * The metrics of the job's vertex whose name contains {@code vertex} whose ids (SUBTASK.OPERATOR.NAME or
+     * SUBTASK.NAME) end with {@code suffix}, id to value, as Flink's REST API reports them; empty if none is
+     * registered yet.
+     */
+    static Map<String, String> vertexMetrics(MiniClusterExtension flink, JobClient job, String vertex, String suffix)
+            throws Exception {
+        Configuration c = flink.getClientConfiguration();
+        String base = "http://" + c.get(org.apache.flink.configuration.RestOptions.ADDRESS) + ":"
+                + c.get(org.apache.flink.configuration.RestOptions.PORT) + "/jobs/" + job.getJobID();
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (com.fasterxml.jackson.databind.JsonNode v : json.readTree(httpGet(base)).path("vertices")) {
+            if (v.path("name").asText().contains(vertex)) {
+                String metrics = base + "/vertices/" + v.path("id").asText() + "/metrics";
+                List<String> ids = new ArrayList<>();
+                for (com.fasterxml.jackson.databind.JsonNode m : json.readTree(httpGet(metrics))) {
+                    if (m.path("id").asText().endsWith(suffix)) {
+                        ids.add(m.path("id").asText());
+                    }
+                }
+                Map<String, String> out = new java.util.TreeMap<>();
+                if (!ids.isEmpty()) {
+                    for (com.fasterxml.jackson.databind.JsonNode m : json.readTree(httpGet(metrics + "?get="
+                            + java.net.URLEncoder.encode(String.join(",", ids), StandardCharsets.UTF_8)))) {
+                        out.put(m.path("id").asText(), m.path("value").asText());
+                    }
+                }
+                return out;
+            }
+        }
+        throw new AssertionError("job " + job.getJobID() + " has no vertex named like '" + vertex + "'");
+    }
+
+    private static String httpGet(String url) throws Exception {
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 200) {
+            throw new IllegalStateException("GET " + url + ": HTTP " + r.statusCode() + ": " + r.body());
+        }
+        return r.body();
+    }
+
+    /**
      * Polls {@code done} until it holds, failing with {@code what} after {@code timeout}, and failing at once if the
      * job (when given) has ended: a job that died must not be waited for.
      */

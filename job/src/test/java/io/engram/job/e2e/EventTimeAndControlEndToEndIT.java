@@ -19,6 +19,7 @@ import io.engram.schemas.ReinforceMemory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.test.junit5.MiniClusterExtension;
@@ -99,9 +100,10 @@ class EventTimeAndControlEndToEndIT {
             LOG.info("decay sweep forgot 'faded' after {} ms ({} queries); hits {}", ms(t), asked[0], last);
 
             // Quiet inputs: once every source is idle (idleness 500 ms, watermarks every 200 ms) event time must
-            // stand still, not run ahead. (Bounded pauses like this one can only miss a bug on a very slow machine;
-            // they cannot fail a correct job.)
-            Thread.sleep(3000);
+            // stand still, not run ahead. The memory operator's watermark is read from Flink's REST API for 3 s:
+            // the sweep above proves it is there, and no accepted record is stamped after the wall clock.
+            // (The watch is bounded: it can only miss a bug on a very slow machine; it cannot fail a correct job.)
+            watermarksStayBehindTheWallClock(job, Duration.ofSeconds(3));
             assertThat(hits(topics, results, job, space, faded, now, applied, asked[0]++))
                     .as("hits after 3 s without input: " + RAN_AHEAD).contains("kept", "recent");
 
@@ -116,8 +118,8 @@ class EventTimeAndControlEndToEndIT {
             assertThat(E2eSupport.deadLetter(deadLetters.records.get(0)).getSourceOffset())
                     .isEqualTo(future.offset());
             // Let every input go idle again: a watermark dragged to the future record's time would now run the
-            // sweeps up to five hours ahead. Then ask again.
-            Thread.sleep(3000);
+            // sweeps up to five hours ahead. Watch the watermark while that would happen, then ask again.
+            watermarksStayBehindTheWallClock(job, Duration.ofSeconds(3));
             assertThat(hits(topics, results, job, space, faded, now, applied, asked[0]++))
                     .as("hits after a FUTURE_TIMESTAMP record was rejected: it must not advance event time, which "
                             + "would run the decay sweeps 5 h ahead and forget 'recent' (30 min stability)")
@@ -186,6 +188,32 @@ class EventTimeAndControlEndToEndIT {
         } finally {
             E2eSupport.cancel(job);
         }
+    }
+
+    /**
+     * Reads the memory operator's event time every 100 ms for {@code watch}: the watermark each subtask emits
+     * ({@code currentOutputWatermark}: the one its event-time timers, the sweeps, fire on; its input gauge stays at
+     * Long.MIN_VALUE because the idle control input never has one). Every subtask must have one (the caller has seen
+     * a sweep run) and none may be ahead of the wall clock, where a watermark dragged along by a rejected future
+     * record, or jumping to the end of time when the inputs go idle, would be.
+     */
+    private static void watermarksStayBehindTheWallClock(JobClient job, Duration watch) throws Exception {
+        long end = System.nanoTime() + watch.toNanos();
+        int reads = 0;
+        Map<String, String> w = Map.of();
+        while (System.nanoTime() < end) {
+            w = E2eSupport.vertexMetrics(FLINK, job, "memory-spaces", ".memory-spaces.currentOutputWatermark");
+            long wall = System.currentTimeMillis();
+            assertThat(w).as("the memory operator's watermark per subtask").hasSize(E2eSupport.PARALLELISM);
+            for (Map.Entry<String, String> e : w.entrySet()) {
+                assertThat(Long.parseLong(e.getValue())).as("%s (wall clock %d)", e.getKey(), wall)
+                        .isGreaterThan(Long.MIN_VALUE).isLessThanOrEqualTo(wall);
+            }
+            reads++;
+            Thread.sleep(100);
+        }
+        LOG.info("the memory operator's watermarks stayed behind the wall clock in {} reads over {}: {}", reads, watch,
+                w);
     }
 
     /** Sends a kernel switch to one partition of the control topic; returns its offset. */
