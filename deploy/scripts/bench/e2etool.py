@@ -480,10 +480,13 @@ def report(doc, md_path, out_dir, prefix, results_name, notes=None):
         row("↳ job CPU used, cores (driver + broker JVM)", lambda r: f"{r['saturation']['job_cpu_cores']:.2f} "
             f"({r['saturation']['driver_cpu_cores']:.2f})")
         row("↳ queries per job CPU-second", lambda r: fmt(r["saturation"]["queries_per_job_cpu_s"]))
+        row("↳ queries per recall batch", lambda r: fmt(r["saturation"]["recall_batches"]["queries_per_batch"], 2))
         row("↳ latency at saturation p50 / p99, ms", lambda r: f"{fmt(r['saturation']['latency_ms']['p50'])} / "
             f"{fmt(r['saturation']['latency_ms']['p99'])}")
         row("open loop: target / achieved queries/s", lambda r: f"{fmt(r['open_loop']['target_qps'])} / "
             f"{fmt(r['open_loop']['achieved_qps'])}")
+        row("↳ job CPU used, cores", lambda r: f"{r['open_loop']['job_cpu_cores']:.2f}")
+        row("↳ queries per recall batch", lambda r: fmt(r["open_loop"]["recall_batches"]["queries_per_batch"], 2))
         for p in ("p50", "p95", "p99", "max"):
             row(f"↳ latency {p}, ms (read_uncommitted)",
                 lambda r, p=p: fmt(r["open_loop"]["latency_ms"][p]))

@@ -179,6 +179,22 @@ class ReportTest(unittest.TestCase):
         self.assertIn("read_committed", text)
         self.assertIn("All passed.", text)
         self.assertNotIn("| CPUs |", text)
+        self.assertNotIn("queries per recall batch", text)  # older results files have no batch counts
+
+    def test_report_shows_batching_and_the_open_loops_cpu(self):
+        d = doc()
+        for r, (sat, ol) in zip(d["runs"], ((7.5, 2.25), (6.0, None))):
+            r["saturation"]["recall_batches"] = {"recalls": 100, "batches": 10, "queries_per_batch": sat}
+            r["open_loop"]["recall_batches"] = {"recalls": 100, "batches": 0, "queries_per_batch": ol}
+            r["open_loop"]["job_cpu_cores"] = 1.234
+        with tempfile.TemporaryDirectory() as tmp:
+            md = os.path.join(tmp, "e2e.md")
+            e2etool.report(copy.deepcopy(d), md, tmp, "e2e", "e2e-results.json")
+            with open(md, encoding="utf-8") as fh:
+                text = fh.read()
+        self.assertIn("| ↳ queries per recall batch | 7.50 | 6.00 |", text)
+        self.assertIn("| ↳ queries per recall batch | 2.25 | – |", text)
+        self.assertIn("| ↳ job CPU used, cores | 1.23 | 1.23 |", text)
 
     def test_report_says_where_the_job_ran_when_pinned(self):
         d = doc()

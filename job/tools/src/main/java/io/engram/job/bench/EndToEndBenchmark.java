@@ -805,6 +805,7 @@ public final class EndToEndBenchmark {
         long satEnd = warmEnd + (long) (s.saturationS * 1e9);
         long q = 0;
         double[] cpuAtStart = null;
+        Map<String, Double> metricsAtStart = Map.of();
         while (true) {
             long t = System.nanoTime();
             if (t >= satEnd) {
@@ -812,6 +813,7 @@ public final class EndToEndBenchmark {
             }
             if (cpuAtStart == null && t >= warmEnd) {
                 cpuAtStart = new double[] {job.cpuSeconds(), cpuSeconds(ProcessHandle.current())};
+                metricsAtStart = job.stateMetrics();
             }
             job.check();
             if (!window.tryAcquire(100, TimeUnit.MILLISECONDS)) {
@@ -849,6 +851,8 @@ public final class EndToEndBenchmark {
             sat.put("state_cache_hit_ratio", h + m > 0 ? h / (h + m) : null);
             sat.put("state_cache_mb", stateAtEnd.getOrDefault("cacheBytes", 0.0) / 1e6);
         }
+        // read at the window's end, before the wait for the last answers: the batches of the window (and a few late)
+        sat.put("recall_batches", batching(metricsAtStart, stateAtEnd));
         sat.put("latency_ms", percentiles(latencies(sent, Phase.SATURATION, false)));
         sat.put("job_compute_ms", percentiles(compute(sent, Phase.SATURATION)));
         r.put("saturation", sat);
@@ -871,6 +875,10 @@ public final class EndToEndBenchmark {
                                          BackgroundWriter writer, Variant variant, JobProcess job,
                                          ConcurrentHashMap<String, Sent> sent) throws Exception {
         boolean ryw = variant.consistency().equals("read-your-writes");
+        // the job's recall counters and CPU around the measured queries, read before the schedule starts
+        Map<String, Double> metricsAtStart = phase == Phase.OPEN_LOOP ? job.stateMetrics() : Map.of();
+        long cpuStartNanos = System.nanoTime();
+        double cpuAtStart = phase == Phase.OPEN_LOOP ? job.cpuSeconds() : 0;
         long interval = (long) (1e9 / rate);
         long start = System.nanoTime() + 50_000_000L;
         long startWallMs = System.currentTimeMillis() + 50;
@@ -915,7 +923,10 @@ public final class EndToEndBenchmark {
         if (phase != Phase.OPEN_LOOP) {
             return open;
         }
+        double cpuAtEnd = job.cpuSeconds();
+        long cpuEndNanos = System.nanoTime();
         awaitAnswered(sent, Duration.ofSeconds(120), job, Phase.OPEN_LOOP);
+        Map<String, Double> metricsAtEnd = job.stateMetrics();
         long lastAnswer = sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP)
                 .mapToLong(x -> x.uncommittedNanos).max().orElse(openEnd);
         open.put("method", "open loop, fixed rate" + (variant.writes() ? ", background stores" : "")
@@ -927,6 +938,9 @@ public final class EndToEndBenchmark {
         open.put("max_send_lag_ms", maxLag / 1e6);
         open.put("latency_ms", percentiles(latencies(sent, Phase.OPEN_LOOP, false)));
         open.put("job_compute_ms", percentiles(compute(sent, Phase.OPEN_LOOP)));
+        // CPU until the last query was sent (the same span as target_qps); batches until every one was answered
+        open.put("job_cpu_cores", (cpuAtEnd - cpuAtStart) / sec(cpuEndNanos - cpuStartNanos));
+        open.put("recall_batches", batching(metricsAtStart, metricsAtEnd));
         open.put("stale", sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP && x.stale).count());
         if (variant.writes()) {
             open.put("tail_queries", tail);
@@ -1243,6 +1257,62 @@ public final class EndToEndBenchmark {
         p.put("key.deserializer", ByteArrayDeserializer.class.getName());
         p.put("value.deserializer", ByteArrayDeserializer.class.getName());
         return p;
+    }
+
+    private static final String OPERATOR_METRIC = "flink_taskmanager_job_task_operator_engram_";
+    private static final java.util.regex.Pattern FLUSH_LABEL = java.util.regex.Pattern.compile("[{,]flush=\"([^\"]*)\"");
+
+    /**
+     * The key a memory-operator metric of a Prometheus sample line ({@code NAME{LABELS} VALUE}) is summed under, or
+     * null for lines the benchmark does not read: {@code cacheHits} etc. of {@code engram_state_*}, {@code recalls}
+     * ({@code engram_mode_recalls}, every kernel mode) and {@code recallBatches.FLUSH} ({@code
+     * engram_flush_recallBatches}, one per reason a batch was answered: size, delay, change, ...).
+     */
+    static String metricKey(String sample) {
+        int end = sample.indexOf('{');
+        String name = sample.substring(0, end >= 0 ? end : Math.max(0, sample.indexOf(' ')));
+        if (!name.startsWith(OPERATOR_METRIC)) {
+            return null;
+        }
+        String rest = name.substring(OPERATOR_METRIC.length());
+        if (rest.startsWith("state_")) {
+            return rest.substring("state_".length());
+        }
+        if (rest.equals("mode_recalls")) {
+            return "recalls";
+        }
+        java.util.regex.Matcher flush = FLUSH_LABEL.matcher(sample);
+        if (rest.equals("flush_recallBatches") && flush.find()) {
+            return "recallBatches." + flush.group(1);
+        }
+        return null;
+    }
+
+    /**
+     * How recall queries were batched between two readings of the operator's counters: queries answered, batches
+     * (by why they were answered) and queries per batch; empty without both readings. A query answered on its own
+     * (batching off, an empty space) counts as a recall without a batch.
+     */
+    static Map<String, Object> batching(Map<String, Double> before, Map<String, Double> after) {
+        Map<String, Object> b = new LinkedHashMap<>();
+        if (!before.containsKey("recalls") || !after.containsKey("recalls")) {
+            return b;
+        }
+        double recalls = after.get("recalls") - before.get("recalls");
+        double batches = 0;
+        Map<String, Object> byFlush = new java.util.TreeMap<>();
+        for (Map.Entry<String, Double> e : after.entrySet()) {
+            if (e.getKey().startsWith("recallBatches.")) {
+                double n = e.getValue() - before.getOrDefault(e.getKey(), 0.0);
+                byFlush.put(e.getKey().substring("recallBatches.".length()), (long) n);
+                batches += n;
+            }
+        }
+        b.put("recalls", (long) recalls);
+        b.put("batches", (long) batches);
+        b.put("batches_by_flush", byFlush);
+        b.put("queries_per_batch", batches > 0 ? recalls / batches : null);
+        return b;
     }
 
     /** A CPU list as taskset -c takes it ("1", "0,2", "2-3"); anything else is a usage error. */
@@ -1609,40 +1679,25 @@ public final class EndToEndBenchmark {
 
         /**
          * The memory operator's state metrics ({@code engram.state.bytesWritten}, {@code cacheHits},
-         * {@code cacheMisses}, {@code cacheBytes}), summed over its subtasks, from the REST API; empty if it does not
-         * answer.
+         * {@code cacheMisses}, {@code cacheBytes}) and recall counters ({@link #metricKey}), summed over its subtasks,
+         * as the job's Prometheus endpoint reports them now (the REST API would answer with values it fetched at an
+         * earlier request); empty if it does not answer.
          */
         Map<String, Double> stateMetrics() {
             Map<String, Double> out = new LinkedHashMap<>();
+            String url = field("metrics:");
+            if (url == null || !url.startsWith("http://")) {
+                return out;
+            }
             try {
-                String web = field("web UI:");
-                String job = field("job:");
-                if (web == null || job == null) {
-                    return out;
-                }
-                String base = web.split("\\s+")[0];
-                base = base + (base.endsWith("/") ? "" : "/") + "jobs/" + job.split("\\s+")[1].replace(",", "");
-                ObjectMapper m = new ObjectMapper();
-                for (com.fasterxml.jackson.databind.JsonNode v : m.readTree(httpGet(base)).path("vertices")) {
-                    String vertex = base + "/vertices/" + v.path("id").asText() + "/metrics";
-                    List<String> ids = new ArrayList<>();
-                    for (com.fasterxml.jackson.databind.JsonNode id : m.readTree(httpGet(vertex))) {
-                        String name = id.path("id").asText();
-                        if (name.contains(".engram.state.")) {
-                            ids.add(name);
-                        }
-                    }
-                    if (ids.isEmpty()) {
-                        continue;
-                    }
-                    for (com.fasterxml.jackson.databind.JsonNode x : m.readTree(httpGet(vertex + "?get="
-                            + java.net.URLEncoder.encode(String.join(",", ids), StandardCharsets.UTF_8)))) {
-                        String name = x.path("id").asText();
-                        out.merge(name.substring(name.lastIndexOf('.') + 1), x.path("value").asDouble(), Double::sum);
+                for (String line : httpGet(url).split("\n")) {
+                    String key = line.startsWith("#") ? null : metricKey(line);
+                    if (key != null) {
+                        out.merge(key, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), Double::sum);
                     }
                 }
             } catch (Exception e) {
-                LOG.info("cannot read the job's state metrics: {}", e.toString());
+                LOG.info("cannot read the job's metrics: {}", e.toString());
             }
             return out;
         }

@@ -61,6 +61,34 @@ class EndToEndBenchmarkTest {
     }
 
     @Test
+    void recallBatchingIsReadFromTheOperatorsCounters() {
+        String op = "flink_taskmanager_job_task_operator_engram_";
+        String labels = "{job_name=\"engram\",operator_name=\"memory_spaces\",subtask_index=\"1\",";
+        assertThat(EndToEndBenchmark.metricKey(op + "state_cacheHits" + labels.replace(",", "}") + " 7.0"))
+                .isEqualTo("cacheHits");
+        assertThat(EndToEndBenchmark.metricKey(op + "mode_recalls" + labels + "mode=\"zig\",} 12.0"))
+                .isEqualTo("recalls");
+        assertThat(EndToEndBenchmark.metricKey(op + "flush_recallBatches" + labels + "flush=\"delay\",} 3.0"))
+                .isEqualTo("recallBatches.delay");
+        assertThat(EndToEndBenchmark.metricKey(op + "flush_recallBatches 3.0")).as("no flush label").isNull();
+        assertThat(EndToEndBenchmark.metricKey(op + "recallBatchSize" + labels + "quantile=\"0.5\",} 8.0")).isNull();
+        assertThat(EndToEndBenchmark.metricKey("flink_taskmanager_job_task_operator_numRecordsIn 5.0")).isNull();
+        assertThat(EndToEndBenchmark.metricKey("flink_jobmanager_numRunningJobs 1.0")).isNull();
+
+        Map<String, Double> before = Map.of("recalls", 100.0, "recallBatches.size", 10.0, "recallBatches.delay", 5.0,
+                "cacheHits", 7.0);
+        Map<String, Double> after = Map.of("recalls", 1100.0, "recallBatches.size", 110.0, "recallBatches.delay",
+                305.0, "recallBatches.change", 1.0, "cacheHits", 9.0);
+        Map<String, Object> b = EndToEndBenchmark.batching(before, after);
+        assertThat(b).containsEntry("recalls", 1000L).containsEntry("batches", 401L)
+                .containsEntry("batches_by_flush", Map.of("size", 100L, "delay", 300L, "change", 1L));
+        assertThat((Double) b.get("queries_per_batch")).isCloseTo(1000.0 / 401, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(EndToEndBenchmark.batching(Map.of(), after)).as("no reading at the start").isEmpty();
+        assertThat(EndToEndBenchmark.batching(Map.of("recalls", 5.0), Map.of("recalls", 5.0)))
+                .containsEntry("batches", 0L).containsEntry("queries_per_batch", null);
+    }
+
+    @Test
     void readsTheQueryIdWithoutDecodingTheHits() throws Exception {
         for (String id : List.of("c1", "o123456", "probe-b768-10000-3-17", "ü-ñ-" + "x".repeat(300))) {
             RecallResult r = RecallResult.newBuilder().setQueryId(id).setSpace("space-a").setTimestampMs(1L)
