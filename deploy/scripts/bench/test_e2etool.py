@@ -157,6 +157,15 @@ class BackendAndConsistencyTest(unittest.TestCase):
         self.assertIn("| event-time | 640.0 / 632.0 | 75.0 | 150.0 | 300.0 | 65.0 | 260.0 | 0 | 400 |", text)
 
 
+def page(d):
+    """The Markdown page the report writes for results d."""
+    with tempfile.TemporaryDirectory() as tmp:
+        md = os.path.join(tmp, "e2e.md")
+        e2etool.report(copy.deepcopy(d), md, tmp, "e2e", "e2e-results.json")
+        with open(md, encoding="utf-8") as fh:
+            return fh.read()
+
+
 class ReportTest(unittest.TestCase):
     def test_report_writes_page_and_charts(self):
         d = doc()
@@ -187,11 +196,7 @@ class ReportTest(unittest.TestCase):
             r["saturation"]["recall_batches"] = {"recalls": 100, "batches": 10, "queries_per_batch": sat}
             r["open_loop"]["recall_batches"] = {"recalls": 100, "batches": 0, "queries_per_batch": ol}
             r["open_loop"]["job_cpu_cores"] = 1.234
-        with tempfile.TemporaryDirectory() as tmp:
-            md = os.path.join(tmp, "e2e.md")
-            e2etool.report(copy.deepcopy(d), md, tmp, "e2e", "e2e-results.json")
-            with open(md, encoding="utf-8") as fh:
-                text = fh.read()
+        text = page(d)
         self.assertIn("| ↳ queries per recall batch | 7.50 | 6.00 |", text)
         self.assertIn("| ↳ queries per recall batch | 2.25 | – |", text)
         self.assertIn("| ↳ job CPU used, cores | 1.23 | 1.23 |", text)
@@ -199,12 +204,7 @@ class ReportTest(unittest.TestCase):
     def test_report_says_where_the_job_ran_when_pinned(self):
         d = doc()
         d["config"].update({"job_cpus": "1", "driver_cpus_allowed": "0"})
-        with tempfile.TemporaryDirectory() as tmp:
-            md = os.path.join(tmp, "e2e.md")
-            e2etool.report(copy.deepcopy(d), md, tmp, "e2e", "e2e-results.json")
-            with open(md, encoding="utf-8") as fh:
-                text = fh.read()
-        self.assertIn("| CPUs | the job's JVM on 1 (`--job-cpus`), the driver's and broker's JVM on 0 |", text)
+        self.assertIn("| CPUs | the job's JVM on 1 (`--job-cpus`), the driver's and broker's JVM on 0 |", page(d))
 
 
 if __name__ == "__main__":
