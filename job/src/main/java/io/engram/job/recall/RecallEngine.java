@@ -13,7 +13,7 @@ import java.util.List;
  * The recall contract (docs/internal/recall_contract.md) over a chunked space, on top of the three kernels:
  *
  * <ol>
- *   <li>retention of every memory at the query's time (decay kernel, chunk by chunk);</li>
+ *   <li>retention at the query's time (decay kernel), of the memories that can score: those step 4 reaches;</li>
  *   <li>similarity of the cue to every stored embedding (the stored-norm cosine kernel, one pass per chunk for all
  *       cues, against the norms each chunk keeps), chunk by chunk into one array over the space's slots; cue and
  *       embeddings as {@link MemorySpace#scaled} keeps them;</li>
@@ -30,6 +30,11 @@ public final class RecallEngine {
     private float[] retention = new float[0];
     private float[] activation = new float[0];
     private int[] firstHop = new int[0];
+    /** The memories the spreading reached, in slot order, with the inputs and outputs of their decay. */
+    private int[] reachedSlots = new int[0];
+    private long[] reachedLastAccess = new long[0];
+    private float[] reachedStability = new float[0];
+    private float[] reachedRetention = new float[0];
     private float[] chunkScratch = new float[0];
     /** Similarities, cues × slots, row-major; grown on demand. */
     private float[] similarity = new float[0];
@@ -110,18 +115,17 @@ public final class RecallEngine {
         for (int c = 0; c < rows.length; c++) {
             RowChunk r = space.rows(c);
             rows[c] = r;
-            int len = idx.slotsIn(c);
-            int base = c * idx.chunkSlots;
             if (r == null) {
-                java.util.Arrays.fill(retention, base, base + len, 0f);
                 continue;
             }
-            ensureChunkScratch(len);
-            kernels.decayRetention(r.lastAccess, r.stability, len, atMillis, chunkScratch);
-            System.arraycopy(chunkScratch, 0, retention, base, len);
+            int len = idx.slotsIn(c);
+            int base = c * idx.chunkSlots;
             for (int i = 0; i < len; i++) {
                 float s = sims[offset + base + i];
-                if (r.ids[i] != null && s > 0f) {
+                // Once the seeds are full, almost every similarity is below the worst kept one: this test fails
+                // predictably, where "s > 0" alone is a coin toss for the branch predictor. Equal ones still go
+                // in: their ids decide.
+                if (s >= seeds.floor() && s > 0f && r.ids[i] != null) {
                     seeds.offer(base + i, s, r.ids[i]);
                 }
             }
@@ -137,21 +141,38 @@ public final class RecallEngine {
         kernels.spreadActivation(space.graph(), seedSlots, seedActivations, seedSlots.length, p.maxHops(),
                 p.hopDecay(), p.threshold(), activation, firstHop);
 
-        TopRows best = new TopRows(Math.min(p.k(), idx.memories));
+        // Only a memory the spreading reached can score above 0 (activation 0 gives 0, or NaN with an infinite
+        // factor, neither of which ranks), so retention, elementwise in both kernels, is computed for those alone:
+        // one decay call over the reached memories instead of one per chunk over all of them.
+        int reached = 0;
         for (int c = 0; c < rows.length; c++) {
             RowChunk r = rows[c];
             if (r == null) {
                 continue;
             }
             int base = c * idx.chunkSlots;
-            for (int i = 0; i < idx.slotsIn(c); i++) {
-                if (r.ids[i] == null) {
-                    continue;
+            int len = idx.slotsIn(c);
+            for (int i = 0; i < len; i++) {
+                if (activation[base + i] != 0f && r.ids[i] != null) {
+                    reachedSlots[reached] = base + i;
+                    reachedLastAccess[reached] = r.lastAccess[i];
+                    reachedStability[reached] = r.stability[i];
+                    reached++;
                 }
-                float score = activation[base + i] * retention[base + i] * r.strength[i];
-                if (score > 0f) {
-                    best.offer(base + i, score, r.ids[i]);
-                }
+            }
+        }
+        if (reached > 0) {
+            kernels.decayRetention(reachedLastAccess, reachedStability, reached, atMillis, reachedRetention);
+        }
+        TopRows best = new TopRows(Math.min(p.k(), idx.memories));
+        for (int j = 0; j < reached; j++) {
+            int s = reachedSlots[j];
+            RowChunk r = rows[s / idx.chunkSlots];
+            int i = s % idx.chunkSlots;
+            retention[s] = reachedRetention[j];
+            float score = activation[s] * reachedRetention[j] * r.strength[i];
+            if (score > 0f) {
+                best.offer(s, score, r.ids[i]);
             }
         }
         int[] top = best.sortedRows();
@@ -171,6 +192,10 @@ public final class RecallEngine {
             retention = new float[cap];
             activation = new float[cap];
             firstHop = new int[cap];
+            reachedSlots = new int[cap];
+            reachedLastAccess = new long[cap];
+            reachedStability = new float[cap];
+            reachedRetention = new float[cap];
         }
     }
 

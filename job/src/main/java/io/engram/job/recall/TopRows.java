@@ -23,6 +23,14 @@ final class TopRows {
         return sa < sb || (sa == sb && ia.compareTo(ib) > 0);
     }
 
+    /**
+     * A score below this cannot get in (the worst kept one once full, else -Infinity); an equal one may, on its id.
+     */
+    float floor() {
+        return size == rows.length ? (rows.length == 0 ? Float.POSITIVE_INFINITY : scores[0])
+                : Float.NEGATIVE_INFINITY;
+    }
+
     void offer(int row, float score, String id) {
         if (rows.length == 0) {
             return;
