@@ -70,7 +70,7 @@ class SchemaHistoryDecodeTest {
     Schema older = Fixtures.olderMemoryEvent();
     assertThat(AvroCodec.fingerprint(older)).isNotEqualTo(AvroCodec.fingerprint(MemoryEvent.getClassSchema()));
     AvroCodec.TypedDecoder<MemoryEvent> codec = AvroCodec.TypedDecoder.withExtraWriters(
-        MemoryEvent.class, MemoryEvent.getClassSchema(), MemoryEvent::createDecoder, List.of(older));
+        MemoryEvent.class, MemoryEvent.getClassSchema(), List.of(older));
 
     Schema payload = older.getField("payload").schema();
     Schema oldStore = payload.getTypes().get(0);
@@ -112,7 +112,7 @@ class SchemaHistoryDecodeTest {
     Schema olderQuery = Fixtures.withoutFields(RecallQuery.getClassSchema(),
         Set.of("k", "max_hops", "hop_decay", "threshold", "seed_k"));
     AvroCodec.TypedDecoder<RecallQuery> queries = AvroCodec.TypedDecoder.withExtraWriters(
-        RecallQuery.class, RecallQuery.getClassSchema(), RecallQuery::createDecoder, List.of(olderQuery));
+        RecallQuery.class, RecallQuery.getClassSchema(), List.of(olderQuery));
     RecallQuery q = queries.decode(writeWith(olderQuery, new GenericRecordBuilder(olderQuery)
         .set("query_id", "q").set("space", "space_01").set("timestamp_ms", 1L).set("cue", List.of(0.5f)).build()));
     assertThat(q.getK()).isEqualTo(10);
@@ -124,7 +124,7 @@ class SchemaHistoryDecodeTest {
 
     Schema olderControl = Fixtures.withoutFields(KernelControl.getClassSchema(), Set.of("spaces", "fraction"));
     AvroCodec.TypedDecoder<KernelControl> controls = AvroCodec.TypedDecoder.withExtraWriters(
-        KernelControl.class, KernelControl.getClassSchema(), KernelControl::createDecoder, List.of(olderControl));
+        KernelControl.class, KernelControl.getClassSchema(), List.of(olderControl));
     KernelControl c = controls.decode(writeWith(olderControl, new GenericRecordBuilder(olderControl)
         .set("mode", "java").set("reason", "r").set("issued_by", "me").set("timestamp_ms", 7L).build()));
     assertThat(c.getMode()).isEqualTo("java");
@@ -136,7 +136,7 @@ class SchemaHistoryDecodeTest {
   void anExtendedDecoderStillRejectsGarbageFromTheOlderWriter() throws IOException {
     Schema older = Fixtures.olderMemoryEvent();
     AvroCodec.TypedDecoder<MemoryEvent> codec = AvroCodec.TypedDecoder.withExtraWriters(
-        MemoryEvent.class, MemoryEvent.getClassSchema(), MemoryEvent::createDecoder, List.of(older));
+        MemoryEvent.class, MemoryEvent.getClassSchema(), List.of(older));
     // header of the older writer + a body that would be a valid *current* StoreMemory: the walk uses the writer
     // schema, so the extra fields are trailing garbage
     byte[] current = AvroCodec.encode(Fixtures.storeDefaults());
