@@ -17,7 +17,20 @@ import java.util.Map;
 final class ChunkCache {
     enum Kind { ROWS, VECTORS, EDGES, GRAPH }
 
+    /**
+     * Written out, not the record's generated methods: a recall looks up every chunk of its space, and the generated
+     * {@code equals} went through method-handle guards that showed in profiles (5.5% of the operator's samples).
+     */
     private record Key(String space, Kind kind, int chunk) {
+        @Override
+        public int hashCode() {
+            return (space.hashCode() * 31 + kind.ordinal()) * 31 + chunk;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Key k && chunk == k.chunk && kind == k.kind && space.equals(k.space);
+        }
     }
 
     private record Entry(Object value, long version, long bytes) {
