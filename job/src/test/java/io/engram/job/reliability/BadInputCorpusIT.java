@@ -35,7 +35,6 @@ import org.apache.avro.message.BinaryMessageEncoder;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -65,11 +64,7 @@ class BadInputCorpusIT {
     private static final int MAX_CONTENT = 100;
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(Rel.PARALLELISM)
-                    .build());
+    static final MiniClusterExtension FLINK = Rel.miniCluster();
 
     private static EmbeddedKafkaBroker kafka;
 

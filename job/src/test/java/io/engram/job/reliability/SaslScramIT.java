@@ -28,7 +28,6 @@ import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
@@ -83,11 +82,7 @@ class SaslScramIT {
     private static final String APP_PASSWORD = "app-" + UUID.randomUUID();
 
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder()
-                    .setNumberTaskManagers(1)
-                    .setNumberSlotsPerTaskManager(Rel.PARALLELISM)
-                    .build());
+    static final MiniClusterExtension FLINK = Rel.miniCluster();
 
     private static EmbeddedKafkaBroker kafka;
     private static int saslPort;
