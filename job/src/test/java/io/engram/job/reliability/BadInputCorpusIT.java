@@ -3,7 +3,6 @@ package io.engram.job.reliability;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.job.config.EngramOptions;
-import io.engram.job.local.EmbeddedKafkaBroker;
 import io.engram.schemas.Associate;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
@@ -40,8 +39,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.Logger;
@@ -66,19 +63,8 @@ class BadInputCorpusIT {
     @RegisterExtension
     static final MiniClusterExtension FLINK = Rel.miniCluster();
 
-    private static EmbeddedKafkaBroker kafka;
-
-    @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafkaBroker.start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
+    @RegisterExtension
+    static final Rel.Broker KAFKA = new Rel.Broker();
 
     /**
      * One record of the corpus: where it goes, its bytes, the reason it must get (null: valid), and the settings
@@ -379,14 +365,14 @@ class BadInputCorpusIT {
     void everyBadRecordIsDeadLetteredOnceWithItsReasonAndTheJobKeepsRunning() throws Exception {
         long t0 = System.nanoTime();
         t = Rel.Topics.suffixed("corpus");
-        kafka.createTopics(2, t.all());
+        KAFKA.createTopics(2, t.all());
         buildCorpus();
-        Configuration conf = Rel.jobConfig(kafka.bootstrapServers(), t, "corpus");
+        Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), t, "corpus");
         conf.set(EngramOptions.MAX_DIM, MAX_DIM);
         conf.set(EngramOptions.MAX_CONTENT_LENGTH, MAX_CONTENT);
         JobClient job = Rel.start(conf, "engram-bad-input-corpus");
-        try (Rel.Reader dl = new Rel.Reader(kafka.bootstrapServers(), t.deadLetters(), Map.of());
-             Rel.Reader results = new Rel.Reader(kafka.bootstrapServers(), t.results(), Map.of())) {
+        try (Rel.Reader dl = new Rel.Reader(KAFKA.bootstrapServers(), t.deadLetters(), Map.of());
+             Rel.Reader results = new Rel.Reader(KAFKA.bootstrapServers(), t.results(), Map.of())) {
             Rel.waitUntil(() -> statusIs(job, JobStatus.RUNNING), Rel.WAIT, () -> "job RUNNING", job);
             // produce the corpus, in order, into the running job
             Map<String, In> bySource = new LinkedHashMap<>();
@@ -428,7 +414,7 @@ class BadInputCorpusIT {
             RecallQuery probeControl = RecallQuery.newBuilder(probe).setQueryId("q-probe-control").setSpace(CONTROL)
                     .build();
             RecallQuery forgotten = query("q-forgotten").setCue(vec(0, 0, 0, 1)).build();
-            try (KafkaProducer<byte[], byte[]> p = Rel.producer(kafka.bootstrapServers(), Map.of())) {
+            try (KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.bootstrapServers(), Map.of())) {
                 for (RecallQuery q : List.of(probe, probeControl, forgotten)) {
                     p.send(new ProducerRecord<>(t.queries(), utf8(q.getSpace()), AvroCodec.encode(q))).get();
                 }
@@ -609,17 +595,17 @@ class BadInputCorpusIT {
     void hostileLoadGetsCorrectAnswersAndTheJobStaysUp(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
         ht = Rel.Topics.suffixed("hostile");
-        kafka.createTopics(2, ht.all());
-        Configuration conf = Rel.jobConfig(kafka.bootstrapServers(), ht, "hostile");
+        KAFKA.createTopics(2, ht.all());
+        Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), ht, "hostile");
         conf.set(EngramOptions.SWEEP_INTERVAL, java.time.Duration.ofMinutes(1));
         conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTS_DIRECTORY, dir.toUri().toString());
         conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL,
                 java.time.Duration.ofSeconds(1));
         JobClient job = Rel.start(conf, "engram-hostile-load");
         Map<String, Object> measured = new LinkedHashMap<>();
-        try (Rel.Reader dlReader = new Rel.Reader(kafka.bootstrapServers(), ht.deadLetters(), Map.of());
-             Rel.Reader resReader = new Rel.Reader(kafka.bootstrapServers(), ht.results(), Map.of());
-             KafkaProducer<byte[], byte[]> producer = Rel.producer(kafka.bootstrapServers(),
+        try (Rel.Reader dlReader = new Rel.Reader(KAFKA.bootstrapServers(), ht.deadLetters(), Map.of());
+             Rel.Reader resReader = new Rel.Reader(KAFKA.bootstrapServers(), ht.results(), Map.of());
+             KafkaProducer<byte[], byte[]> producer = Rel.producer(KAFKA.bootstrapServers(),
                      Map.of("linger.ms", "20", "batch.size", "262144"))) {
             hostileDl = dlReader;
             hostileResults = resReader;
@@ -772,7 +758,7 @@ class BadInputCorpusIT {
         try {
             for (In in : batch) {
                 KafkaProducer<byte[], byte[]> p = producers.computeIfAbsent(in.producer(),
-                        settings -> Rel.producer(kafka.bootstrapServers(), settings));
+                        settings -> Rel.producer(KAFKA.bootstrapServers(), settings));
                 RecordMetadata md = p.send(new ProducerRecord<>(in.topic(), in.key(), in.value()))
                         .get(60, TimeUnit.SECONDS);
                 String at = md.topic() + "/" + md.partition() + "/" + md.offset();
