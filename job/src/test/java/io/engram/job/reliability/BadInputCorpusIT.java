@@ -3,6 +3,7 @@ package io.engram.job.reliability;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.engram.job.config.EngramOptions;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.Associate;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.DeadLetter;
@@ -64,7 +65,7 @@ class BadInputCorpusIT {
     static final MiniClusterExtension FLINK = Rel.miniCluster();
 
     @RegisterExtension
-    static final Rel.Broker KAFKA = new Rel.Broker();
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
     /**
      * One record of the corpus: where it goes, its bytes, the reason it must get (null: valid), and the settings
@@ -365,14 +366,14 @@ class BadInputCorpusIT {
     void everyBadRecordIsDeadLetteredOnceWithItsReasonAndTheJobKeepsRunning() throws Exception {
         long t0 = System.nanoTime();
         t = Rel.Topics.suffixed("corpus");
-        KAFKA.createTopics(2, t.all());
+        KAFKA.broker().createTopics(2, t.all());
         buildCorpus();
-        Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), t, "corpus");
+        Configuration conf = Rel.jobConfig(KAFKA.broker().bootstrapServers(), t, "corpus");
         conf.set(EngramOptions.MAX_DIM, MAX_DIM);
         conf.set(EngramOptions.MAX_CONTENT_LENGTH, MAX_CONTENT);
         JobClient job = Rel.start(conf, "engram-bad-input-corpus");
-        try (Rel.Reader dl = new Rel.Reader(KAFKA.bootstrapServers(), t.deadLetters(), Map.of());
-             Rel.Reader results = new Rel.Reader(KAFKA.bootstrapServers(), t.results(), Map.of())) {
+        try (Rel.Reader dl = new Rel.Reader(KAFKA.broker().bootstrapServers(), t.deadLetters(), Map.of());
+             Rel.Reader results = new Rel.Reader(KAFKA.broker().bootstrapServers(), t.results(), Map.of())) {
             Rel.waitUntil(() -> statusIs(job, JobStatus.RUNNING), Rel.WAIT, () -> "job RUNNING", job);
             // produce the corpus, in order, into the running job
             Map<String, In> bySource = new LinkedHashMap<>();
@@ -414,7 +415,7 @@ class BadInputCorpusIT {
             RecallQuery probeControl = RecallQuery.newBuilder(probe).setQueryId("q-probe-control").setSpace(CONTROL)
                     .build();
             RecallQuery forgotten = query("q-forgotten").setCue(vec(0, 0, 0, 1)).build();
-            try (KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.bootstrapServers(), Map.of())) {
+            try (KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.broker().bootstrapServers(), Map.of())) {
                 for (RecallQuery q : List.of(probe, probeControl, forgotten)) {
                     p.send(new ProducerRecord<>(t.queries(), utf8(q.getSpace()), AvroCodec.encode(q))).get();
                 }
@@ -595,17 +596,17 @@ class BadInputCorpusIT {
     void hostileLoadGetsCorrectAnswersAndTheJobStaysUp(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
         ht = Rel.Topics.suffixed("hostile");
-        KAFKA.createTopics(2, ht.all());
-        Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), ht, "hostile");
+        KAFKA.broker().createTopics(2, ht.all());
+        Configuration conf = Rel.jobConfig(KAFKA.broker().bootstrapServers(), ht, "hostile");
         conf.set(EngramOptions.SWEEP_INTERVAL, java.time.Duration.ofMinutes(1));
         conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTS_DIRECTORY, dir.toUri().toString());
         conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL,
                 java.time.Duration.ofSeconds(1));
         JobClient job = Rel.start(conf, "engram-hostile-load");
         Map<String, Object> measured = new LinkedHashMap<>();
-        try (Rel.Reader dlReader = new Rel.Reader(KAFKA.bootstrapServers(), ht.deadLetters(), Map.of());
-             Rel.Reader resReader = new Rel.Reader(KAFKA.bootstrapServers(), ht.results(), Map.of());
-             KafkaProducer<byte[], byte[]> producer = Rel.producer(KAFKA.bootstrapServers(),
+        try (Rel.Reader dlReader = new Rel.Reader(KAFKA.broker().bootstrapServers(), ht.deadLetters(), Map.of());
+             Rel.Reader resReader = new Rel.Reader(KAFKA.broker().bootstrapServers(), ht.results(), Map.of());
+             KafkaProducer<byte[], byte[]> producer = Rel.producer(KAFKA.broker().bootstrapServers(),
                      Map.of("linger.ms", "20", "batch.size", "262144"))) {
             hostileDl = dlReader;
             hostileResults = resReader;
@@ -758,7 +759,7 @@ class BadInputCorpusIT {
         try {
             for (In in : batch) {
                 KafkaProducer<byte[], byte[]> p = producers.computeIfAbsent(in.producer(),
-                        settings -> Rel.producer(KAFKA.bootstrapServers(), settings));
+                        settings -> Rel.producer(KAFKA.broker().bootstrapServers(), settings));
                 RecordMetadata md = p.send(new ProducerRecord<>(in.topic(), in.key(), in.value()))
                         .get(60, TimeUnit.SECONDS);
                 String at = md.topic() + "/" + md.partition() + "/" + md.offset();

@@ -2,7 +2,6 @@ package io.engram.job.reliability;
 
 import io.engram.job.EngramJob;
 import io.engram.job.config.EngramOptions;
-import io.engram.job.local.EmbeddedKafkaBroker;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,43 +28,11 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /** Small Kafka/Flink helpers for the reliability tests (the e2e ones are package-private there). */
 final class Rel {
     static final Duration WAIT = Duration.ofSeconds(180);
     static final int PARALLELISM = 2;
-
-    /** A real KRaft broker for one test class ({@code @RegisterExtension}): started before its tests, stopped after. */
-    static final class Broker implements BeforeAllCallback, AfterAllCallback {
-        private EmbeddedKafkaBroker broker;
-
-        @Override
-        public void beforeAll(ExtensionContext context) {
-            broker = EmbeddedKafkaBroker.start();
-        }
-
-        @Override
-        public void afterAll(ExtensionContext context) {
-            if (broker != null) {
-                broker.close();
-            }
-        }
-
-        String bootstrapServers() {
-            return broker.bootstrapServers();
-        }
-
-        void createTopics(int partitions, String... names) {
-            broker.createTopics(partitions, names);
-        }
-
-        void createTopics(int partitions, Map<String, String> topicConfig, String... names) {
-            broker.createTopics(partitions, topicConfig, names);
-        }
-    }
 
     /** The MiniCluster of the reliability tests: one TaskManager with {@link #PARALLELISM} slots. */
     static MiniClusterExtension miniCluster() {

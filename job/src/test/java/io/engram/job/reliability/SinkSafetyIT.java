@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.engram.job.config.EngramOptions;
+import io.engram.job.local.EmbeddedKafkaExtension;
 import io.engram.schemas.AvroCodec;
 import io.engram.schemas.EventPosition;
 import io.engram.schemas.MemoryEvent;
@@ -45,7 +46,7 @@ class SinkSafetyIT {
     static final MiniClusterExtension FLINK = Rel.miniCluster();
 
     @RegisterExtension
-    static final Rel.Broker KAFKA = new Rel.Broker();
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
     private static byte[] utf8(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
@@ -59,14 +60,14 @@ class SinkSafetyIT {
     @Test
     void anAnswerTheBrokerWouldRefuseForItsTimestampIsWrittenAtTheWallClock() throws Exception {
         Rel.Topics t = Rel.Topics.suffixed("sink-ts");
-        KAFKA.createTopics(1, t.all());
-        Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), t, "sink-ts");
+        KAFKA.broker().createTopics(1, t.all());
+        Configuration conf = Rel.jobConfig(KAFKA.broker().bootstrapServers(), t, "sink-ts");
         conf.set(EngramOptions.MAX_FUTURE_SKEW, Duration.ofHours(2));
         JobClient job = Rel.start(conf, "engram-sink-ts");
         long now = System.currentTimeMillis();
-        try (Rel.Reader results = new Rel.Reader(KAFKA.bootstrapServers(), t.results(), Map.of())) {
+        try (Rel.Reader results = new Rel.Reader(KAFKA.broker().bootstrapServers(), t.results(), Map.of())) {
             Rel.waitUntil(() -> status(job) == JobStatus.RUNNING, Rel.WAIT, () -> "job RUNNING", job);
-            try (KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.bootstrapServers(), Map.of())) {
+            try (KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.broker().bootstrapServers(), Map.of())) {
                 MemoryEvent e = MemoryEvent.newBuilder().setSpace("ahead").setEventId("e1").setTimestampMs(now)
                         .setPayload(StoreMemory.newBuilder().setMemoryId("m1").setEmbedding(List.of(1f, 0f))
                                 .setStrength(1f).build()).build();
@@ -114,17 +115,17 @@ class SinkSafetyIT {
         for (String guarantee : List.of("at-least-once", "exactly-once")) {
             String name = "sink-" + guarantee;
             Rel.Topics t = Rel.Topics.suffixed(name);
-            KAFKA.createTopics(1, t.all());
-            Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), t, name);
+            KAFKA.broker().createTopics(1, t.all());
+            Configuration conf = Rel.jobConfig(KAFKA.broker().bootstrapServers(), t, name);
             conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMinutes(10));
             // Flink starts the first checkpoint at a random time between the minimum pause and the interval.
             conf.set(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS, Duration.ofMinutes(9));
             conf.setString(EngramOptions.DELIVERY_GUARANTEE.key(), guarantee);
             JobClient job = Rel.start(conf, "engram-" + name);
-            try (Rel.Reader results = new Rel.Reader(KAFKA.bootstrapServers(), t.results(), Map.of())) {
+            try (Rel.Reader results = new Rel.Reader(KAFKA.broker().bootstrapServers(), t.results(), Map.of())) {
                 Rel.waitUntil(() -> status(job) == JobStatus.RUNNING, Rel.WAIT, () -> "job RUNNING", job);
                 long now = System.currentTimeMillis();
-                try (KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.bootstrapServers(), Map.of())) {
+                try (KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.broker().bootstrapServers(), Map.of())) {
                     MemoryEvent e = MemoryEvent.newBuilder().setSpace("sink-space").setEventId("e1").setTimestampMs(now)
                             .setPayload(StoreMemory.newBuilder().setMemoryId("m1").setEmbedding(List.of(1f, 0f))
                                     .setStrength(1f).build()).build();
@@ -150,7 +151,7 @@ class SinkSafetyIT {
                 } else {
                     // First see the answer written (read_uncommitted), so the empty read_committed read below
                     // cannot pass merely because the job had not answered yet.
-                    try (Rel.Reader uncommitted = new Rel.Reader(KAFKA.bootstrapServers(), t.results(),
+                    try (Rel.Reader uncommitted = new Rel.Reader(KAFKA.broker().bootstrapServers(), t.results(),
                             Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted"))) {
                         Rel.waitUntil(() -> {
                             uncommitted.pollOnce();
@@ -184,8 +185,8 @@ class SinkSafetyIT {
             }
         }
         Rel.Topics t = Rel.Topics.suffixed("sink-none");
-        KAFKA.createTopics(1, t.all());
-        Configuration none = Rel.jobConfig(KAFKA.bootstrapServers(), t, "sink-none");
+        KAFKA.broker().createTopics(1, t.all());
+        Configuration none = Rel.jobConfig(KAFKA.broker().bootstrapServers(), t, "sink-none");
         none.setString(EngramOptions.DELIVERY_GUARANTEE.key(), "none");
         assertThatThrownBy(() -> startOrCancel(none, "engram-sink-none"))
                 .hasMessageContaining("invalid configuration: engram.kafka.delivery-guarantee must be exactly-once "
@@ -200,14 +201,14 @@ class SinkSafetyIT {
     @Test
     void theDeliveryGuaranteeSwitchesAtASavepointWithTheStateKept(@TempDir Path dir) throws Exception {
         Rel.Topics t = Rel.Topics.suffixed("sink-switch");
-        KAFKA.createTopics(1, t.all());
+        KAFKA.broker().createTopics(1, t.all());
         List<String> legs = List.of("exactly-once", "at-least-once", "exactly-once");
         String savepoint = null;
         long now = System.currentTimeMillis();
-        try (Rel.Reader results = new Rel.Reader(KAFKA.bootstrapServers(), t.results(), Map.of());
-             KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.bootstrapServers(), Map.of())) {
+        try (Rel.Reader results = new Rel.Reader(KAFKA.broker().bootstrapServers(), t.results(), Map.of());
+             KafkaProducer<byte[], byte[]> p = Rel.producer(KAFKA.broker().bootstrapServers(), Map.of())) {
             for (int leg = 0; leg < legs.size(); leg++) {
-                Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), t, "sink-switch");
+                Configuration conf = Rel.jobConfig(KAFKA.broker().bootstrapServers(), t, "sink-switch");
                 conf.setString(EngramOptions.DELIVERY_GUARANTEE.key(), legs.get(leg));
                 if (savepoint != null) {
                     conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
@@ -257,8 +258,8 @@ class SinkSafetyIT {
     @Test
     void anOutputBoundTheTopicCannotHoldIsRefusedAtSubmission() throws Exception {
         Rel.Topics t = Rel.Topics.suffixed("sink-small");
-        KAFKA.createTopics(1, Map.of("max.message.bytes", "100000"), t.all());
-        Configuration conf = Rel.jobConfig(KAFKA.bootstrapServers(), t, "sink-small");
+        KAFKA.broker().createTopics(1, Map.of("max.message.bytes", "100000"), t.all());
+        Configuration conf = Rel.jobConfig(KAFKA.broker().bootstrapServers(), t, "sink-small");
         assertThatThrownBy(() -> startOrCancel(conf, "engram-sink-small"))
                 .hasMessageContaining("engram.limits.max-output-record-size")
                 .hasMessageContaining("max.message.bytes")
@@ -270,7 +271,7 @@ class SinkSafetyIT {
         } finally {
             Rel.cancel(job);
         }
-        Configuration request = Rel.jobConfig(KAFKA.bootstrapServers(), t, "sink-small-request");
+        Configuration request = Rel.jobConfig(KAFKA.broker().bootstrapServers(), t, "sink-small-request");
         request.set(EngramOptions.MAX_OUTPUT_RECORD_SIZE, org.apache.flink.configuration.MemorySize.parse("64kb"));
         request.setString("engram.kafka.properties.max.request.size", "40000");
         assertThatThrownBy(() -> startOrCancel(request, "engram-sink-small-request"))
