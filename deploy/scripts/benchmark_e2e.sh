@@ -40,6 +40,7 @@
 #                   --job-cpus LIST (the job JVM runs on these CPUs only: taskset -c LIST)
 #                   --parallelism N --job-heap SIZE --warmup S --saturation S --open-loop S --in-flight N
 #                   --load FRACTION --k K --seed N
+#                   --query-linger-ms MS (the driver's query producer; 0 = each query sent at once, the default)
 # Exit codes: 0 ok (goals missed are reported, not failed); 1 a verification or sanity check failed; 2 usage/build
 # error or no results (e.g. the run hit its time limit: 10 min with --smoke, otherwise 120 min or
 # ENGRAM_E2E_TIME_LIMIT seconds).
@@ -71,7 +72,7 @@ while [[ $# -gt 0 ]]; do
         --results) results_only=${2:?--results needs a file}; build=false; shift ;;
         --conf | --shapes | --modes | --backends | --chunk-sizes | --consistency | --background-writes | \
             --verify-recall | --job-java-opts | --job-cpus | --parallelism | --job-heap | --warmup | --saturation | --open-loop | \
-            --in-flight | --load | --k | --seed)
+            --in-flight | --load | --k | --seed | --query-linger-ms)
             driver+=("$1" "${2:?$1 needs a value}"); shift ;;
         --jfr) driver+=("$1") ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;

@@ -346,6 +346,8 @@ def report(doc, md_path, out_dir, prefix, results_name, notes=None):
     w(f"3. **Latency** (open loop): queries at a fixed rate of {c['load'] * 100:g}% of that maximum for "
       f"{c['open_loop_s']:g} s, on a schedule that does not wait for answers (no coordinated omission). Latency = "
       "time the result appears to a read_uncommitted consumer − the query's scheduled produce time. "
+      f"The driver's query producer lingers {c.get('query_linger_ms', 0)} ms (`--query-linger-ms`; 0 = one produce "
+      "request per query when the broker keeps up, Kafka 4's own default is 5). "
       "Each query: a random unit cue against a random space, k = "
       f"{c['k']}, the job's default seed-k and hops (the spaces have no association edges).")
     w("4. **Verification**: a read_committed consumer must see exactly one result for every query sent (probes "

@@ -163,6 +163,8 @@ public final class EndToEndBenchmark {
         double saturationS = 20;
         double openLoopS = 30;
         int inFlight = 128;
+        /** The query producer's linger.ms: 0 sends each query at once, as one produce request when the rate allows. */
+        int queryLingerMs = 0;
         double load = 0.8;
         int k = 10;
         long seed = 42;
@@ -322,6 +324,7 @@ public final class EndToEndBenchmark {
                 case "--saturation" -> s.saturationS = Double.parseDouble(value(args, ++i, a));
                 case "--open-loop" -> s.openLoopS = Double.parseDouble(value(args, ++i, a));
                 case "--in-flight" -> s.inFlight = Integer.parseInt(value(args, ++i, a));
+                case "--query-linger-ms" -> s.queryLingerMs = Integer.parseInt(value(args, ++i, a));
                 case "--load" -> s.load = Double.parseDouble(value(args, ++i, a));
                 case "--k" -> s.k = Integer.parseInt(value(args, ++i, a));
                 case "--seed" -> s.seed = Long.parseLong(value(args, ++i, a));
@@ -367,9 +370,11 @@ public final class EndToEndBenchmark {
             }
         }
         if (s.parallelism < 1 || s.inFlight < 1 || s.load <= 0 || s.load > 1 || s.saturationS <= 0
-                || s.openLoopS <= 0 || s.warmupS < 0 || s.verifyRecall < 0 || s.backgroundWrites <= 0) {
+                || s.openLoopS <= 0 || s.warmupS < 0 || s.verifyRecall < 0 || s.backgroundWrites <= 0
+                || s.queryLingerMs < 0) {
             throw new IllegalArgumentException("--parallelism/--in-flight must be >= 1, --load in (0, 1], "
-                    + "--saturation/--open-loop/--background-writes > 0, --warmup/--verify-recall >= 0");
+                    + "--saturation/--open-loop/--background-writes > 0, "
+                    + "--warmup/--verify-recall/--query-linger-ms >= 0");
         }
         if (s.logDir == null) {
             s.logDir = s.out.toAbsolutePath().getParent();
@@ -428,6 +433,7 @@ public final class EndToEndBenchmark {
         config.put("warmup_s", s.warmupS);
         config.put("saturation_s", s.saturationS);
         config.put("open_loop_s", s.openLoopS);
+        config.put("query_linger_ms", s.queryLingerMs);
         config.put("in_flight", s.inFlight);
         config.put("load", s.load);
         config.put("k", s.k);
@@ -700,7 +706,7 @@ public final class EndToEndBenchmark {
             for (int i = 0; i < cues.length; i++) {
                 cues[i] = unitVector(rnd, shape.dim);
             }
-            try (KafkaProducer<byte[], byte[]> qp = producer(bootstrap, 0, 1 << 16)) {
+            try (KafkaProducer<byte[], byte[]> qp = producer(bootstrap, s.queryLingerMs, 1 << 16)) {
                 double rate;
                 if (fixedRate == null) {
                     rate = s.load * saturate(r, job, qp, queriesTopic, spaces, cues, rnd, sent, window);
@@ -879,6 +885,7 @@ public final class EndToEndBenchmark {
         Map<String, Double> metricsAtStart = phase == Phase.OPEN_LOOP ? job.stateMetrics() : Map.of();
         long cpuStartNanos = System.nanoTime();
         double cpuAtStart = phase == Phase.OPEN_LOOP ? job.cpuSeconds() : 0;
+        double driverCpuAtStart = phase == Phase.OPEN_LOOP ? cpuSeconds(ProcessHandle.current()) : 0;
         long interval = (long) (1e9 / rate);
         long start = System.nanoTime() + 50_000_000L;
         long startWallMs = System.currentTimeMillis() + 50;
@@ -924,6 +931,7 @@ public final class EndToEndBenchmark {
             return open;
         }
         double cpuAtEnd = job.cpuSeconds();
+        double driverCpuAtEnd = cpuSeconds(ProcessHandle.current());
         long cpuEndNanos = System.nanoTime();
         awaitAnswered(sent, Duration.ofSeconds(120), job, Phase.OPEN_LOOP);
         Map<String, Double> metricsAtEnd = job.stateMetrics();
@@ -940,6 +948,8 @@ public final class EndToEndBenchmark {
         open.put("job_compute_ms", percentiles(compute(sent, Phase.OPEN_LOOP)));
         // CPU until the last query was sent (the same span as target_qps); batches until every one was answered
         open.put("job_cpu_cores", (cpuAtEnd - cpuAtStart) / sec(cpuEndNanos - cpuStartNanos));
+        // the driver's JVM holds the broker too: with the job's, how much of the machine the fixed rate took
+        open.put("driver_cpu_cores", (driverCpuAtEnd - driverCpuAtStart) / sec(cpuEndNanos - cpuStartNanos));
         open.put("recall_batches", batching(metricsAtStart, metricsAtEnd));
         open.put("stale", sent.values().stream().filter(x -> x.phase == Phase.OPEN_LOOP && x.stale).count());
         if (variant.writes()) {

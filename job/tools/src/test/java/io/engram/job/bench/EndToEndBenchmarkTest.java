@@ -28,6 +28,14 @@ class EndToEndBenchmarkTest {
     }
 
     @Test
+    void theQueryProducersLingerIsAnOptionThatDefaultsToSendingAtOnce() {
+        assertThat(EndToEndBenchmark.parse(new String[0]).queryLingerMs).isZero();
+        assertThat(EndToEndBenchmark.parse(new String[] {"--query-linger-ms", "5"}).queryLingerMs).isEqualTo(5);
+        assertThatThrownBy(() -> EndToEndBenchmark.parse(new String[] {"--query-linger-ms", "-1"}))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--query-linger-ms");
+    }
+
+    @Test
     void theJobRunsOnTheCpusGivenAndTheResultsSayWhereItRan() throws Exception {
         java.nio.file.Path log = java.nio.file.Path.of("job.log");
         List<String> all = EndToEndBenchmark.JobProcess.command(EndToEndBenchmark.parse(new String[0]), "b", Map.of(),
