@@ -27,7 +27,6 @@ import java.util.List;
  * queries (one engine per subtask).
  */
 public final class RecallEngine {
-    private float[] retention = new float[0];
     private float[] activation = new float[0];
     private int[] firstHop = new int[0];
     /** The memories the spreading reached, in slot order, with the inputs and outputs of their decay. */
@@ -164,32 +163,33 @@ public final class RecallEngine {
         if (reached > 0) {
             kernels.decayRetention(reachedLastAccess, reachedStability, reached, atMillis, reachedRetention);
         }
+        // The heap holds j, the memory's place among the reached ones (ties are decided by id, not by what it holds).
         TopRows best = new TopRows(Math.min(p.k(), idx.memories));
         for (int j = 0; j < reached; j++) {
             int s = reachedSlots[j];
             RowChunk r = rows[s / idx.chunkSlots];
             int i = s % idx.chunkSlots;
-            retention[s] = reachedRetention[j];
             float score = activation[s] * reachedRetention[j] * r.strength[i];
             if (score > 0f) {
-                best.offer(s, score, r.ids[i]);
+                best.offer(j, score, r.ids[i]);
             }
         }
         int[] top = best.sortedRows();
         List<Hit> hits = new ArrayList<>(top.length);
-        for (int s : top) {
+        for (int j : top) {
+            int s = reachedSlots[j];
             RowChunk r = rows[s / idx.chunkSlots];
             int i = s % idx.chunkSlots;
-            hits.add(new Hit(r.ids[i], s, activation[s] * retention[s] * r.strength[i], sims[offset + s],
-                    activation[s], retention[s], firstHop[s]));
+            float retention = reachedRetention[j];
+            hits.add(new Hit(r.ids[i], s, activation[s] * retention * r.strength[i], sims[offset + s],
+                    activation[s], retention, firstHop[s]));
         }
         return hits;
     }
 
     private void ensure(int n) {
-        if (retention.length < n) {
-            int cap = Math.max(n, retention.length * 2);
-            retention = new float[cap];
+        if (activation.length < n) {
+            int cap = Math.max(n, activation.length * 2);
             activation = new float[cap];
             firstHop = new int[cap];
             reachedSlots = new int[cap];
