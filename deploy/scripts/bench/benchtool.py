@@ -290,18 +290,46 @@ def load_side(paths):
     return out
 
 
-def ab_compare(a_rounds, b_rounds, threshold):
+# The gate's benchmark groups (one JMH invocation per side and round), by the case-name prefix of their ratios;
+# the batch prefix comes before the similarity one, which it extends.
+GROUP_OF_CASE_PREFIX = (("vector_similarity_batch", "batch"), ("vector_similarity_", "similarity"),
+                        ("spreading_activation_", "spreading"), ("decay_calculation_", "decay"),
+                        ("jni_overhead", "jni"))
+
+
+def group_of_ratio(name):
+    """The group that measures ratio `name` ('vector_similarity_768d_2000c.zig_vs_java' -> 'similarity')."""
+    for prefix, group in GROUP_OF_CASE_PREFIX:
+        if name.startswith(prefix):
+            return group
+    raise ValueError(f"no benchmark group measures {name}")
+
+
+def paired_changes(per_a, per_b, k):
+    """Per round in which both sides measured ratio k: ratio_B / ratio_A - 1, in percent."""
+    return [(pb[k]["value"] / pa[k]["value"] - 1.0) * 100.0 for pa, pb in zip(per_a, per_b) if k in pa and k in pb]
+
+
+def ab_compare(a_rounds, b_rounds, threshold, a_confirm=(), b_confirm=()):
     """The A/B gate's verdict. a_rounds[i] and b_rounds[i] were measured in the same round, back to back.
 
     For every same-run ratio (RATIO_DEFS) and round i: change_i = ratio_B,i / ratio_A,i - 1; the ratio's change is
-    the median over the rounds. It regresses when it fell by more than `threshold` percent. A ratio measured in A
-    but not in B is MISSING (a benchmark was renamed or failed) and fails; one only in B is NEW and does not.
+    the median over the rounds. It is flagged when it fell by more than `threshold` percent. A flagged ratio is a
+    REGRESSION unless confirmation rounds (a_confirm/b_confirm: fresh rounds of the flagged ratios' groups only,
+    measured after the first ones) were run for it and their own median change is within the threshold: then it was
+    noise ("ok (not confirmed)"). Both medians must be below the threshold to fail, so a real slowdown, which moves
+    every round, fails, and a few unlucky forks do not. A ratio measured in A but not in B is MISSING (a benchmark
+    was renamed or failed) and fails; one only in B is NEW and does not.
     Returns (ok, rows, speeds): rows per ratio, and per benchmark B's speed relative to A (informational).
     """
     if len(a_rounds) != len(b_rounds) or not a_rounds:
         raise ValueError("A and B need the same number of rounds, at least one")
+    if len(a_confirm) != len(b_confirm):
+        raise ValueError("A and B need the same number of confirmation rounds")
     per_a = [ratios([r]) for r in a_rounds]
     per_b = [ratios([r]) for r in b_rounds]
+    conf_a = [ratios([r]) for r in a_confirm]
+    conf_b = [ratios([r]) for r in b_confirm]
     names_a = set().union(*per_a)
     names_b = set().union(*per_b)
     ok = True
@@ -320,18 +348,31 @@ def ab_compare(a_rounds, b_rounds, threshold):
             rows.append({"ratio": k, "verdict": "MISSING"})
             ok = False
             continue
-        changes = [(b / a - 1.0) * 100.0 for a, b in pairs]
+        changes = paired_changes(per_a, per_b, k)
         change = statistics.median(changes)
-        bad = change < -threshold
-        ok = ok and not bad
-        rows.append({"ratio": k, "a": statistics.median(a for a, _ in pairs),
-                     "b": statistics.median(b for _, b in pairs), "change": change, "changes": changes,
-                     "allowed": -threshold, "verdict": "REGRESSION" if bad else "ok"})
+        row = {"ratio": k, "a": statistics.median(a for a, _ in pairs), "b": statistics.median(b for _, b in pairs),
+               "change": change, "changes": changes, "allowed": -threshold, "verdict": "ok"}
+        if change < -threshold:
+            confirm = paired_changes(conf_a, conf_b, k)
+            if confirm:
+                row["confirm_changes"] = confirm
+                row["confirm_change"] = statistics.median(confirm)
+            if confirm and row["confirm_change"] >= -threshold:
+                row["verdict"] = "ok (not confirmed)"
+            else:
+                row["verdict"] = "REGRESSION"
+                ok = False
+        rows.append(row)
     speeds = {}
     ma, mb = merged(a_rounds), merged(b_rounds)
     for key in sorted(set(ma) & set(mb)):
         speeds[key] = ma[key]["median"] / mb[key]["median"]  # > 1: B is faster
     return ok, rows, speeds
+
+
+def flagged_groups(rows):
+    """The groups to re-measure: those of ratios that regressed in the first rounds (MISSING is never re-run)."""
+    return sorted({group_of_ratio(r["ratio"]) for r in rows if r["verdict"] == "REGRESSION"})
 
 
 def ab_lines(rows, speeds, threshold, commits, fp, settings):
@@ -341,7 +382,8 @@ def ab_lines(rows, speeds, threshold, commits, fp, settings):
              f"- B (current):  `{commits['b']}` {commits.get('b_subject', '')}".rstrip(),
              f"- settings: {settings}",
              f"- threshold: a same-run ratio may drop by at most {threshold:g}% from A to B "
-             "(median over the rounds of B/A)", "",
+             "(median over the rounds of B/A); a ratio that drops further is re-measured in fresh confirmation "
+             "rounds and fails only if their median drops further too", "",
              "| machine | |", "|---|---|"] + fingerprint_lines(fp) + [""]
     lines.append(f"| {'ratio':<52} | {'A':>9} | {'B':>9} | {'change':>8} | {'allowed':>8} | verdict | per round |")
     lines.append("|---|---|---|---|---|---|---|")
@@ -352,6 +394,9 @@ def ab_lines(rows, speeds, threshold, commits, fp, settings):
             lines.append(f"| {r['ratio']:<52} | | {r['b']:>9.4g} | | | NEW (not in A) | |")
         else:
             per = ", ".join(f"{c:+.1f}%" for c in r["changes"])
+            if "confirm_changes" in r:
+                per += (f"; confirmation: median {r['confirm_change']:+.1f}% over {len(r['confirm_changes'])} rounds: "
+                        + ", ".join(f"{c:+.1f}%" for c in r["confirm_changes"]))
             lines.append(f"| {r['ratio']:<52} | {r['a']:>9.4g} | {r['b']:>9.4g} | {r['change']:>+7.1f}% | "
                          f"{r['allowed']:>+7.1f}% | {r['verdict']} | {per} |")
     lines += ["", "Speed of B relative to A per benchmark (A time / B time, same run; for reading, not judged):", "",
@@ -690,6 +735,10 @@ def main(argv=None):
     g.add_argument("--settings", default="")
     g.add_argument("--report", help="also write the report (Markdown) here")
     g.add_argument("--java", default="java")
+    g.add_argument("--confirm-rounds", type=int, default=0,
+                   help="confirmation rounds A-c<i>-<group>.json / B-c<i>-<group>.json (only the flagged groups)")
+    g.add_argument("--flagged-out", help="first rounds only: write the groups to confirm here (one line, "
+                                         "space-separated; empty when nothing is flagged) and print no report")
     f = sub.add_parser("fingerprint", help="print the machine fingerprint as JSON")
     f.add_argument("--java", default="java")
     r = sub.add_parser("report")
@@ -707,15 +756,26 @@ def main(argv=None):
     if args.cmd == "ab":
         sides = {}
         for side in ("A", "B"):
-            sides[side] = []
-            for i in range(1, args.rounds + 1):
-                paths = sorted(glob.glob(os.path.join(args.dir, f"{side}-r{i}-*.json")))
-                if not paths:
-                    print(f"benchmark gate: ERROR: no results for {side} in round {i} under {args.dir}",
-                          file=sys.stderr)
-                    return 2
-                sides[side].append(load_side(paths))
-        ok, rows, speeds = ab_compare(sides["A"], sides["B"], args.threshold)
+            for kind, count in (("r", args.rounds), ("c", args.confirm_rounds)):
+                sides[side + kind] = []
+                for i in range(1, count + 1):
+                    paths = sorted(glob.glob(os.path.join(args.dir, f"{side}-{kind}{i}-*.json")))
+                    if not paths:
+                        what = "round" if kind == "r" else "confirmation round"
+                        print(f"benchmark gate: ERROR: no results for {side} in {what} {i} under {args.dir}",
+                              file=sys.stderr)
+                        return 2
+                    sides[side + kind].append(load_side(paths))
+        ok, rows, speeds = ab_compare(sides["Ar"], sides["Br"], args.threshold, sides["Ac"], sides["Bc"])
+        if args.flagged_out:
+            groups = flagged_groups(rows)
+            with open(args.flagged_out, "w", encoding="utf-8") as fh:
+                fh.write(" ".join(groups) + "\n")
+            for r in rows:
+                if r["verdict"] == "REGRESSION":
+                    print(f"benchmark gate: flagged in the first {args.rounds} rounds: {r['ratio']} "
+                          f"{r['change']:+.1f}% (allowed {-args.threshold:+g}%)")
+            return 0 if ok else 1
         commits = {"a": args.commit_a, "b": args.commit_b, "a_subject": args.subject_a, "b_subject": args.subject_b}
         lines = ab_lines(rows, speeds, args.threshold, commits, fingerprint(args.java), args.settings)
         lines += ["", "benchmark gate: " + ("PASSED" if ok else "FAILED")]

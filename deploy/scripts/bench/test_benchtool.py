@@ -210,6 +210,93 @@ class BenchToolTest(unittest.TestCase):
         self.assertIn("benchmark gate: FAILED", text)
         self.assertEqual(2, benchtool.main(args[:4] + ["3"] + args[5:]))  # round 3 has no files
 
+    def ab_confirmed(self, a_suites, b_suites, a_confirm, b_confirm, threshold=10.0):
+        return benchtool.ab_compare(self.rounds(*a_suites), self.rounds(*b_suites), threshold,
+                                    self.rounds(*a_confirm), self.rounds(*b_confirm))
+
+    def test_a_flagged_ratio_that_confirmation_rounds_do_not_repeat_was_noise(self):
+        # Two of three first rounds were unlucky for B's Zig similarity (median -20%); three fresh rounds of that
+        # group alone show no change: not a regression, and the report keeps both medians.
+        unlucky = suite(zig_sim=1250.0)
+        ok, rows, _ = self.ab_confirmed([suite()] * 3, [unlucky, unlucky, suite()], [suite()] * 3, [suite()] * 3)
+        self.assertTrue(ok, rows)
+        row = next(r for r in rows if r["ratio"] == "vector_similarity_768d_10000c.zig_vs_java")
+        self.assertEqual("ok (not confirmed)", row["verdict"])
+        self.assertAlmostEqual(-20.0, row["change"])
+        self.assertAlmostEqual(0.0, row["confirm_change"])
+        self.assertEqual(3, len(row["confirm_changes"]))
+
+    def test_a_real_slowdown_fails_the_confirmation_too(self):
+        slow = suite(zig_sim=1250.0)
+        ok, rows, _ = self.ab_confirmed([suite()] * 3, [slow] * 3, [suite()] * 5, [slow, suite(), slow, slow, slow])
+        self.assertFalse(ok)
+        row = next(r for r in rows if r["ratio"] == "vector_similarity_768d_10000c.zig_vs_java")
+        self.assertEqual("REGRESSION", row["verdict"])
+        self.assertAlmostEqual(-20.0, row["confirm_change"])
+
+    def test_a_flagged_ratio_without_confirmation_rounds_of_its_group_fails(self):
+        # The confirmation re-ran only the decay group: the similarity drop stands unconfirmed either way.
+        decay_only = [e for e in suite() if "DecayBench" in e["benchmark"]]
+        ok, rows, _ = self.ab_confirmed([suite()] * 3, [suite(zig_sim=1250.0)] * 3, [decay_only] * 2,
+                                        [decay_only] * 2)
+        self.assertFalse(ok)
+        self.assertEqual("REGRESSION", self.verdicts(rows)["vector_similarity_768d_10000c.zig_vs_java"])
+        self.assertNotIn("confirm_change", next(r for r in rows if r["ratio"].endswith("10000c.zig_vs_java")))
+
+    def test_every_gated_ratio_belongs_to_one_benchmark_group(self):
+        normed = {"zig": 700.0, "java": 6000.0, "batch": 1500.0, "tiny": 90.0}
+        names = benchtool.ratios(self.rounds(suite(normed=normed)))
+        groups = {name: benchtool.group_of_ratio(name) for name in names}
+        self.assertEqual("batch", groups["vector_similarity_batch8_768d_10000c.batch_vs_loop"])
+        self.assertEqual("similarity", groups["vector_similarity_768d_10000c.normed_zig_vs_java"])
+        self.assertEqual("spreading", groups["spreading_activation_1000n.zig_vs_java"])
+        self.assertEqual("decay", groups["decay_calculation_1000000m.zig_of_ceiling"])
+        self.assertEqual("jni", groups["jni_overhead.noop_of_normed_call"])
+        # The shell script's group names: every one is a group the script runs.
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmark_regression.sh")
+        with open(script, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("groups=(similarity batch spreading decay jni)", text)
+        self.assertEqual({"similarity", "batch", "spreading", "decay", "jni"}, set(groups.values()))
+        with self.assertRaises(ValueError):
+            benchtool.group_of_ratio("something_else.zig_vs_java")
+
+    def test_main_names_the_groups_to_confirm_then_judges_with_the_confirmation_rounds(self):
+        d = self.tmp.name
+
+        def write_round(label, b_similarity):
+            for side, sim in (("A", suite()), ("B", b_similarity)):
+                self.write(f"{side}-{label}-similarity.json", [e for e in sim if "SimilarityBench" in e["benchmark"]])
+                if label.startswith("r"):
+                    self.write(f"{side}-{label}-rest.json", [e for e in suite() if "SimilarityBench" not in
+                                                             e["benchmark"]])
+
+        for r in (1, 2, 3):
+            write_round(f"r{r}", suite(zig_sim=1300.0) if r < 3 else suite())
+        flagged = os.path.join(d, "flagged.txt")
+        base = ["ab", "--dir", d, "--rounds", "3", "--threshold", "10", "--commit-a", "a", "--commit-b", "b",
+                "--java", "/nonexistent/java"]
+        self.assertEqual(1, benchtool.main(base + ["--flagged-out", flagged]))
+        with open(flagged, encoding="utf-8") as f:
+            self.assertEqual("similarity", f.read().strip())
+        self.assertFalse(os.path.exists(os.path.join(d, "report.md")))
+        for c in (1, 2, 3, 4):
+            write_round(f"c{c}", suite())
+        report = os.path.join(d, "report.md")
+        self.assertEqual(0, benchtool.main(base + ["--confirm-rounds", "4", "--report", report]))
+        with open(report, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("ok (not confirmed)", text)
+        self.assertIn("confirmation: median +0.0% over 4 rounds", text)
+        self.assertIn("benchmark gate: PASSED", text)
+        self.assertEqual(2, benchtool.main(base + ["--confirm-rounds", "5"]))  # confirmation round 5 has no files
+        # Nothing flagged: an empty line, exit 0.
+        lenient = ["ab", "--dir", d, "--rounds", "3", "--threshold", "40", "--commit-a", "a", "--commit-b", "b",
+                   "--java", "/nonexistent/java", "--flagged-out", flagged]
+        self.assertEqual(0, benchtool.main(lenient))
+        with open(flagged, encoding="utf-8") as f:
+            self.assertEqual("", f.read().strip())
+
     def test_fingerprint_names_the_machine(self):
         fp = benchtool.fingerprint("/nonexistent/java")
         for k in ("cpu", "cpu_id", "cores", "caches", "cpu_flags", "thp", "os", "jdk"):
