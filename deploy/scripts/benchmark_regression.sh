@@ -191,16 +191,22 @@ run_side() { # side round-label (r3: round 3, c3: confirmation round 3) group
     "$JAVA" -jar "$jar" "${spec[@]}" "${jmh_iter[@]}" -foe true "${extra[@]}" -rf json -rff "$file" >"$log" 2>&1 ||
         { tail -40 "$log" >&2; die "JMH failed ($side, $r, $g; log: $log)"; }
 }
+# One round: every group on both sides. The order alternates by round and by group, so neither side always runs
+# first (a machine that slows down within a round would otherwise favour one side).
+run_round() { # round-label (r3 or c3) round-number group...
+    local label=$1 r=$2 gi=0 g side order
+    shift 2
+    for g in "$@"; do
+        if (((r + gi) % 2 == 1)); then order=(A B); else order=(B A); fi
+        for side in "${order[@]}"; do run_side "$side" "$label" "$g"; done
+        gi=$((gi + 1))
+    done
+}
 echo "== A = ${a_sha:0:12} ($(git_ log -1 --format=%s "$a_sha"))"
 echo "== B = ${b_desc:0:12}${b_desc:40} ($(git_ log -1 --format=%s HEAD))"
 for ((r = 1; r <= rounds; r++)); do
     echo "== round $r/$rounds ($(date -u +%H:%M:%S)): ${jmh_iter[*]}"
-    gi=0
-    for g in "${groups[@]}"; do
-        if (((r + gi) % 2 == 1)); then order=(A B); else order=(B A); fi
-        for side in "${order[@]}"; do run_side "$side" "r$r" "$g"; done
-        gi=$((gi + 1))
-    done
+    run_round "r$r" "$r" "${groups[@]}"
 done
 
 ab_args=(--dir "$out" --rounds "$rounds" --threshold "$threshold" --java "$JAVA"
@@ -223,12 +229,7 @@ if ((first == 1 && confirm > 0)); then
         echo "== confirmation: $confirm fresh rounds of ${confirm_groups[*]}"
         for ((r = 1; r <= confirm; r++)); do
             echo "== confirmation round $r/$confirm ($(date -u +%H:%M:%S))"
-            gi=0
-            for g in "${confirm_groups[@]}"; do
-                if (((r + gi) % 2 == 1)); then order=(A B); else order=(B A); fi
-                for side in "${order[@]}"; do run_side "$side" "c$r" "$g"; done
-                gi=$((gi + 1))
-            done
+            run_round "c$r" "$r" "${confirm_groups[@]}"
         done
         confirmed=$confirm
     fi
