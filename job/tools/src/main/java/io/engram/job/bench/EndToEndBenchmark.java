@@ -732,7 +732,7 @@ public final class EndToEndBenchmark {
                         }
                     }
                 }
-                open.put("checkpoints", job.checkpoints((long) open.remove("start_wall_ms")));
+                open.put("checkpoints", job.checkpoints((long) open.get("start_wall_ms")));
                 awaitAnswered(sent, Duration.ofSeconds(120), job);
                 r.put("open_loop", open);
 
